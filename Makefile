@@ -1,0 +1,106 @@
+# Imago: `make run` starts everything on a fresh Debian machine, `make test` runs the whole suite.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+MANAGE := $(PY) manage.py
+REDIS_URL ?= redis://127.0.0.1:6379/0
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/imago
+HOST ?= 127.0.0.1
+PORT ?= 8000
+APT_PACKAGES := redis-server tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra
+export OMP_THREAD_LIMIT := 1
+export REDIS_URL
+
+.PHONY: install system-deps redis run worker test test-sqlite test-postgres lint format bench clean
+
+install: system-deps $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# Install what the system lacks with apt-get when we are root; otherwise say what to install.
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v tesseract >/dev/null || missing="$$missing tesseract-ocr"; \
+	if command -v tesseract >/dev/null; then \
+	  for lang in eng fra; do tesseract --list-langs 2>/dev/null | grep -qx $$lang || missing="$$missing tesseract-ocr-$$lang"; done; \
+	fi; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	  else \
+	    echo "Missing system packages:$$missing"; \
+	    echo "Install them with: sudo apt-get install -y $(APT_PACKAGES)"; exit 1; \
+	  fi; \
+	fi
+
+# Start a throwaway Redis when none answers at REDIS_URL's host and port.
+redis: system-deps
+	@if ! $(PY) -c "import redis,sys; redis.Redis.from_url('$(REDIS_URL)').ping()" 2>/dev/null; then \
+	  echo "Starting redis-server on 127.0.0.1:6379"; \
+	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+	    --dir /tmp --logfile /tmp/imago-redis.log; \
+	  for i in $$(seq 50); do redis-cli -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done; \
+	fi
+
+run: install redis
+	$(MANAGE) migrate --noinput
+	$(MANAGE) seed_demo
+	@mkdir -p .run
+	@trap 'kill $$(jobs -p) 2>/dev/null' EXIT; \
+	$(MANAGE) rqworker --with-scheduler high default low > .run/worker.log 2>&1 & \
+	echo ""; \
+	echo "Imago is starting on http://$(HOST):$(PORT)/"; \
+	echo "  API docs:  http://$(HOST):$(PORT)/api/docs/"; \
+	echo "  Admin:     http://$(HOST):$(PORT)/admin/  (user admin, password admin)"; \
+	echo "  Queues:    http://$(HOST):$(PORT)/admin/rq/"; \
+	echo "  Health:    http://$(HOST):$(PORT)/health/detailed"; \
+	echo "  API key:   imago_demo-key-change-me  (curl -H 'X-API-Key: imago_demo-key-change-me' ...)"; \
+	echo "  Worker log: .run/worker.log"; \
+	echo ""; \
+	$(MANAGE) runserver $(HOST):$(PORT)
+
+worker: install redis
+	$(MANAGE) rqworker --with-scheduler high default low
+
+# The suite on SQLite, then again on PostgreSQL when one is reachable (as in CI).
+test: install
+	$(VENV)/bin/ruff check --quiet .
+	@$(MAKE) --no-print-directory redis REDIS_URL=$(TEST_REDIS_URL)
+	@$(MAKE) --no-print-directory test-sqlite
+	@if $(PY) -c "import psycopg; psycopg.connect('$(PG_TEST_URL:/imago=/postgres)', connect_timeout=3).close()" 2>/dev/null; then \
+	  $(MAKE) --no-print-directory test-postgres; \
+	else \
+	  echo "PostgreSQL is not reachable at $(PG_TEST_URL): the PostgreSQL pass is skipped."; \
+	fi
+
+# pytest exits 5 when it collected no test: that is not a failure of the code under test.
+PYTEST = $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+test-sqlite:
+	@echo "== tests on SQLite"
+	@REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL= $(PYTEST)
+
+test-postgres:
+	@echo "== tests on PostgreSQL"
+	@REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL=$(PG_TEST_URL) $(PYTEST)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	$(PY) bench/thumbnails.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

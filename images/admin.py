@@ -1,0 +1,204 @@
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet, Sum
+from django.http import HttpRequest
+from django.template.defaultfilters import filesizeformat
+from django.utils.html import format_html, format_html_join
+
+from images import services
+from images.models import ApiKey, Client, Image, ImageStep, Thumbnail
+from images.signing import signed_url
+
+
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Client)
+class ClientAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "slug",
+        "plan",
+        "is_active",
+        "image_count",
+        "storage_used",
+        "image_quota",
+        "storage_quota_bytes",
+        "created_at",
+    ]
+    list_filter = ["plan", "is_active"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [ApiKeyInline]
+    actions = ["deactivate", "rotate_key"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Client]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(n_images=Count("images"), n_bytes=Sum("images__size_bytes"))
+        )
+
+    @admin.display(description="images", ordering="n_images")
+    def image_count(self, client: Client) -> int:
+        return client.n_images
+
+    @admin.display(description="storage used", ordering="n_bytes")
+    def storage_used(self, client: Client) -> str:
+        return filesizeformat(client.n_bytes or 0)
+
+    def save_model(self, request: HttpRequest, obj: Client, form: object, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            key = services.api_key_create(client=obj)
+            _show_key_once(request, obj, key)
+
+    @admin.action(description="Deactivate the selected clients (their keys stop working)")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Client]) -> None:
+        for client in queryset:
+            services.client_deactivate(client=client)
+        self.message_user(request, f"Deactivated {queryset.count()} client(s).")
+
+    @admin.action(description="Rotate the API key (old keys stop working)")
+    def rotate_key(self, request: HttpRequest, queryset: QuerySet[Client]) -> None:
+        for client in queryset:
+            _show_key_once(request, client, services.client_rotate_key(client=client))
+
+
+def _show_key_once(request: HttpRequest, client: Client, key: str) -> None:
+    messages.warning(
+        request,
+        format_html(
+            "New API key for {}: <code>{}</code> — copy it now, it will not be shown again.",
+            client,
+            key,
+        ),
+    )
+
+
+class StepInline(admin.TabularInline):
+    model = ImageStep
+    fields = ["name", "status", "attempts", "duration_ms", "error", "finished_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+def _thumbnail_tag(image: Image, size: int, max_px: int) -> str:
+    thumbnail: Thumbnail | None = next(
+        (t for t in image.thumbnails.all() if t.size == size), None
+    ) or next(iter(image.thumbnails.all()), None)
+    if thumbnail is None:
+        return "—"
+    # A relative signed link: no request needed, and it works behind any host name.
+    url, _ = signed_url(None, client=image.client, name=thumbnail.file, content_type="image/webp")
+    return format_html(
+        '<img src="{}" style="max-width:{}px;max-height:{}px" alt="">', url, max_px, max_px
+    )
+
+
+@admin.register(Image)
+class ImageAdmin(admin.ModelAdmin):
+    list_display = [
+        "preview",
+        "original_filename",
+        "client",
+        "status",
+        "format",
+        "dimensions",
+        "size",
+        "created_at",
+    ]
+    list_filter = ["client", "status", "format"]
+    search_fields = ["original_filename", "uuid", "sha256"]
+    date_hierarchy = "created_at"
+    inlines = [StepInline]
+    actions = ["reprocess"]
+    readonly_fields = [
+        "large_preview",
+        "uuid",
+        "client",
+        "file",
+        "original_filename",
+        "content_type",
+        "format",
+        "width",
+        "height",
+        "size_bytes",
+        "sha256",
+        "status",
+        "exif_summary",
+        "created_at",
+        "updated_at",
+    ]
+    exclude = ["tags"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Image]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("client", "exif")
+            .prefetch_related("thumbnails")
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Uploads go through the API, which validates the bytes and enforces quotas.
+        return False
+
+    @admin.display(description="")
+    def preview(self, image: Image) -> str:
+        return _thumbnail_tag(image, 256, 80)
+
+    @admin.display(description="preview")
+    def large_preview(self, image: Image) -> str:
+        return _thumbnail_tag(image, 1024, 480)
+
+    @admin.display(description="size")
+    def size(self, image: Image) -> str:
+        return filesizeformat(image.size_bytes)
+
+    @admin.display(description="pixels")
+    def dimensions(self, image: Image) -> str:
+        return f"{image.width} x {image.height}"
+
+    @admin.display(description="EXIF")
+    def exif_summary(self, image: Image) -> str:
+        exif = getattr(image, "exif", None)
+        if exif is None:
+            return "—"
+        rows = [
+            ("Camera", f"{exif.make} {exif.model}".strip() or "—"),
+            ("Lens", exif.lens or "—"),
+            ("Taken", exif.taken_at or "—"),
+            (
+                "Exposure",
+                f"ISO {exif.iso or '?'}, f/{exif.aperture or '?'}, {exif.shutter or '?'} s",
+            ),
+            ("Focal length", f"{exif.focal_length} mm" if exif.focal_length else "—"),
+        ]
+        table = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
+        if exif.has_gps:
+            link = format_html(
+                '<a href="{}" target="_blank" rel="noopener">{:.6f}, {:.6f} (map)</a>',
+                exif.maps_url,
+                exif.latitude,
+                exif.longitude,
+            )
+            table += format_html("<tr><th>GPS</th><td>{}</td></tr>", link)
+        return format_html("<table>{}</table>", table)
+
+    @admin.action(description="Reprocess all steps")
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:
+        for image in queryset.select_related("client"):
+            services.image_reprocess(image=image)
+        self.message_user(request, f"Queued {queryset.count()} image(s) for reprocessing.")

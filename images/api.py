@@ -1,0 +1,269 @@
+"""HTTP API for tenants (images) and operators (clients). Views validate, call a service, answer."""
+
+from typing import Any
+
+import django_filters
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from images import selectors, services
+from images.auth import key_prefix
+from images.models import Client, Image, ImageStatus, Scope
+from images.serializers import (
+    ClientCreatedSerializer,
+    ClientSerializer,
+    ExifSerializer,
+    ImageDetailSerializer,
+    ImageSerializer,
+    ImageStatusSerializer,
+    KeySerializer,
+    ReprocessSerializer,
+    SignedUrlSerializer,
+    UploadRequestSerializer,
+    UploadResponseSerializer,
+)
+from images.signing import signed_url
+from imago_site.errors import ApiError
+
+READ, WRITE, DELETE = Scope.IMAGES_READ.value, Scope.IMAGES_WRITE.value, Scope.IMAGES_DELETE.value
+
+
+class ImageFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=ImageStatus.choices)
+    tag = django_filters.CharFilter(field_name="tags__name")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    taken_after = django_filters.IsoDateTimeFilter(field_name="exif__taken_at", lookup_expr="gte")
+    taken_before = django_filters.IsoDateTimeFilter(field_name="exif__taken_at", lookup_expr="lt")
+    has_gps = django_filters.BooleanFilter(method="filter_has_gps")
+    ordering = django_filters.OrderingFilter(
+        fields=(
+            ("created_at", "created_at"),
+            ("size_bytes", "size_bytes"),
+            ("exif__taken_at", "taken_at"),
+            ("original_filename", "filename"),
+        )
+    )
+
+    class Meta:
+        model = Image
+        fields: list[str] = []
+
+    def filter_has_gps(self, queryset: QuerySet[Image], name: str, value: bool) -> QuerySet:
+        if value:
+            return queryset.filter(exif__latitude__isnull=False, exif__longitude__isnull=False)
+        return queryset.exclude(exif__latitude__isnull=False, exif__longitude__isnull=False)
+
+
+class UsagePagination(PageNumberPagination):
+    """Pages of images, with the tenant's usage against its quotas."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    def get_paginated_response(self, data: Any) -> Response:
+        response = super().get_paginated_response(data)
+        client = selectors.request_client(self.request)
+        response.data["usage"] = services.client_usage(client=client) if client else None
+        return response
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        schema = super().get_paginated_response_schema(schema)
+        schema["properties"]["usage"] = {"type": "object", "nullable": True}
+        return schema
+
+
+class ImageViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    required_scopes = {
+        "list": [READ],
+        "retrieve": [READ],
+        "status": [READ],
+        "exif": [READ],
+        "download_url": [READ],
+        "thumbnail_url": [READ],
+        "create": [WRITE],
+        "reprocess": [WRITE],
+        "destroy": [DELETE],
+    }
+    filterset_class = ImageFilter
+    pagination_class = UsagePagination
+    lookup_value_regex = r"[0-9]+|[0-9a-fA-F-]{36}"
+
+    def get_queryset(self) -> QuerySet[Image]:
+        return selectors.image_queryset(self.request)
+
+    def get_object(self) -> Image:
+        value = self.kwargs["pk"]
+        lookup = {"pk": value} if value.isdigit() else {"uuid": value}
+        image = self.get_queryset().filter(**lookup).first()
+        if image is None:
+            raise ApiError(404, "not_found", "No such image.")
+        return image
+
+    def get_serializer_class(self) -> type:
+        return ImageDetailSerializer if self.action == "retrieve" else ImageSerializer
+
+    @extend_schema(
+        request={"multipart/form-data": UploadRequestSerializer},
+        responses={201: UploadResponseSerializer},
+    )
+    def create(self, request: Request) -> Response:
+        client = selectors.request_client(request)
+        if client is None:
+            raise ApiError(400, "client_required", "Staff uploads must name a client (?client=).")
+        files = _uploaded_files(request)
+        try:
+            stored = services.image_create_many(
+                client=client,
+                uploads=[services.Upload(f.name or "", f, f.size or 0) for f in files],
+            )
+        except services.UploadsRejected as exc:
+            first = exc.errors[0]
+            raise ApiError(
+                first.status,
+                first.code,
+                first.detail if len(files) == 1 else f"{first.filename}: {first.detail}",
+                errors=[
+                    {"file": e.filename, "code": e.code, "detail": e.detail} for e in exc.errors
+                ],
+            ) from exc
+        except services.QuotaExceeded as exc:
+            raise ApiError(403, exc.code, exc.detail) from exc
+        body = {"images": [_uploaded(s) for s in stored]}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: Image) -> None:
+        services.image_delete(image=instance)
+
+    @extend_schema(responses=ImageStatusSerializer)
+    @action(detail=True)
+    def status(self, request: Request, pk: str) -> Response:
+        return Response(ImageStatusSerializer(self.get_object()).data)
+
+    @extend_schema(responses=ExifSerializer)
+    @action(detail=True)
+    def exif(self, request: Request, pk: str) -> Response:
+        image = self.get_object()
+        exif = getattr(image, "exif", None)
+        if exif is None:
+            raise ApiError(404, "exif_not_ready", "EXIF has not been read yet; see /status/.")
+        return Response(ExifSerializer(exif).data)
+
+    @extend_schema(responses=SignedUrlSerializer)
+    @action(detail=True, url_path="download-url")
+    def download_url(self, request: Request, pk: str) -> Response:
+        image = self.get_object()
+        url, expires = signed_url(
+            request, client=image.client, name=image.file, content_type=image.content_type
+        )
+        return Response({"url": url, "expires_at": expires})
+
+    @extend_schema(
+        parameters=[OpenApiParameter("size", int, description="Long side; default the smallest.")],
+        responses=SignedUrlSerializer,
+    )
+    @action(detail=True, url_path="thumbnail-url")
+    def thumbnail_url(self, request: Request, pk: str) -> Response:
+        image = self.get_object()
+        size = request.query_params.get("size", str(min(settings.THUMBNAIL_SIZES)))
+        if not size.isdigit() or int(size) not in settings.THUMBNAIL_SIZES:
+            raise ApiError(400, "invalid_size", f"size must be one of {settings.THUMBNAIL_SIZES}.")
+        thumbnail = next((t for t in image.thumbnails.all() if t.size == int(size)), None)
+        if thumbnail is None:
+            raise ApiError(
+                409, "thumbnail_not_ready", "The thumbnails are not made yet; see /status/."
+            )
+        url, expires = signed_url(
+            request, client=image.client, name=thumbnail.file, content_type="image/webp"
+        )
+        return Response({"url": url, "expires_at": expires})
+
+    @extend_schema(request=ReprocessSerializer, responses={202: ImageStatusSerializer})
+    @action(detail=True, methods=["post"])
+    def reprocess(self, request: Request, pk: str) -> Response:
+        image = self.get_object()
+        serializer = ReprocessSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.image_reprocess(image=image, steps=serializer.validated_data.get("steps"))
+        image = self.get_queryset().get(pk=image.pk)
+        return Response(ImageStatusSerializer(image).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _uploaded_files(request: Request) -> list[UploadedFile]:
+    files = request.FILES.getlist("files") + request.FILES.getlist("file")
+    if not files:
+        raise ApiError(400, "no_file", "Send the image as multipart field 'file' or 'files'.")
+    if len(files) > settings.MAX_UPLOAD_FILES:
+        raise ApiError(
+            400,
+            "too_many_files",
+            f"{len(files)} files sent; at most {settings.MAX_UPLOAD_FILES} per request.",
+        )
+    return files
+
+
+def _uploaded(stored: services.Stored) -> dict[str, Any]:
+    image = stored.image
+    return {
+        "id": image.pk,
+        "uuid": str(image.uuid),
+        "status": image.status,
+        "duplicate": stored.duplicate,
+        "original_filename": image.original_filename,
+        "width": image.width,
+        "height": image.height,
+        "size_bytes": image.size_bytes,
+    }
+
+
+class ClientViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Tenants, for callers with the `admin` scope."""
+
+    required_scopes = [Scope.ADMIN.value]
+    serializer_class = ClientSerializer
+    queryset = Client.objects.prefetch_related("api_keys").order_by("id")
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    @extend_schema(responses={201: ClientCreatedSerializer})
+    def create(self, request: Request) -> Response:
+        serializer = ClientSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        client, key = services.client_create(
+            name=data.pop("name"),
+            slug=data.pop("slug", ""),
+            plan=data.pop("plan", "free"),
+            scopes=data.pop("scopes", None),
+            **data,
+        )
+        body = {**ClientSerializer(client).data, "key": key}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: ClientSerializer})
+    def destroy(self, request: Request, pk: str) -> Response:
+        client = self.get_object()
+        services.client_deactivate(client=client)
+        return Response(ClientSerializer(client).data)
+
+    @extend_schema(request=None, responses=KeySerializer)
+    @action(detail=True, methods=["post"], url_path="rotate-key")
+    def rotate_key(self, request: Request, pk: str) -> Response:
+        key = services.client_rotate_key(client=self.get_object())
+        return Response({"key": key, "prefix": key_prefix(key)})

@@ -1,0 +1,16 @@
+import PIL.Image
+import pillow_heif
+from django.apps import AppConfig
+from django.conf import settings
+
+
+class ImagesConfig(AppConfig):
+    name = "images"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        pillow_heif.register_heif_opener()
+        # Our own pixel limit is checked at upload; keep Pillow's bomb guard in line with it.
+        PIL.Image.MAX_IMAGE_PIXELS = settings.MAX_IMAGE_PIXELS
+        # Imported for their side effects: pipeline steps and OpenAPI extensions register.
+        from images import schema, steps  # noqa: F401

@@ -1,0 +1,180 @@
+"""API keys, scopes and per-client rate limits for DRF."""
+
+import hashlib
+import logging
+import math
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import redis
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework import authentication, exceptions, permissions, throttling
+from rest_framework.request import Request
+
+from images.models import ApiKey, Client, Plan
+
+if TYPE_CHECKING:
+    # DRF's views module reads the authentication classes (this module) at import time.
+    from rest_framework.views import APIView
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "imago_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def generate_key() -> tuple[str, str, str]:
+    """A new key as (key, visible prefix, SHA-256 hex)."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, key_prefix(key), hash_key(key)
+
+
+def key_prefix(key: str) -> str:
+    """The part of a key that is kept in clear, to tell keys apart in lists."""
+    return key[: len(KEY_PREFIX) + 8]
+
+
+def hash_key(key: str) -> str:
+    # Keys carry 256 random bits, so a fast hash is enough: there is nothing to brute-force.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass
+class ClientPrincipal:
+    """request.user for a program calling with an API key."""
+
+    client: Client
+    api_key: ApiKey
+    is_authenticated: bool = True
+    is_staff: bool = False
+
+    @property
+    def username(self) -> str:
+        return self.client.slug
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.client.scopes
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """Accepts `Authorization: Token <key>` and `X-API-Key: <key>`."""
+
+    keyword = "Token"
+
+    def authenticate(self, request: Request) -> tuple[ClientPrincipal, ApiKey] | None:
+        key = self._key_from(request)
+        if key is None:
+            return None
+        api_key = (
+            ApiKey.objects.select_related("client")
+            .filter(key_hash=hash_key(key), revoked_at__isnull=True)
+            .first()
+        )
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("Invalid API key.", code="invalid_key")
+        if not api_key.client.is_active:
+            raise exceptions.AuthenticationFailed("This client is deactivated.", code="inactive")
+        self._touch(api_key)
+        return ClientPrincipal(client=api_key.client, api_key=api_key), api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword
+
+    def _key_from(self, request: Request) -> str | None:
+        header = request.headers.get("X-API-Key")
+        if header:
+            return header.strip()
+        parts = request.headers.get("Authorization", "").split()
+        if len(parts) == 2 and parts[0] == self.keyword:
+            return parts[1]
+        return None
+
+    @staticmethod
+    def _touch(api_key: ApiKey) -> None:
+        # A write per request would serialise a tenant's calls; a minute's precision is enough.
+        now = timezone.now()
+        if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+            api_key.last_used_at = now
+
+
+def is_operator(user: object) -> bool:
+    """A staff user logged in with a session: sees every tenant."""
+    return bool(getattr(user, "is_authenticated", False) and getattr(user, "is_staff", False))
+
+
+class HasScopes(permissions.BasePermission):
+    """Checks the view's `required_scopes`: a list, or a dict by action or HTTP method."""
+
+    def has_permission(self, request: Request, view: "APIView") -> bool:
+        user = request.user
+        if not getattr(user, "is_authenticated", False):
+            raise exceptions.NotAuthenticated(
+                "Send an API key as 'Authorization: Token <key>' or 'X-API-Key: <key>'."
+            )
+        if is_operator(user):
+            return True
+        if not isinstance(user, ClientPrincipal):
+            raise exceptions.PermissionDenied("Only tenants' keys and staff may call the API.")
+        missing = [scope for scope in required_scopes(request, view) if not user.has_scope(scope)]
+        if missing:
+            raise exceptions.PermissionDenied(
+                f"This key lacks the scope {', '.join(missing)}.", code="missing_scope"
+            )
+        return True
+
+
+def required_scopes(request: Request, view: "APIView") -> list[str]:
+    scopes = getattr(view, "required_scopes", None)
+    if scopes is None:
+        # Refuse rather than allow when a view forgot to declare its scopes.
+        return ["admin"]
+    if isinstance(scopes, dict):
+        action = getattr(view, "action", None)
+        key = action if action in scopes else request.method
+        return list(scopes.get(key, ["admin"]))
+    return list(scopes)
+
+
+class ClientRateThrottle(throttling.BaseThrottle):
+    """Fixed one-minute windows counted with Redis INCR.
+
+    DRF's SimpleRateThrottle keeps a list of timestamps that it reads and rewrites whole, which
+    loses counts under concurrent requests; INCR is atomic.
+    """
+
+    window = 60
+
+    def __init__(self) -> None:
+        self.retry_after: float | None = None
+
+    def allow_request(self, request: Request, view: "APIView") -> bool:
+        user = request.user
+        if not isinstance(user, ClientPrincipal):
+            return True
+        client = user.client
+        limit = client.rate_limit or (
+            settings.RATE_LIMIT_PREMIUM if client.plan == Plan.PREMIUM else settings.RATE_LIMIT_FREE
+        )
+        now = time.time()
+        window_start = math.floor(now / self.window) * self.window
+        key = f"ratelimit:{client.pk}:{window_start}"
+        try:
+            cache.add(key, 0, timeout=self.window + 5)
+            count = cache.incr(key)
+        except redis.exceptions.RedisError as exc:
+            # Losing the rate limit for a moment is better than refusing every request.
+            logger.warning("Rate limiting skipped, Redis unavailable: %s", exc)
+            return True
+        if count > limit:
+            self.retry_after = window_start + self.window - now
+            return False
+        return True
+
+    def wait(self) -> float | None:
+        return self.retry_after

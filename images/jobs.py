@@ -1,0 +1,7 @@
+"""RQ entry points: thin adapters that take ids and call one service."""
+
+from images import pipeline
+
+
+def run_step(image_id: int, step_name: str) -> None:
+    pipeline.step_run(image_id=image_id, step_name=step_name)

@@ -1,0 +1,44 @@
+import json
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from images import services
+from images.models import ALL_SCOPES, DEFAULT_SCOPES, Plan
+
+
+class Command(BaseCommand):
+    help = "Create a tenant and print its API key (shown only this once)."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("name")
+        parser.add_argument("--slug", default="")
+        parser.add_argument("--plan", choices=Plan.values, default=Plan.FREE)
+        parser.add_argument(
+            "--scopes",
+            default=",".join(DEFAULT_SCOPES),
+            help="Comma-separated scopes, or 'all' (includes admin).",
+        )
+        parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        scopes = parse_scopes(options["scopes"])
+        client, key = services.client_create(
+            name=options["name"], slug=options["slug"], plan=options["plan"], scopes=scopes
+        )
+        if options["json"]:
+            self.stdout.write(json.dumps({"id": client.pk, "slug": client.slug, "key": key}))
+            return
+        self.stdout.write(f"Client {client.name} ({client.slug}, id {client.pk}) created.")
+        self.stdout.write(f"API key (shown once): {key}")
+
+
+def parse_scopes(value: str) -> list[str]:
+    if value.strip() == "all":
+        return list(ALL_SCOPES)
+    scopes = [scope.strip() for scope in value.split(",") if scope.strip()]
+    unknown = sorted(set(scopes) - set(ALL_SCOPES))
+    if unknown:
+        raise CommandError(f"Unknown scopes: {', '.join(unknown)}. Known: {', '.join(ALL_SCOPES)}")
+    return scopes

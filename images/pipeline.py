@@ -1,0 +1,200 @@
+"""The processing pipeline: an ordered registry of steps, each run as its own RQ job.
+
+A step is a function taking an Image and returning a JSON-safe result; it raises SkipStep when it
+has nothing to do. Apps register their steps with @step("name"); the order of registration is the
+order of enqueueing.
+"""
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import django_rq
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from rq import Retry, get_current_job
+
+from images.models import (
+    TERMINAL_STEP_STATUSES,
+    Client,
+    Image,
+    ImageStatus,
+    ImageStep,
+    Plan,
+    StepStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+StepFunction = Callable[[Image], dict]
+
+
+class SkipStep(Exception):
+    """Raised by a step that does not apply to this image (the reason is recorded)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    function: StepFunction
+
+
+STEPS: dict[str, Step] = {}
+
+
+def step(name: str) -> Callable[[StepFunction], StepFunction]:
+    def register(function: StepFunction) -> StepFunction:
+        STEPS[name] = Step(name, function)
+        return function
+
+    return register
+
+
+def step_names() -> list[str]:
+    return list(STEPS)
+
+
+def queue_name_for(client: Client, *, bulk: bool = False) -> str:
+    if bulk:
+        return "low"
+    return "high" if client.plan == Plan.PREMIUM else "default"
+
+
+def pipeline_enqueue(
+    *, image: Image, steps: Iterable[str] | None = None, bulk: bool = False
+) -> list[ImageStep]:
+    """(Re)set the named steps (all by default) to pending and enqueue a job for each.
+
+    Call inside the transaction that wrote the image: django-rq enqueues on commit.
+    """
+    names = list(steps) if steps is not None else step_names()
+    queue = django_rq.get_queue(queue_name_for(image.client, bulk=bulk))
+    retry = Retry(max=settings.PIPELINE_RETRY_MAX, interval=settings.PIPELINE_RETRY_INTERVALS)
+    rows = []
+    for name in names:
+        row, _ = ImageStep.objects.update_or_create(
+            image=image,
+            name=name,
+            defaults={
+                "status": StepStatus.PENDING,
+                "attempts": 0,
+                "error": "",
+                "started_at": None,
+                "finished_at": None,
+                "duration_ms": None,
+            },
+        )
+        job = queue.enqueue(
+            "images.jobs.run_step",
+            image.pk,
+            name,
+            retry=retry,
+            description=f"{name} of image {image.pk}",
+        )
+        if job is not None:
+            row.job_id = job.id
+            row.save(update_fields=["job_id"])
+        rows.append(row)
+    image_refresh_status(image=image)
+    return rows
+
+
+def step_run(*, image_id: int, step_name: str) -> None:
+    """Run one step for one image, recording its state; re-raise so that RQ retries."""
+    row = ImageStep.objects.select_related("image__client").filter(
+        image_id=image_id, name=step_name
+    )
+    step_row = row.first()
+    if step_row is None or step_name not in STEPS:
+        logger.info("Step %s of image %s no longer exists; nothing to do", step_name, image_id)
+        return
+    job = get_current_job()
+    started = time.monotonic()
+    ImageStep.objects.filter(pk=step_row.pk).update(
+        status=StepStatus.RUNNING,
+        started_at=timezone.now(),
+        attempts=step_row.attempts + 1,
+        job_id=job.id if job else step_row.job_id,
+    )
+    _set_image_status(step_row.image_id)
+    try:
+        result = STEPS[step_name].function(step_row.image)
+    except SkipStep as exc:
+        _finish(step_row, StepStatus.SKIPPED, started, result={"reason": str(exc)})
+    except Exception as exc:
+        retrying = job is not None and bool(job.retries_left)
+        status = StepStatus.PENDING if retrying else StepStatus.FAILED
+        _finish(step_row, status, started, error=f"{type(exc).__name__}: {exc}")
+        raise
+    else:
+        _finish(step_row, StepStatus.DONE, started, result=result)
+
+
+def _finish(
+    step_row: ImageStep,
+    status: StepStatus,
+    started: float,
+    *,
+    result: dict | None = None,
+    error: str = "",
+) -> None:
+    fields = {
+        "status": status,
+        "error": error,
+        "finished_at": timezone.now(),
+        "duration_ms": round((time.monotonic() - started) * 1000),
+    }
+    if result is not None:
+        fields["result"] = result
+    with transaction.atomic():
+        # Locking the image serialises the steps' last writes, so exactly one sees them all done.
+        Image.objects.select_for_update().filter(pk=step_row.image_id).first()
+        ImageStep.objects.filter(pk=step_row.pk).update(**fields)
+        _set_image_status(step_row.image_id)
+
+
+def summarise(statuses: Iterable[str]) -> ImageStatus:
+    statuses = set(statuses)
+    if not statuses or statuses == {StepStatus.PENDING}:
+        return ImageStatus.PENDING
+    if not statuses <= TERMINAL_STEP_STATUSES:
+        return ImageStatus.PROCESSING
+    return ImageStatus.FAILED if StepStatus.FAILED in statuses else ImageStatus.DONE
+
+
+def image_refresh_status(*, image: Image) -> None:
+    image.status = _set_image_status(image.pk)
+
+
+def _set_image_status(image_id: int) -> ImageStatus:
+    new = summarise(ImageStep.objects.filter(image_id=image_id).values_list("status", flat=True))
+    changed = Image.objects.filter(pk=image_id).exclude(status=new).update(status=new)
+    if changed and new in (ImageStatus.DONE, ImageStatus.FAILED):
+        transaction.on_commit(lambda: _publish_finished(image_id))
+    return new
+
+
+def events_channel(client: Client) -> str:
+    return f"imago:events:{client.slug}"
+
+
+def _publish_finished(image_id: int) -> None:
+    image = Image.objects.select_related("client").filter(pk=image_id).first()
+    if image is None:
+        return
+    steps = dict(image.steps.values_list("name", "status"))
+    event = {
+        "event": "image.processed",
+        "image_id": image.pk,
+        "uuid": str(image.uuid),
+        "status": image.status,
+        "steps": steps,
+    }
+    try:
+        django_rq.get_connection("default").publish(events_channel(image.client), json.dumps(event))
+    except Exception:
+        # The event is a notification; losing it must not fail the step that already succeeded.
+        logger.exception("Could not publish the event for image %s", image_id)

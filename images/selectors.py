@@ -1,0 +1,39 @@
+"""Reads: the querysets every API view and admin page starts from."""
+
+from django.db.models import QuerySet
+from rest_framework.request import Request
+
+from images.auth import ClientPrincipal, is_operator
+from images.models import Client, Image
+from imago_site.errors import ApiError
+
+
+def request_client(request: Request) -> Client | None:
+    """The tenant a request acts for: the key's, or for staff the one named by `?client=`.
+
+    None means a staff user looking at every tenant.
+    """
+    user = request.user
+    if isinstance(user, ClientPrincipal):
+        return user.client
+    if is_operator(user):
+        chosen = request.query_params.get("client") or request.data.get("client")
+        if chosen:
+            lookup = {"pk": chosen} if str(chosen).isdigit() else {"slug": chosen}
+            client = Client.objects.filter(**lookup).first()
+            if client is None:
+                raise ApiError(400, "unknown_client", f"No client {chosen!r}.")
+            return client
+    return None
+
+
+def image_queryset(request: Request) -> QuerySet[Image]:
+    images = Image.objects.select_related("client", "exif").prefetch_related(
+        "steps", "thumbnails", "tags"
+    )
+    client = request_client(request)
+    if client is not None:
+        return images.filter(client=client)
+    if is_operator(request.user):
+        return images
+    return images.none()

@@ -1,0 +1,200 @@
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from images.models import ALL_SCOPES, Client, Exif, Image, ImageStep, Thumbnail
+from images.pipeline import step_names
+
+
+class ClientSerializer(serializers.ModelSerializer):
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=ALL_SCOPES), required=False
+    )
+    key_prefixes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Client
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "plan",
+            "scopes",
+            "storage_quota_bytes",
+            "image_quota",
+            "rate_limit",
+            "is_active",
+            "key_prefixes",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "is_active", "created_at", "updated_at"]
+        extra_kwargs = {"slug": {"required": False}}
+
+    def get_key_prefixes(self, client: Client) -> list[str]:
+        return [key.prefix for key in client.api_keys.all() if key.revoked_at is None]
+
+
+class ClientCreatedSerializer(ClientSerializer):
+    key = serializers.CharField(help_text="The API key, shown only once.")
+
+    class Meta(ClientSerializer.Meta):
+        fields = [*ClientSerializer.Meta.fields, "key"]
+
+
+class KeySerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="The new API key, shown only once.")
+    prefix = serializers.CharField()
+
+
+class StepSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ImageStep
+        fields = [
+            "name",
+            "status",
+            "attempts",
+            "error",
+            "result",
+            "started_at",
+            "finished_at",
+            "duration_ms",
+        ]
+
+
+class ThumbnailSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Thumbnail
+        fields = ["size", "width", "height", "size_bytes"]
+
+
+class ExifSerializer(serializers.ModelSerializer):
+    has_gps = serializers.BooleanField(read_only=True)
+    maps_url = serializers.CharField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Exif
+        fields = [
+            "make",
+            "model",
+            "lens",
+            "iso",
+            "aperture",
+            "shutter",
+            "exposure_seconds",
+            "focal_length",
+            "taken_at",
+            "orientation",
+            "latitude",
+            "longitude",
+            "altitude",
+            "has_gps",
+            "maps_url",
+            "tags",
+        ]
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    client = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    tags = serializers.SerializerMethodField()
+    steps = StepSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Image
+        fields = [
+            "id",
+            "uuid",
+            "client",
+            "status",
+            "original_filename",
+            "content_type",
+            "format",
+            "width",
+            "height",
+            "size_bytes",
+            "sha256",
+            "tags",
+            "steps",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_tags(self, image: Image) -> list[str]:
+        return sorted(tag.name for tag in image.tags.all())
+
+
+class ImageDetailSerializer(ImageSerializer):
+    exif = serializers.SerializerMethodField()
+    thumbnails = ThumbnailSerializer(many=True, read_only=True)
+
+    class Meta(ImageSerializer.Meta):
+        fields = [*ImageSerializer.Meta.fields, "exif", "thumbnails"]
+
+    @extend_schema_field(ExifSerializer(allow_null=True))
+    def get_exif(self, image: Image) -> dict | None:
+        exif = getattr(image, "exif", None)
+        if exif is None:
+            return None
+        data = ExifSerializer(exif).data
+        data.pop("tags")
+        return data
+
+
+class UploadedImageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    uuid = serializers.UUIDField()
+    status = serializers.CharField()
+    duplicate = serializers.BooleanField()
+    original_filename = serializers.CharField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    size_bytes = serializers.IntegerField()
+
+
+class UploadResponseSerializer(serializers.Serializer):
+    images = UploadedImageSerializer(many=True)
+
+
+class UploadRequestSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False, help_text="One image.")
+    files = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        help_text=f"Up to {settings.MAX_UPLOAD_FILES} images.",
+    )
+    client = serializers.CharField(
+        required=False, help_text="Staff only: the tenant (id or slug) to upload for."
+    )
+
+
+class ImageStatusSerializer(serializers.ModelSerializer):
+    steps = StepSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Image
+        fields = ["id", "uuid", "status", "steps", "updated_at"]
+
+
+class ReprocessSerializer(serializers.Serializer):
+    steps = serializers.ListField(
+        child=serializers.ChoiceField(choices=[]),
+        required=False,
+        help_text="Step names; all steps when left out.",
+    )
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        # Steps register when apps load, after this module is imported.
+        self.fields["steps"].child.choices = step_names()
+
+
+class SignedUrlSerializer(serializers.Serializer):
+    url = serializers.URLField()
+    expires_at = serializers.DateTimeField()
+
+
+class UsageSerializer(serializers.Serializer):
+    images = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+    image_quota = serializers.IntegerField(allow_null=True)
+    storage_quota_bytes = serializers.IntegerField(allow_null=True)

@@ -1,0 +1,236 @@
+"""Writes: every entry point (API, admin, commands, jobs) goes through these functions."""
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import IO
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.text import slugify
+
+from images import storage
+from images.auth import generate_key
+from images.models import DEFAULT_SCOPES, ApiKey, Client, Image
+from images.pipeline import pipeline_enqueue, step_names
+from images.validation import ImageInfo, UploadRejected, inspect_upload
+
+logger = logging.getLogger(__name__)
+
+
+# Tenants and keys ---------------------------------------------------------------------------
+
+
+def client_create(
+    *,
+    name: str,
+    slug: str = "",
+    plan: str = "free",
+    scopes: Sequence[str] | None = None,
+    **fields: object,
+) -> tuple[Client, str]:
+    """Create a tenant and its first API key; the key is returned once and never stored."""
+    with transaction.atomic():
+        client = Client.objects.create(
+            name=name,
+            slug=slug or _unique_slug(name),
+            plan=plan,
+            scopes=list(scopes if scopes is not None else DEFAULT_SCOPES),
+            **fields,
+        )
+        key = api_key_create(client=client)
+    return client, key
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:90] or "client"
+    slug, n = base, 1
+    while Client.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def api_key_create(*, client: Client) -> str:
+    key, prefix, key_hash = generate_key()
+    ApiKey.objects.create(client=client, prefix=prefix, key_hash=key_hash)
+    return key
+
+
+def client_rotate_key(*, client: Client) -> str:
+    """Revoke every key of the client and make a new one."""
+    with transaction.atomic():
+        client.api_keys.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        return api_key_create(client=client)
+
+
+def client_deactivate(*, client: Client) -> None:
+    """A soft delete: the tenant's keys stop working, its data stays."""
+    client.is_active = False
+    client.save(update_fields=["is_active", "updated_at"])
+
+
+# Images -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    fp: IO[bytes]
+    size: int
+
+
+@dataclass(frozen=True)
+class FileError:
+    filename: str
+    status: int
+    code: str
+    detail: str
+
+
+class UploadsRejected(Exception):
+    def __init__(self, errors: list[FileError]) -> None:
+        super().__init__(errors[0].detail)
+        self.errors = errors
+
+
+class QuotaExceeded(Exception):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Stored:
+    image: Image
+    duplicate: bool
+
+
+def image_create_many(*, client: Client, uploads: Sequence[Upload]) -> list[Stored]:
+    """Validate every upload, then store them all or none.
+
+    Files are written before rows (never a row without its file) and deleted again when the rows
+    cannot be written (never an orphan file). The same bytes uploaded again by the same tenant
+    return the existing image.
+    """
+    infos = _inspect_all(uploads)
+    try:
+        return _store(client, uploads, infos)
+    except IntegrityError:
+        # Another request stored the same bytes between our check and our insert: now they're
+        # duplicates of that image, and a second pass finds it.
+        return _store(client, uploads, infos)
+
+
+def _inspect_all(uploads: Sequence[Upload]) -> list[ImageInfo]:
+    infos, errors = [], []
+    for upload in uploads:
+        try:
+            infos.append(inspect_upload(upload.fp, upload.size))
+        except UploadRejected as exc:
+            errors.append(FileError(upload.name, exc.status, exc.code, exc.detail))
+    if errors:
+        raise UploadsRejected(errors)
+    return infos
+
+
+def _store(client: Client, uploads: Sequence[Upload], infos: list[ImageInfo]) -> list[Stored]:
+    existing = {
+        image.sha256: image
+        for image in Image.objects.filter(client=client, sha256__in=[i.sha256 for i in infos])
+    }
+    new: dict[str, Image] = {}
+    saved_files: list[str] = []
+    try:
+        for upload, info in zip(uploads, infos, strict=True):
+            if info.sha256 in existing or info.sha256 in new:
+                continue
+            image = _unsaved_image(client, upload, info)
+            image.file = storage.save_file(
+                f"{image.storage_dir}/original.{info.extension}", upload.fp
+            )
+            saved_files.append(image.file)
+            new[info.sha256] = image
+        with transaction.atomic():
+            _check_quota(client, list(new.values()))
+            for image in new.values():
+                image.save()
+                pipeline_enqueue(image=image)
+    except BaseException:
+        storage.delete_quietly(saved_files)
+        raise
+    results = []
+    for info in infos:
+        if info.sha256 in existing:
+            results.append(Stored(existing[info.sha256], duplicate=True))
+        else:
+            results.append(Stored(new[info.sha256], duplicate=False))
+    return results
+
+
+def _unsaved_image(client: Client, upload: Upload, info: ImageInfo) -> Image:
+    return Image(
+        client=client,
+        original_filename=upload.name[:255],
+        content_type=info.content_type,
+        format=info.format,
+        width=info.width,
+        height=info.height,
+        size_bytes=info.size_bytes,
+        sha256=info.sha256,
+    )
+
+
+def _check_quota(client: Client, images: list[Image]) -> None:
+    # The lock on the tenant's row makes concurrent uploads of one tenant check quotas in turn.
+    Client.objects.select_for_update().filter(pk=client.pk).first()
+    if not images:
+        return
+    usage = client_usage(client=client)
+    if client.image_quota is not None and usage["images"] + len(images) > client.image_quota:
+        raise QuotaExceeded(
+            "image_quota_exceeded",
+            f"The tenant stores {usage['images']} of {client.image_quota} images allowed.",
+        )
+    added = sum(image.size_bytes for image in images)
+    if (
+        client.storage_quota_bytes is not None
+        and usage["bytes"] + added > client.storage_quota_bytes
+    ):
+        raise QuotaExceeded(
+            "storage_quota_exceeded",
+            f"The tenant stores {usage['bytes']} of {client.storage_quota_bytes} bytes allowed; "
+            f"this upload needs {added} more.",
+        )
+
+
+def client_usage(*, client: Client) -> dict[str, int | None]:
+    totals = Image.objects.filter(client=client).aggregate(bytes=Sum("size_bytes"))
+    return {
+        "images": Image.objects.filter(client=client).count(),
+        "bytes": totals["bytes"] or 0,
+        "image_quota": client.image_quota,
+        "storage_quota_bytes": client.storage_quota_bytes,
+    }
+
+
+def image_reprocess(
+    *, image: Image, steps: Iterable[str] | None = None, bulk: bool = False
+) -> list[str]:
+    names = list(steps) if steps else step_names()
+    unknown = sorted(set(names) - set(step_names()))
+    if unknown:
+        raise ValueError(f"Unknown steps: {', '.join(unknown)}; known: {', '.join(step_names())}.")
+    with transaction.atomic():
+        pipeline_enqueue(image=image, steps=names, bulk=bulk)
+    return names
+
+
+def image_delete(*, image: Image) -> None:
+    """Delete the rows, then the files (a failed delete leaves no row pointing at nothing)."""
+    files = [image.file, *image.thumbnails.values_list("file", flat=True)]
+    with transaction.atomic():
+        image.delete()
+    storage.delete_quietly(files)

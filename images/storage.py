@@ -1,0 +1,39 @@
+"""File storage through Django's storage API (local disk, or S3/MinIO with django-storages)."""
+
+import logging
+from collections.abc import Iterable
+from typing import IO
+
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import default_storage
+
+from images.models import Image
+
+logger = logging.getLogger(__name__)
+
+
+def open_original(image: Image) -> IO[bytes]:
+    return default_storage.open(image.file, "rb")
+
+
+def save_bytes(name: str, data: bytes) -> str:
+    return default_storage.save(name, ContentFile(data))
+
+
+def save_file(name: str, fp: IO[bytes]) -> str:
+    fp.seek(0)
+    return default_storage.save(name, File(fp))
+
+
+def delete_quietly(names: Iterable[str]) -> None:
+    """Delete files, logging (not raising) failures: callers are already cleaning up."""
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except Exception:
+            logger.exception("Could not delete %s from storage", name)
+
+
+def is_remote() -> bool:
+    """S3-like storages sign their own URLs; the local one is served by /files/signed/."""
+    return hasattr(default_storage, "bucket_name")

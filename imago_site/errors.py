@@ -1,0 +1,76 @@
+"""One error shape for the whole API: {"code": "<stable_code>", "detail": "<sentence>", ...}."""
+
+import logging
+from typing import Any
+
+import redis
+from django.http import HttpRequest, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+API_PREFIXES = ("/api/", "/files/", "/health")
+
+
+class ApiError(exceptions.APIException):
+    """An expected failure with its own stable code, e.g. ApiError(413, "file_too_large", "…")."""
+
+    def __init__(self, status_code: int, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail=detail, code=code)
+        self.status_code = status_code
+        self.code = code
+        self.extra = extra
+
+
+def _code_of(exc: exceptions.APIException) -> str:
+    if isinstance(exc, ApiError):
+        return exc.code
+    if isinstance(exc, exceptions.ValidationError):
+        return "invalid"
+    codes = exc.get_codes()
+    return codes if isinstance(codes, str) else exc.default_code
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        logger.error("Redis is unreachable: %s", exc)
+        return Response(
+            {"code": "service_unavailable", "detail": "The job queue is unreachable; retry soon."},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "30"},
+        )
+    response = exception_handler(exc, context)
+    if response is None or not isinstance(exc, exceptions.APIException):
+        return response
+    body: dict[str, Any] = {"code": _code_of(exc)}
+    if isinstance(exc, exceptions.ValidationError):
+        body["detail"] = "The request has invalid fields; see errors."
+        body["errors"] = exc.detail
+    else:
+        body["detail"] = str(exc.detail)
+    if isinstance(exc, ApiError):
+        body.update(exc.extra)
+    response.data = body
+    return response
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIXES)
+
+
+def json_404(request: HttpRequest, exception: Exception | None = None) -> Any:
+    if _wants_json(request):
+        return JsonResponse({"code": "not_found", "detail": "No such resource."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def json_500(request: HttpRequest) -> Any:
+    if _wants_json(request):
+        return JsonResponse(
+            {"code": "server_error", "detail": "An unexpected error occurred; it was logged."},
+            status=500,
+        )
+    return defaults.server_error(request)

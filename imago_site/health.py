@@ -1,0 +1,69 @@
+"""Liveness and readiness checks for load balancers and operators."""
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+import django_rq
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from rq import Worker
+
+QUEUES = ("high", "default", "low")
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def _database() -> dict[str, Any]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return {"vendor": connection.vendor}
+
+
+def _redis() -> dict[str, Any]:
+    redis = django_rq.get_connection("default")
+    redis.ping()
+    queues = {name: django_rq.get_queue(name) for name in QUEUES}
+    return {
+        "queues": {
+            name: {"queued": q.count, "failed": q.failed_job_registry.count}
+            for name, q in queues.items()
+        },
+        "workers": Worker.count(connection=redis),
+    }
+
+
+def _tesseract() -> dict[str, Any]:
+    binary = shutil.which("tesseract")
+    if binary is None:
+        raise RuntimeError("tesseract is not installed")
+    output = subprocess.run(
+        [binary, "--version"], capture_output=True, text=True, timeout=10, check=True
+    ).stdout
+    langs = subprocess.run(
+        [binary, "--list-langs"], capture_output=True, text=True, timeout=10, check=True
+    ).stdout.splitlines()[1:]  # the first line is a heading
+    return {"version": output.splitlines()[0], "languages": langs}
+
+
+CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
+    "database": _database,
+    "redis": _redis,
+    "tesseract": _tesseract,
+}
+
+
+def health_detailed(request: HttpRequest) -> JsonResponse:
+    results: dict[str, Any] = {}
+    healthy = True
+    for name, check in CHECKS.items():
+        try:
+            results[name] = {"ok": True, **check()}
+        except Exception as exc:
+            healthy = False
+            results[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    body = {"status": "ok" if healthy else "unavailable", "checks": results}
+    return JsonResponse(body, status=200 if healthy else 503)

@@ -1,0 +1,39 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework import routers
+
+from images.api import ClientViewSet, ImageViewSet
+from images.signing import serve_signed
+from imago_site import health
+
+
+class ApiRoot(routers.APIRootView):
+    required_scopes: list[str] = []
+
+
+class Router(routers.DefaultRouter):
+    APIRootView = ApiRoot
+
+
+router = Router()
+router.register("images", ImageViewSet, basename="image")
+router.register("clients", ClientViewSet, basename="client")
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/api/docs/", permanent=False)),
+    path("health", health.health, name="health"),
+    path("health/detailed", health.health_detailed, name="health-detailed"),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api-auth/", include("rest_framework.urls")),
+    path("files/signed/<str:token>", serve_signed, name="signed-file"),
+    path("admin/rq/", include("django_rq.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "imago_site.errors.json_404"
+handler500 = "imago_site.errors.json_500"

@@ -1,0 +1,65 @@
+"""Shared fixtures: personas (two tenants, an operator), real Redis, real RQ burst workers."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import django_rq
+import pytest
+from rest_framework.test import APIClient
+from rq import SimpleWorker
+
+from images.models import ALL_SCOPES
+from tests.helpers import Tenant, make_tenant
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path: Path) -> None:
+    """Files under a fresh folder, an empty test Redis, immediate retries."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media")},
+        },
+    }
+    settings.PIPELINE_RETRY_INTERVALS = [0]
+    redis = django_rq.get_connection("default")
+    db = redis.connection_pool.connection_kwargs.get("db", 0)
+    if db == 0:
+        pytest.exit("Tests flush Redis: point REDIS_URL at a spare database (make test uses /15).")
+    redis.flushdb()
+
+
+@pytest.fixture
+def owner(db) -> Tenant:
+    return make_tenant("Owner Co")
+
+
+@pytest.fixture
+def other(db) -> Tenant:
+    return make_tenant("Other Co")
+
+
+@pytest.fixture
+def admin_tenant(db) -> Tenant:
+    return make_tenant("Platform", scopes=ALL_SCOPES)
+
+
+@pytest.fixture
+def operator(db, django_user_model) -> APIClient:
+    user = django_user_model.objects.create_user("op", password="pw", is_staff=True)
+    api = APIClient()
+    api.force_login(user)
+    return api
+
+
+@pytest.fixture
+def run_jobs(transactional_db) -> Callable[[], None]:
+    """Run every queued job on a real burst worker (in-process, so it sees the test database)."""
+
+    def run() -> None:
+        queues = [django_rq.get_queue(name) for name in ("high", "default", "low")]
+        SimpleWorker(queues, connection=queues[0].connection).work(burst=True)
+
+    return run

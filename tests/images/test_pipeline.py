@@ -1,0 +1,206 @@
+import io
+import json
+import os
+import subprocess
+import sys
+
+import django_rq
+import PIL.Image
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from images import pipeline
+from images.models import Image, ImageStep
+from tests.helpers import image_bytes, make_tenant, media_files, shared_data, upload
+
+
+def _upload_path(tenant, path) -> dict:
+    response = upload(tenant.api, (path.name, path.read_bytes()))
+    assert response.status_code == 201, response.content
+    return response.json()["images"][0]
+
+
+def test_it_reads_the_gps_of_a_real_photo(owner, run_jobs):
+    created = _upload_path(owner, shared_data("exif", "gps", "DSCN0010.jpg"))
+    run_jobs()
+    exif = owner.api.get(f"/api/v1/images/{created['id']}/exif/").json()
+    assert exif["latitude"] == pytest.approx(43.467448, abs=1e-5)
+    assert exif["longitude"] == pytest.approx(11.885127, abs=1e-5)
+    assert exif["taken_at"].startswith("2008-10-22T16:28:39")
+    assert "NIKON" in exif["make"].upper()
+    assert "43.46" in exif["maps_url"]
+    assert exif["tags"]["GPS"]
+    detail = owner.api.get(f"/api/v1/images/{created['id']}/").json()
+    assert detail["status"] == "done"
+    assert {s["name"]: s["status"] for s in detail["steps"]} == {
+        "exif": "done",
+        "thumbnails": "done",
+    }
+    assert all(s["duration_ms"] is not None for s in detail["steps"])
+    has_gps = owner.api.get("/api/v1/images/?has_gps=true").json()
+    assert [i["id"] for i in has_gps["results"]] == [created["id"]]
+
+
+def test_every_odd_metadata_file_is_processed_without_a_failed_step(owner, run_jobs):
+    paths = sorted(p for p in shared_data("exif", "odd").iterdir() if p.is_file())
+    assert paths
+    for path in paths:
+        _upload_path(owner, path)
+    run_jobs()
+    failed = ImageStep.objects.exclude(status="done").values_list(
+        "image__original_filename", "name", "error"
+    )
+    assert list(failed) == []
+    assert Image.objects.filter(status="done").count() == len(paths)
+
+
+def test_thumbnails_are_made_and_served_by_signed_url(owner, run_jobs):
+    created = upload(owner.api, ("big.jpg", image_bytes(size=(2000, 1500)))).json()["images"][0]
+    run_jobs()
+    detail = owner.api.get(f"/api/v1/images/{created['id']}/").json()
+    sizes = {t["size"]: (t["width"], t["height"]) for t in detail["thumbnails"]}
+    assert sizes == {256: (256, 192), 1024: (1024, 768)}
+    link = owner.api.get(f"/api/v1/images/{created['id']}/thumbnail-url/?size=1024").json()
+    response = owner.api.get(link["url"])
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/webp"
+    with PIL.Image.open(io.BytesIO(b"".join(response.streaming_content))) as thumb:
+        assert thumb.format == "WEBP"
+        assert thumb.size == (1024, 768)
+
+
+def test_landscape_orientations_give_alike_thumbnails(owner, run_jobs):
+    folder = shared_data("exif", "orientation")
+    for n in range(1, 9):
+        _upload_path(owner, folder / f"landscape_{n}.jpg")
+    run_jobs()
+    sizes = {
+        (t.width, t.height)
+        for image in Image.objects.prefetch_related("thumbnails")
+        for t in image.thumbnails.all()
+        if t.size == 256
+    }
+    assert len(sizes) == 1
+    assert Image.objects.filter(status="done").count() == 8
+
+
+def test_a_flaky_step_is_retried_and_succeeds(owner, run_jobs, monkeypatch):
+    real = pipeline.STEPS["exif"].function
+    calls = []
+
+    def flaky(image):
+        calls.append(image.pk)
+        if len(calls) == 1:
+            raise ConnectionError("storage hiccup")
+        return real(image)
+
+    monkeypatch.setitem(pipeline.STEPS, "exif", pipeline.Step("exif", flaky))
+    created = upload(owner.api, ("a.jpg", image_bytes())).json()["images"][0]
+    run_jobs()
+    step = ImageStep.objects.get(image_id=created["id"], name="exif")
+    assert (step.status, step.attempts, step.error) == ("done", 2, "")
+    assert Image.objects.get(pk=created["id"]).status == "done"
+
+
+def test_a_step_that_keeps_failing_lands_in_the_dead_letter_queue(owner, run_jobs, monkeypatch):
+    def broken(image):
+        raise RuntimeError("model exploded")
+
+    monkeypatch.setitem(pipeline.STEPS, "thumbnails", pipeline.Step("thumbnails", broken))
+    created = upload(owner.api, ("a.jpg", image_bytes())).json()["images"][0]
+    run_jobs()
+    steps = {s.name: s for s in ImageStep.objects.filter(image_id=created["id"])}
+    # One failing step never stops the others.
+    assert steps["exif"].status == "done"
+    assert steps["thumbnails"].status == "failed"
+    assert steps["thumbnails"].attempts == 4
+    assert "model exploded" in steps["thumbnails"].error
+    assert Image.objects.get(pk=created["id"]).status == "failed"
+    failed = django_rq.get_queue("default").failed_job_registry
+    assert failed.get_job_ids() == [steps["thumbnails"].job_id]
+
+
+def test_reprocess_reruns_named_steps(owner, run_jobs):
+    created = upload(owner.api, ("a.jpg", image_bytes())).json()["images"][0]
+    run_jobs()
+    response = owner.api.post(
+        f"/api/v1/images/{created['id']}/reprocess/", {"steps": ["exif"]}, format="json"
+    )
+    assert response.status_code == 202
+    assert {s["name"]: s["status"] for s in response.json()["steps"]}["exif"] == "pending"
+    run_jobs()
+    assert ImageStep.objects.get(image_id=created["id"], name="exif").attempts == 1
+    assert Image.objects.get(pk=created["id"]).status == "done"
+
+
+def test_reprocess_refuses_an_unknown_step(owner, run_jobs):
+    created = upload(owner.api, ("a.jpg", image_bytes())).json()["images"][0]
+    response = owner.api.post(
+        f"/api/v1/images/{created['id']}/reprocess/", {"steps": ["nope"]}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+
+
+def test_thumbnail_reprocessing_leaves_no_stale_files(owner, run_jobs):
+    created = upload(owner.api, ("a.jpg", image_bytes(size=(600, 400)))).json()["images"][0]
+    run_jobs()
+    before = len(media_files())
+    owner.api.post(
+        f"/api/v1/images/{created['id']}/reprocess/", {"steps": ["thumbnails"]}, format="json"
+    )
+    run_jobs()
+    assert len(media_files()) == before == 3
+
+
+def test_premium_work_goes_to_the_high_queue(db, run_jobs):
+    premium = make_tenant("Premium", plan="premium")
+    upload(premium.api, ("a.jpg", image_bytes()))
+    assert django_rq.get_queue("high").count == 2
+    assert django_rq.get_queue("default").count == 0
+
+
+def test_a_finished_image_is_announced_on_the_tenants_channel(owner, run_jobs):
+    pubsub = django_rq.get_connection("default").pubsub()
+    pubsub.subscribe(pipeline.events_channel(owner.client))
+    pubsub.get_message(timeout=1)  # the subscription confirmation
+    created = upload(owner.api, ("a.jpg", image_bytes())).json()["images"][0]
+    run_jobs()
+    message = pubsub.get_message(timeout=2)
+    event = json.loads(message["data"])
+    assert event["event"] == "image.processed"
+    assert (event["image_id"], event["status"]) == (created["id"], "done")
+    assert pubsub.get_message(timeout=0.5) is None  # exactly once
+
+
+def test_the_reprocess_command_queues_on_the_low_queue(owner, run_jobs, capsys):
+    upload(owner.api, ("a.jpg", image_bytes()))
+    run_jobs()
+    call_command("reprocess", "--client", owner.client.slug, "--step", "exif")
+    assert "[1/1]" in capsys.readouterr().out
+    assert django_rq.get_queue("low").count == 1
+    run_jobs()
+    assert Image.objects.get().status == "done"
+
+
+def test_a_real_worker_process_runs_the_pipeline(owner, run_jobs, settings):
+    """`manage.py rqworker --burst` in its own process, forking per job, as in production."""
+    created = upload(owner.api, ("a.jpg", image_bytes(size=(640, 480)))).json()["images"][0]
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        database_url = f"sqlite:///{db['NAME']}"
+    else:
+        database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    env = {**os.environ, "DATABASE_URL": database_url, "MEDIA_ROOT": str(settings.MEDIA_ROOT)}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "rqworker", "--burst", "high", "default", "low"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    image = Image.objects.get(pk=created["id"])
+    assert image.status == "done", list(image.steps.values_list("name", "status", "error"))
+    assert image.thumbnails.count() == 2
