@@ -2,12 +2,14 @@
 
 A step is a function taking an Image and returning a JSON-safe result; it raises SkipStep when it
 has nothing to do. Apps register their steps with @step("name"); the order of registration is the
-order of enqueueing.
+order of enqueueing. A step that reads another's output names it in `after`: its job then waits
+for that step's job to finish (successfully or not) when both run in the same batch.
 """
 
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -16,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from rq import Retry, get_current_job
+from rq.job import Dependency
 
 from images.models import (
     TERMINAL_STEP_STATUSES,
@@ -40,14 +43,15 @@ class SkipStep(Exception):
 class Step:
     name: str
     function: StepFunction
+    after: tuple[str, ...] = ()
 
 
 STEPS: dict[str, Step] = {}
 
 
-def step(name: str) -> Callable[[StepFunction], StepFunction]:
+def step(name: str, *, after: tuple[str, ...] = ()) -> Callable[[StepFunction], StepFunction]:
     def register(function: StepFunction) -> StepFunction:
-        STEPS[name] = Step(name, function)
+        STEPS[name] = Step(name, function, after)
         return function
 
     return register
@@ -70,9 +74,10 @@ def pipeline_enqueue(
 
     Call inside the transaction that wrote the image: django-rq enqueues on commit.
     """
-    names = list(steps) if steps is not None else step_names()
+    names = _prerequisites_first(set(steps) if steps is not None else set(STEPS))
     queue = django_rq.get_queue(queue_name_for(image.client, bulk=bulk))
     retry = Retry(max=settings.PIPELINE_RETRY_MAX, interval=settings.PIPELINE_RETRY_INTERVALS)
+    job_ids: dict[str, str] = {}
     rows = []
     for name in names:
         row, _ = ImageStep.objects.update_or_create(
@@ -87,19 +92,41 @@ def pipeline_enqueue(
                 "duration_ms": None,
             },
         )
-        job = queue.enqueue(
+        # The id is chosen here because django-rq enqueues only when the transaction commits.
+        job_ids[name] = f"{image.uuid}-{name}-{uuid.uuid4().hex[:8]}"
+        parents = [job_ids[parent] for parent in STEPS[name].after if parent in job_ids]
+        queue.enqueue(
             "images.jobs.run_step",
             image.pk,
             name,
             retry=retry,
+            job_id=job_ids[name],
+            depends_on=Dependency(jobs=parents, allow_failure=True) if parents else None,
             description=f"{name} of image {image.pk}",
         )
-        if job is not None:
-            row.job_id = job.id
-            row.save(update_fields=["job_id"])
+        row.job_id = job_ids[name]
+        row.save(update_fields=["job_id"])
         rows.append(row)
     image_refresh_status(image=image)
     return rows
+
+
+def _prerequisites_first(wanted: set[str]) -> list[str]:
+    """The wanted steps in registry order, moved so that each comes after those it reads."""
+    ordered: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        for parent in STEPS[name].after:
+            if parent in wanted and parent in STEPS:
+                visit(parent)
+        ordered.append(name)
+
+    for name in STEPS:
+        if name in wanted:
+            visit(name)
+    return ordered
 
 
 def step_run(*, image_id: int, step_name: str) -> None:

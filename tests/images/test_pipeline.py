@@ -204,3 +204,25 @@ def test_a_real_worker_process_runs_the_pipeline(owner, run_jobs, settings):
     image = Image.objects.get(pk=created["id"])
     assert image.status == "done", list(image.steps.values_list("name", "status", "error"))
     assert image.thumbnails.count() == 2
+
+
+def test_a_step_waits_for_the_steps_it_reads(owner, run_jobs, monkeypatch):
+    order = []
+
+    def record(name):
+        def run(image):
+            order.append(name)
+            return {}
+
+        return run
+
+    steps = {
+        "late": pipeline.Step("late", record("late"), after=("early",)),
+        "early": pipeline.Step("early", record("early")),
+    }
+    monkeypatch.setattr(pipeline, "STEPS", {**pipeline.STEPS, **steps})
+    upload(owner.api, ("a.jpg", image_bytes()))
+    # Without the dependency, "late" would run first: it is registered first.
+    run_jobs()
+    assert order.index("early") < order.index("late")
+    assert Image.objects.get().status == "done"
