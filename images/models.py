@@ -234,3 +234,27 @@ class ImageTag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tag} on {self.image_id}"
+
+
+class Detection(models.Model):
+    """One object found in an image by a detection model (pipeline step or detect API)."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="detections")
+    model_name = models.CharField(max_length=100)
+    class_id = models.PositiveIntegerField()
+    class_name = models.CharField(max_length=100, db_index=True)
+    confidence = models.FloatField()
+    x1 = models.FloatField(help_text="Box in pixels of the oriented original image.")
+    y1 = models.FloatField()
+    x2 = models.FloatField()
+    y2 = models.FloatField()
+    polygon = models.JSONField(null=True, blank=True, help_text="Mask outline or OBB quad.")
+    source = models.CharField(max_length=20, default="pipeline")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-confidence"]
+        indexes = [models.Index(fields=["image", "model_name"])]
+
+    def __str__(self) -> str:
+        return f"{self.class_name} {self.confidence:.2f} in {self.image_id}"

@@ -12,7 +12,7 @@ from django.utils.text import slugify
 
 from images import storage
 from images.auth import generate_key
-from images.models import DEFAULT_SCOPES, ApiKey, Client, Image
+from images.models import DEFAULT_SCOPES, ApiKey, Client, Image, ImageTag, Tag
 from images.pipeline import pipeline_enqueue, step_names
 from images.validation import ImageInfo, UploadRejected, inspect_upload
 
@@ -226,6 +226,15 @@ def image_reprocess(
     with transaction.atomic():
         pipeline_enqueue(image=image, steps=names, bulk=bulk)
     return names
+
+
+def image_add_tags(*, image: Image, names: Iterable[str], source: str) -> list[str]:
+    """Attach tags (lower-cased, deduplicated) to an image; returns the names attached."""
+    clean = sorted({name.strip().lower()[:100] for name in names if name and name.strip()})
+    for name in clean:
+        tag, _ = Tag.objects.get_or_create(client_id=image.client_id, name=name)
+        ImageTag.objects.get_or_create(image=image, tag=tag, defaults={"source": source})
+    return clean
 
 
 def image_delete(*, image: Image) -> None:

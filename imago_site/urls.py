@@ -26,6 +26,8 @@ urlpatterns = [
     path("health", health.health, name="health"),
     path("health/detailed", health.health_detailed, name="health-detailed"),
     path("api/v1/", include(router.urls)),
+    path("api/v1/", include("ai.urls")),
+    path("api/v1/", include("annotations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

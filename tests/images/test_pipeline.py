@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from images import pipeline
+from images.services import image_add_tags
 from images.models import Image, ImageStep
 from tests.helpers import image_bytes, make_tenant, media_files, shared_data, upload
 
@@ -226,3 +227,15 @@ def test_a_step_waits_for_the_steps_it_reads(owner, run_jobs, monkeypatch):
     run_jobs()
     assert order.index("early") < order.index("late")
     assert Image.objects.get().status == "done"
+
+
+def test_tags_are_lower_cased_and_deduplicated(owner):
+    upload(owner.api, ("a.jpg", image_bytes()))
+    image = Image.objects.get()
+    assert image_add_tags(image=image, names=["Car", "car ", "", "Person"], source="ai") == [
+        "car",
+        "person",
+    ]
+    image_add_tags(image=image, names=["car"], source="detection")
+    listed = owner.api.get("/api/v1/images/?tag=car").json()["results"]
+    assert [i["tags"] for i in listed] == [["car", "person"]]
