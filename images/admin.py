@@ -5,7 +5,16 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html, format_html_join
 
 from images import services
-from images.models import ApiKey, Client, Image, ImageStep, Thumbnail
+from images.models import (
+    ApiKey,
+    Client,
+    Detection,
+    DetectionJob,
+    DetectorModel,
+    Image,
+    ImageStep,
+    Thumbnail,
+)
 from images.signing import signed_url
 
 
@@ -107,6 +116,77 @@ def _thumbnail_tag(image: Image, size: int, max_px: int) -> str:
     )
 
 
+class DetectionInline(admin.TabularInline):
+    model = Detection
+    fields = ["model_name", "class_name", "confidence", "x1", "y1", "x2", "y2", "source"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["model_name", "-confidence"]
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+def _detection_overlay(image: Image) -> str:
+    """The largest thumbnail with every detection's box drawn over it in SVG."""
+    thumbnail = max(image.thumbnails.all(), key=lambda t: t.size, default=None)
+    detections = list(image.detections.all())
+    if thumbnail is None or not detections:
+        return "—"
+    url, _ = signed_url(None, client=image.client, name=thumbnail.file, content_type="image/webp")
+    # Boxes are in the oriented original; the thumbnail has the same proportions.
+    oriented = max(image.width, image.height) / max(thumbnail.width, thumbnail.height)
+    width, height = thumbnail.width * oriented, thumbnail.height * oriented
+    shapes = format_html_join(
+        "",
+        '<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#ff2d55" '
+        'stroke-width="{}"><title>{} {:.2f}</title></rect>',
+        (
+            (d.x1, d.y1, d.x2 - d.x1, d.y2 - d.y1, max(width, height) / 300, d.class_name,
+             d.confidence)
+            for d in detections
+        ),
+    )  # fmt: skip
+    return format_html(
+        '<div style="position:relative;display:inline-block;max-width:640px">'
+        '<img src="{}" style="display:block;max-width:640px" alt="">'
+        '<svg viewBox="0 0 {} {}" style="position:absolute;inset:0;width:100%;height:100%">{}'
+        "</svg></div>",
+        url,
+        width,
+        height,
+        shapes,
+    )
+
+
+@admin.register(DetectorModel)
+class DetectorModelAdmin(admin.ModelAdmin):
+    list_display = ["name", "client", "task", "backend", "input_size", "default_confidence",
+                    "classes", "file"]  # fmt: skip
+    list_filter = ["task", "backend", "client"]
+    readonly_fields = ["class_names", "created_at"]
+
+    @admin.display(description="classes")
+    def classes(self, model: DetectorModel) -> int:
+        return len(model.class_names)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):  # type: ignore[override]
+        from images.detection import models_sync
+
+        models_sync()  # files fetched since the last migrate show up here
+        return super().changelist_view(request, extra_context)
+
+
+@admin.register(DetectionJob)
+class DetectionJobAdmin(admin.ModelAdmin):
+    list_display = ["uuid", "client", "status", "processed", "total", "created_at", "finished_at"]
+    list_filter = ["status", "client"]
+    readonly_fields = ["uuid", "client", "status", "params", "total", "processed", "error",
+                       "created_at", "finished_at"]  # fmt: skip
+    exclude = ["images"]
+
+
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
     list_display = [
@@ -122,7 +202,7 @@ class ImageAdmin(admin.ModelAdmin):
     list_filter = ["client", "status", "format"]
     search_fields = ["original_filename", "uuid", "sha256"]
     date_hierarchy = "created_at"
-    inlines = [StepInline]
+    inlines = [StepInline, DetectionInline]
     actions = ["reprocess"]
     readonly_fields = [
         "large_preview",
@@ -138,6 +218,7 @@ class ImageAdmin(admin.ModelAdmin):
         "sha256",
         "status",
         "exif_summary",
+        "detection_overlay",
         "created_at",
         "updated_at",
     ]
@@ -196,6 +277,10 @@ class ImageAdmin(admin.ModelAdmin):
             )
             table += format_html("<tr><th>GPS</th><td>{}</td></tr>", link)
         return format_html("<table>{}</table>", table)
+
+    @admin.display(description="detections")
+    def detection_overlay(self, image: Image) -> str:
+        return _detection_overlay(image)
 
     @admin.action(description="Reprocess all steps")
     def reprocess(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:

@@ -120,27 +120,7 @@ class ImageViewSet(
         responses={201: UploadResponseSerializer},
     )
     def create(self, request: Request) -> Response:
-        client = selectors.request_client(request)
-        if client is None:
-            raise ApiError(400, "client_required", "Staff uploads must name a client (?client=).")
-        files = _uploaded_files(request)
-        try:
-            stored = services.image_create_many(
-                client=client,
-                uploads=[services.Upload(f.name or "", f, f.size or 0) for f in files],
-            )
-        except services.UploadsRejected as exc:
-            first = exc.errors[0]
-            raise ApiError(
-                first.status,
-                first.code,
-                first.detail if len(files) == 1 else f"{first.filename}: {first.detail}",
-                errors=[
-                    {"file": e.filename, "code": e.code, "detail": e.detail} for e in exc.errors
-                ],
-            ) from exc
-        except services.QuotaExceeded as exc:
-            raise ApiError(403, exc.code, exc.detail) from exc
+        stored = upload_images(request)
         body = {"images": [_uploaded(s) for s in stored]}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -199,6 +179,29 @@ class ImageViewSet(
         services.image_reprocess(image=image, steps=serializer.validated_data.get("steps"))
         image = self.get_queryset().get(pk=image.pk)
         return Response(ImageStatusSerializer(image).data, status=status.HTTP_202_ACCEPTED)
+
+
+def upload_images(request: Request) -> list[services.Stored]:
+    """Store the request's `file`/`files` for its tenant, or raise the matching ApiError."""
+    client = selectors.request_client(request)
+    if client is None:
+        raise ApiError(400, "client_required", "Staff uploads must name a client (?client=).")
+    files = _uploaded_files(request)
+    try:
+        return services.image_create_many(
+            client=client,
+            uploads=[services.Upload(f.name or "", f, f.size or 0) for f in files],
+        )
+    except services.UploadsRejected as exc:
+        first = exc.errors[0]
+        raise ApiError(
+            first.status,
+            first.code,
+            first.detail if len(files) == 1 else f"{first.filename}: {first.detail}",
+            errors=[{"file": e.filename, "code": e.code, "detail": e.detail} for e in exc.errors],
+        ) from exc
+    except services.QuotaExceeded as exc:
+        raise ApiError(403, exc.code, exc.detail) from exc
 
 
 def _uploaded_files(request: Request) -> list[UploadedFile]:

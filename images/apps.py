@@ -2,6 +2,7 @@ import PIL.Image
 import pillow_heif
 from django.apps import AppConfig
 from django.conf import settings
+from django.db.models.signals import post_migrate
 
 
 class ImagesConfig(AppConfig):
@@ -13,4 +14,13 @@ class ImagesConfig(AppConfig):
         # Our own pixel limit is checked at upload; keep Pillow's bomb guard in line with it.
         PIL.Image.MAX_IMAGE_PIXELS = settings.MAX_IMAGE_PIXELS
         # Imported for their side effects: pipeline steps and OpenAPI extensions register.
-        from images import schema, steps  # noqa: F401
+        from images import detection, schema, steps  # noqa: F401
+
+        post_migrate.connect(_register_models, sender=self)
+
+
+def _register_models(**kwargs: object) -> None:
+    """Built-in models join the registry (shown in the admin) once their tables exist."""
+    from images.detection import models_sync
+
+    models_sync()

@@ -1,7 +1,11 @@
 """RQ entry points: thin adapters that take ids and call one service."""
 
-from images import pipeline
+from images import detection, pipeline
 
 
 def run_step(image_id: int, step_name: str) -> None:
     pipeline.step_run(image_id=image_id, step_name=step_name)
+
+
+def run_detection_job(job_id: int) -> None:
+    detection.detection_job_run(job_id=job_id)

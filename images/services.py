@@ -239,7 +239,7 @@ def image_add_tags(*, image: Image, names: Iterable[str], source: str) -> list[s
 
 def image_delete(*, image: Image) -> None:
     """Delete the rows, then the files (a failed delete leaves no row pointing at nothing)."""
-    files = [image.file, *image.thumbnails.values_list("file", flat=True)]
+    files = storage.files_under(image.storage_dir)
     with transaction.atomic():
         image.delete()
     storage.delete_quietly(files)

@@ -25,6 +25,18 @@ def save_file(name: str, fp: IO[bytes]) -> str:
     return default_storage.save(name, File(fp))
 
 
+def files_under(folder: str) -> list[str]:
+    """Every file below a folder (an image's original, thumbnails, previews, …)."""
+    try:
+        subfolders, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return []
+    names = [f"{folder}/{name}" for name in files]
+    for sub in subfolders:
+        names.extend(files_under(f"{folder}/{sub}"))
+    return names
+
+
 def delete_quietly(names: Iterable[str]) -> None:
     """Delete files, logging (not raising) failures: callers are already cleaning up."""
     for name in names:

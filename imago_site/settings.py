@@ -216,6 +216,17 @@ SIGNED_URL_TTL = envint("SIGNED_URL_TTL", 3600)
 PIPELINE_RETRY_MAX = envint("PIPELINE_RETRY_MAX", 3)
 PIPELINE_RETRY_INTERVALS = [int(s) for s in envlist("PIPELINE_RETRY_INTERVALS", "10,60,300")]
 
+# Detection: the built-in models (files under MODELS_DIR, fetched by `manage.py fetch_models`).
+# Task, class names and input size are read from each file's metadata.
+DETECTION_MODELS = {
+    "coco": {"file": "yolov8n.onnx", "confidence": 0.25},
+    "plates": {"file": "platedet.onnx", "confidence": 0.25},
+}
+DETECTION_DEFAULT_MODEL = env("DETECTION_DEFAULT_MODEL", "coco")
+DETECTION_THREADS = envint("DETECTION_THREADS", 2)
+DETECTION_TAG_CONFIDENCE = float(env("DETECTION_TAG_CONFIDENCE", "0.5"))
+DETECTION_MAX_BATCH = envint("DETECTION_MAX_BATCH", 50)
+
 # Per-client rate limits (requests per minute) by plan; a client's own rate_limit overrides.
 RATE_LIMIT_FREE = envint("RATE_LIMIT_FREE", 120)
 RATE_LIMIT_PREMIUM = envint("RATE_LIMIT_PREMIUM", 1200)

@@ -26,6 +26,7 @@ urlpatterns = [
     path("health", health.health, name="health"),
     path("health/detailed", health.health_detailed, name="health-detailed"),
     path("api/v1/", include(router.urls)),
+    path("api/v1/", include("images.urls")),
     path("api/v1/", include("ai.urls")),
     path("api/v1/", include("annotations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -24,6 +24,12 @@ def _isolated(settings, tmp_path: Path) -> None:
         },
     }
     settings.PIPELINE_RETRY_INTERVALS = [0]
+    # Tenants' own models land in a fresh folder; the built-in files are linked, not copied.
+    models = tmp_path / "models"
+    models.mkdir()
+    for built_in in Path(settings.MODELS_DIR).glob("*.onnx"):
+        (models / built_in.name).symlink_to(built_in)
+    settings.MODELS_DIR = models
     redis = django_rq.get_connection("default")
     db = redis.connection_pool.connection_kwargs.get("db", 0)
     if db == 0:

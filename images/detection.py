@@ -1,0 +1,390 @@
+"""Object detection on stored images: the model registry, runs, annotated previews, batch jobs."""
+
+import colorsys
+import io
+import logging
+import shutil
+import time
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import IO
+
+import django_rq
+import PIL.Image
+import PIL.ImageDraw
+import PIL.ImageFont
+import PIL.ImageOps
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from images import storage
+from images.engine import (
+    BackendUnavailable,
+    Found,
+    ModelSpec,
+    get_detector,
+    read_onnx_metadata,
+    ultralytics_model,
+)
+from images.models import Client, Detection, DetectionJob, DetectionRun, DetectorModel, Image
+from images.pipeline import SkipStep, queue_name_for, step
+from images.services import image_add_tags
+
+logger = logging.getLogger(__name__)
+
+ANNOTATED_MAX_SIDE = 2048
+
+
+class DetectionRefused(Exception):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+# Registry -------------------------------------------------------------------------------------
+
+
+def models_sync() -> list[DetectorModel]:
+    """Register the built-in models of settings.DETECTION_MODELS whose files are present."""
+    synced = []
+    for name, entry in settings.DETECTION_MODELS.items():
+        path = Path(settings.MODELS_DIR) / entry["file"]
+        if not path.exists():
+            continue
+        meta = _metadata(path, path.stat().st_mtime)
+        model, _ = DetectorModel.objects.update_or_create(
+            name=name,
+            client=None,
+            defaults={
+                "task": meta["task"],
+                "file": entry["file"],
+                "class_names": meta["class_names"],
+                "input_size": meta["input_size"],
+                "default_confidence": entry.get("confidence", 0.25),
+                "backend": DetectorModel.Backend.ONNX,
+            },
+        )
+        synced.append(model)
+    return synced
+
+
+@lru_cache(maxsize=32)
+def _metadata(path: Path, mtime: float) -> dict:
+    return read_onnx_metadata(path)
+
+
+def detector_model_get(*, name: str, client: Client | None) -> DetectorModel:
+    """The tenant's own model of that name, else the built-in one."""
+    for attempt in range(2):
+        model = (
+            DetectorModel.objects.filter(Q(client=client) | Q(client__isnull=True), name=name)
+            .order_by(F("client_id").asc(nulls_last=True))  # the tenant's own first
+            .first()
+            if client is not None
+            else DetectorModel.objects.filter(client__isnull=True, name=name).first()
+        )
+        if model is not None:
+            return model
+        if attempt == 0 and name in settings.DETECTION_MODELS:
+            models_sync()
+    if name in settings.DETECTION_MODELS:
+        raise DetectionRefused(
+            "model_missing",
+            f"The model file of {name!r} is not installed: run `python manage.py fetch_models`.",
+        )
+    raise DetectionRefused("unknown_model", f"No model named {name!r} is registered.")
+
+
+def detector_model_register(
+    *, client: Client, name: str, fp: IO[bytes], filename: str, confidence: float = 0.25
+) -> DetectorModel:
+    """Register a tenant's own model file: ONNX (our engine) or .pt (the ultralytics backend)."""
+    suffix = Path(filename).suffix.lower()
+    if suffix not in (".onnx", ".pt"):
+        raise DetectionRefused("invalid_model", "Send a .onnx or a .pt file.")
+    relative = f"tenants/{client.pk}/{name}{suffix}"
+    path = Path(settings.MODELS_DIR) / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.stem}.part{suffix}")  # loaders go by the suffix
+    with partial.open("wb") as out:
+        shutil.copyfileobj(fp, out)
+    try:
+        meta = _describe(partial, suffix)
+    except DetectionRefused:
+        partial.unlink()
+        raise
+    partial.replace(path)
+    model, _ = DetectorModel.objects.update_or_create(
+        client=client,
+        name=name,
+        defaults={
+            "file": relative,
+            "backend": DetectorModel.Backend.ONNX if suffix == ".onnx" else "ultralytics",
+            "default_confidence": confidence,
+            **meta,
+        },
+    )
+    return model
+
+
+def _describe(path: Path, suffix: str) -> dict:
+    if suffix == ".onnx":
+        try:
+            return read_onnx_metadata(path)
+        except Exception as exc:
+            raise DetectionRefused("invalid_model", f"Not a usable ONNX model: {exc}") from exc
+    try:
+        loaded = ultralytics_model(path)
+        task, names = loaded.task, loaded.names  # loading is lazy: this is where it fails
+    except BackendUnavailable as exc:
+        raise DetectionRefused("backend_unavailable", str(exc)) from exc
+    except Exception as exc:
+        raise DetectionRefused("invalid_model", f"ultralytics cannot load it: {exc}") from exc
+    if task not in ("detect", "segment", "obb"):
+        raise DetectionRefused("invalid_model", f"Unsupported task {task!r}.")
+    return {
+        "task": task,
+        "class_names": [names[i] for i in sorted(names)],
+        "input_size": int(loaded.overrides.get("imgsz") or 640),
+    }
+
+
+def model_for_tenant(client: Client) -> DetectorModel:
+    return detector_model_get(
+        name=client.detection_model or settings.DETECTION_DEFAULT_MODEL, client=client
+    )
+
+
+def spec_of(model: DetectorModel) -> ModelSpec:
+    return ModelSpec(
+        name=model.name,
+        path=Path(settings.MODELS_DIR) / model.file,
+        task=model.task,
+        input_size=model.input_size,
+        class_names=tuple(model.class_names),
+        confidence=model.default_confidence,
+        backend=model.backend,
+    )
+
+
+def class_ids(model: DetectorModel, classes: Iterable[str]) -> list[int]:
+    """Class filters given by name or by id."""
+    ids = []
+    for value in classes:
+        value = str(value).strip()
+        if value.isdigit() and int(value) < len(model.class_names):
+            ids.append(int(value))
+        elif value in model.class_names:
+            ids.append(model.class_names.index(value))
+        else:
+            raise DetectionRefused(
+                "unknown_class", f"{model.name} has no class {value!r}; see /detect/models."
+            )
+    return ids
+
+
+# Runs -----------------------------------------------------------------------------------------
+
+
+def oriented_picture(image: Image) -> PIL.Image.Image:
+    """The stored original, decoded, with its EXIF orientation applied, as RGB."""
+    with storage.open_original(image) as fp, PIL.Image.open(fp) as opened:
+        return PIL.ImageOps.exif_transpose(opened).convert("RGB")
+
+
+def detect(
+    model: DetectorModel,
+    picture: PIL.Image.Image,
+    *,
+    confidence: float | None = None,
+    classes: Sequence[int] | None = None,
+) -> list[Found]:
+    try:
+        detector = get_detector(spec_of(model), threads=settings.DETECTION_THREADS)
+    except (BackendUnavailable, FileNotFoundError) as exc:
+        raise DetectionRefused("model_unavailable", str(exc)) from exc
+    return detector.predict(picture, confidence=confidence, classes=classes)
+
+
+def detection_run_create(
+    *,
+    image: Image,
+    model: DetectorModel,
+    confidence: float | None = None,
+    classes: Sequence[str] | None = None,
+    annotated: bool = False,
+    source: str = "api",
+    job: DetectionJob | None = None,
+) -> DetectionRun:
+    ids = class_ids(model, classes) if classes else None
+    picture = oriented_picture(image)
+    started = time.monotonic()
+    found = detect(model, picture, confidence=confidence, classes=ids)
+    duration = round((time.monotonic() - started) * 1000)
+    annotated_file = ""
+    if annotated:
+        annotated_file = storage.save_bytes(
+            f"{image.storage_dir}/annotated_{model.name}_{int(time.time() * 1000)}.webp",
+            annotate(picture, found),
+        )
+    try:
+        with transaction.atomic():
+            run = DetectionRun.objects.create(
+                client_id=image.client_id,
+                image=image,
+                job=job,
+                model_name=model.name,
+                confidence=model.default_confidence if confidence is None else confidence,
+                classes=list(classes) if classes else None,
+                source=source,
+                annotated_file=annotated_file,
+                duration_ms=duration,
+                count=len(found),
+            )
+            Detection.objects.bulk_create(_rows(run, found))
+    except BaseException:
+        storage.delete_quietly([annotated_file] if annotated_file else [])
+        raise
+    return run
+
+
+def _rows(run: DetectionRun, found: list[Found]) -> list[Detection]:
+    return [
+        Detection(
+            run=run,
+            image_id=run.image_id,
+            model_name=run.model_name,
+            class_id=item.class_id,
+            class_name=item.class_name,
+            confidence=item.confidence,
+            x1=item.box[0],
+            y1=item.box[1],
+            x2=item.box[2],
+            y2=item.box[3],
+            polygon=[list(point) for point in item.polygon] if item.polygon else None,
+            source=run.source,
+        )
+        for item in found
+    ]
+
+
+def detection_runs_delete(runs: Iterable[DetectionRun]) -> None:
+    runs = list(runs)
+    files = [run.annotated_file for run in runs if run.annotated_file]
+    DetectionRun.objects.filter(pk__in=[run.pk for run in runs]).delete()
+    storage.delete_quietly(files)
+
+
+# Annotated previews ---------------------------------------------------------------------------
+
+
+def _colour(class_id: int) -> tuple[int, int, int]:
+    hue = (zlib.crc32(str(class_id).encode()) % 360) / 360
+    red, green, blue = colorsys.hsv_to_rgb(hue, 0.85, 1.0)
+    return round(red * 255), round(green * 255), round(blue * 255)
+
+
+def annotate(picture: PIL.Image.Image, found: list[Found]) -> bytes:
+    """Boxes, outlines and labels drawn on a copy, as WebP.
+
+    The font is Pillow's bundled one (load_default with a size): nothing is downloaded.
+    """
+    canvas = picture.copy()
+    scale = min(1.0, ANNOTATED_MAX_SIDE / max(canvas.size))
+    if scale < 1:
+        canvas = canvas.resize((round(canvas.width * scale), round(canvas.height * scale)))
+    draw = PIL.ImageDraw.Draw(canvas)
+    width = max(2, round(max(canvas.size) / 400))
+    font = PIL.ImageFont.load_default(size=max(12, round(max(canvas.size) / 50)))
+    for item in found:
+        colour = _colour(item.class_id)
+        box = [v * scale for v in item.box]
+        draw.rectangle(box, outline=colour, width=width)
+        if item.polygon:
+            draw.polygon([(x * scale, y * scale) for x, y in item.polygon], outline=colour)
+        label = f"{item.class_name} {item.confidence:.2f}"
+        height = font.size + 2 * width
+        # Above the box, or inside it when the box touches the top edge.
+        top = box[1] - height if box[1] >= height else box[1]
+        right = box[0] + draw.textlength(label, font=font) + 2 * width
+        draw.rectangle((box[0], top, right, top + height), fill=colour)
+        draw.text((box[0] + width, top + width), label, fill=(0, 0, 0), font=font)
+    buffer = io.BytesIO()
+    canvas.save(buffer, "WEBP", quality=settings.THUMBNAIL_QUALITY, method=2)
+    return buffer.getvalue()
+
+
+# Pipeline step --------------------------------------------------------------------------------
+
+
+@step("detection")
+def detection_step(image: Image) -> dict:
+    try:
+        model = model_for_tenant(image.client)
+    except DetectionRefused as exc:
+        if exc.code == "model_missing":
+            raise SkipStep(exc.detail) from exc
+        raise
+    previous = list(image.detection_runs.filter(source="pipeline"))
+    run = detection_run_create(image=image, model=model, source="pipeline")
+    detection_runs_delete(previous)
+    found = list(run.detections.all())
+    tags = {d.class_name for d in found if d.confidence >= settings.DETECTION_TAG_CONFIDENCE}
+    image_add_tags(image=image, names=tags, source="detection")
+    return {
+        "model": model.name,
+        "count": len(found),
+        "classes": dict(Counter(d.class_name for d in found)),
+        "duration_ms": run.duration_ms,
+    }
+
+
+# Batch jobs -----------------------------------------------------------------------------------
+
+
+def detection_job_create(*, client: Client, images: Sequence[Image], params: dict) -> DetectionJob:
+    with transaction.atomic():
+        job = DetectionJob.objects.create(client=client, params=params, total=len(images))
+        job.images.set(images)
+        django_rq.get_queue(queue_name_for(client)).enqueue(
+            "images.jobs.run_detection_job", job.pk, description=f"detection job {job.uuid}"
+        )
+    return job
+
+
+def detection_job_run(*, job_id: int) -> None:
+    job = DetectionJob.objects.select_related("client").filter(pk=job_id).first()
+    if job is None:
+        return
+    DetectionJob.objects.filter(pk=job.pk).update(status=DetectionJob.Status.PROCESSING)
+    params = job.params
+    errors = []
+    try:
+        model = detector_model_get(name=params["model"], client=job.client)
+        for image in job.images.select_related("client").order_by("pk"):
+            try:
+                detection_run_create(
+                    image=image,
+                    model=model,
+                    confidence=params.get("confidence"),
+                    classes=params.get("classes"),
+                    annotated=params.get("annotated", False),
+                    job=job,
+                )
+            except (DetectionRefused, OSError) as exc:
+                errors.append(f"image {image.pk}: {exc}")
+            DetectionJob.objects.filter(pk=job.pk).update(processed=job.runs.count() + len(errors))
+    except DetectionRefused as exc:
+        errors.append(exc.detail)
+    failed = bool(errors) and not job.runs.exists()
+    DetectionJob.objects.filter(pk=job.pk).update(
+        status=DetectionJob.Status.FAILED if failed else DetectionJob.Status.COMPLETED,
+        error="\n".join(errors),
+        finished_at=timezone.now(),
+    )

@@ -1,0 +1,353 @@
+"""The object-detection API (compatible in spirit with the ObjectVision seed)."""
+
+import uuid
+from typing import Any
+
+import django_filters
+from django.conf import settings
+from django.db.models import Prefetch, QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from images import detection, selectors
+from images.api import READ, WRITE, upload_images
+from images.models import Detection, DetectionJob, DetectionRun, DetectorModel, Image
+from images.signing import signed_url
+from imago_site.errors import ApiError
+
+
+class DetectionSerializer(serializers.ModelSerializer):
+    box = serializers.SerializerMethodField()
+    box_normalized = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Detection
+        fields = ["class_name", "class_id", "confidence", "box", "box_normalized", "polygon"]
+
+    def get_box(self, item: Detection) -> dict[str, float]:
+        return {"x1": item.x1, "y1": item.y1, "x2": item.x2, "y2": item.y2}
+
+    def get_box_normalized(self, item: Detection) -> dict[str, float]:
+        # Boxes are in the oriented image: a 90° EXIF rotation swaps the stored width and height.
+        width, height = _oriented_size(item.image)
+        return {
+            "x1": round(item.x1 / width, 5),
+            "y1": round(item.y1 / height, 5),
+            "x2": round(item.x2 / width, 5),
+            "y2": round(item.y2 / height, 5),
+        }
+
+
+def _oriented_size(image: Image) -> tuple[int, int]:
+    exif = getattr(image, "exif", None)
+    if exif is not None and exif.orientation in (5, 6, 7, 8):
+        return image.height, image.width
+    return image.width, image.height
+
+
+class RunSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="uuid")
+    image_id = serializers.IntegerField()
+    model = serializers.CharField(source="model_name")
+    detections = DetectionSerializer(many=True)
+    annotated_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DetectionRun
+        fields = [
+            "id",
+            "image_id",
+            "model",
+            "confidence",
+            "classes",
+            "source",
+            "count",
+            "duration_ms",
+            "created_at",
+            "annotated_url",
+            "detections",
+        ]
+
+    def get_annotated_url(self, run: DetectionRun) -> str | None:
+        if not run.annotated_file:
+            return None
+        url, _ = signed_url(
+            self.context.get("request"),
+            client=run.image.client,
+            name=run.annotated_file,
+            content_type="image/webp",
+        )
+        return url
+
+
+class DetectParamsSerializer(serializers.Serializer):
+    image_id = serializers.CharField(required=False, help_text="An existing image (id or uuid).")
+    image_ids = serializers.ListField(child=serializers.CharField(), required=False)
+    file = serializers.FileField(required=False)
+    files = serializers.ListField(child=serializers.FileField(), required=False)
+    confidence = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    classes = serializers.CharField(
+        required=False, help_text="Comma-separated class names or ids, e.g. car,truck"
+    )
+    model = serializers.CharField(required=False, help_text="A registered model's name.")
+    annotated = serializers.BooleanField(required=False, default=False)
+
+
+class DetectionModelSerializer(serializers.ModelSerializer):
+    builtin = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DetectorModel
+        fields = [
+            "name",
+            "task",
+            "backend",
+            "input_size",
+            "default_confidence",
+            "class_names",
+            "builtin",
+        ]
+
+    def get_builtin(self, model: DetectorModel) -> bool:
+        return model.client_id is None
+
+
+def _run_queryset() -> QuerySet[DetectionRun]:
+    return DetectionRun.objects.select_related("image__client", "image__exif").prefetch_related(
+        Prefetch("detections", Detection.objects.select_related("image__exif"))
+    )
+
+
+def _params(request: Request) -> tuple[dict[str, Any], DetectorModel]:
+    serializer = DetectParamsSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    client = selectors.request_client(request)
+    if client is None:
+        raise ApiError(400, "client_required", "Staff must name a client (?client=).")
+    try:
+        model = (
+            detection.detector_model_get(name=data["model"], client=client)
+            if data.get("model")
+            else detection.model_for_tenant(client)
+        )
+        classes = [c for c in data.get("classes", "").split(",") if c.strip()]
+        detection.class_ids(model, classes)
+    except detection.DetectionRefused as exc:
+        raise ApiError(400, exc.code, exc.detail) from exc
+    params = {
+        "model": model.name,
+        "confidence": data.get("confidence"),
+        "classes": classes or None,
+        "annotated": data.get("annotated", False),
+    }
+    return params, model
+
+
+def _images_of(request: Request, ids: list[str], field: str) -> list[Image]:
+    found = []
+    for value in ids:
+        value = str(value)
+        lookup = {"pk": value} if value.isdigit() else {"uuid": value}
+        image = (
+            selectors.image_queryset(request).filter(**lookup).first()
+            if value.isdigit() or _is_uuid(value)
+            else None
+        )
+        if image is None:
+            raise ApiError(404, "not_found", f"No such image: {value}.", field=field)
+        found.append(image)
+    return found
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+class DetectImageView(APIView):
+    """Detect objects in one image (a new file or a stored image) and answer at once."""
+
+    required_scopes = [WRITE]
+
+    @extend_schema(request={"multipart/form-data": DetectParamsSerializer}, responses=RunSerializer)
+    def post(self, request: Request) -> Response:
+        params, model = _params(request)
+        if request.data.get("image_id"):
+            [image] = _images_of(request, [request.data["image_id"]], "image_id")
+        else:
+            if len(request.FILES.getlist("file") + request.FILES.getlist("files")) > 1:
+                raise ApiError(400, "too_many_files", "Send one file; use /detect/batch for more.")
+            [stored] = upload_images(request)
+            image = stored.image
+        try:
+            run = detection.detection_run_create(
+                image=image,
+                model=model,
+                confidence=params["confidence"],
+                classes=params["classes"],
+                annotated=params["annotated"],
+            )
+        except detection.DetectionRefused as exc:
+            raise ApiError(503, exc.code, exc.detail) from exc
+        run = _run_queryset().get(pk=run.pk)
+        return Response(RunSerializer(run, context={"request": request}).data)
+
+
+class JobSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=DetectionJob.Status.choices)
+    total = serializers.IntegerField()
+    processed = serializers.IntegerField(required=False)
+    progress = serializers.FloatField(required=False)
+    error = serializers.CharField(required=False)
+    params = serializers.JSONField(required=False)
+    created_at = serializers.DateTimeField(required=False)
+    finished_at = serializers.DateTimeField(required=False, allow_null=True)
+    results = RunSerializer(many=True, required=False)
+
+
+class DetectBatchView(APIView):
+    """Queue detection over up to 50 images; poll /detect/jobs/{job_id}."""
+
+    required_scopes = [WRITE]
+
+    @extend_schema(
+        request={"multipart/form-data": DetectParamsSerializer}, responses={202: JobSerializer}
+    )
+    def post(self, request: Request) -> Response:
+        params, _ = _params(request)
+        ids = request.data.getlist("image_ids") if hasattr(request.data, "getlist") else []
+        ids = ids or request.data.get("image_ids") or []
+        if len(ids) > settings.DETECTION_MAX_BATCH:
+            raise ApiError(
+                400, "too_many_files", f"At most {settings.DETECTION_MAX_BATCH} images per batch."
+            )
+        images = (
+            _images_of(request, ids, "image_ids")
+            if ids
+            else list({s.image.pk: s.image for s in upload_images(request)}.values())
+        )
+        job = detection.detection_job_create(
+            client=selectors.request_client(request), images=images, params=params
+        )
+        body = {"job_id": str(job.uuid), "status": job.status, "total": job.total}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class DetectJobView(APIView):
+    required_scopes = [READ]
+
+    @extend_schema(responses=JobSerializer)
+    def get(self, request: Request, job_id: str) -> Response:
+        jobs = DetectionJob.objects.all()
+        client = selectors.request_client(request)
+        if client is not None:
+            jobs = jobs.filter(client=client)
+        job = jobs.filter(uuid=job_id).first() if _is_uuid(job_id) else None
+        if job is None:
+            raise ApiError(404, "not_found", "No such detection job.")
+        runs = _run_queryset().filter(job=job).order_by("image_id")
+        return Response(
+            {
+                "job_id": str(job.uuid),
+                "status": job.status,
+                "total": job.total,
+                "processed": job.processed,
+                "progress": round(job.processed / job.total, 3) if job.total else 1.0,
+                "error": job.error,
+                "params": job.params,
+                "created_at": job.created_at,
+                "finished_at": job.finished_at,
+                "results": RunSerializer(runs, many=True, context={"request": request}).data,
+            }
+        )
+
+
+class HistoryFilter(django_filters.FilterSet):
+    class_name = django_filters.CharFilter(field_name="detections__class_name", distinct=True)
+    model = django_filters.CharFilter(field_name="model_name")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = DetectionRun
+        fields: list[str] = []
+
+
+class DetectHistoryView(generics.ListAPIView):
+    required_scopes = [READ]
+    serializer_class = RunSerializer
+    filterset_class = HistoryFilter
+
+    def get_queryset(self) -> QuerySet[DetectionRun]:
+        client = selectors.request_client(self.request)
+        runs = _run_queryset()
+        return runs.filter(client=client) if client is not None else runs
+
+
+class ModelUploadSerializer(serializers.Serializer):
+    name = serializers.SlugField(max_length=100)
+    file = serializers.FileField(help_text="A YOLO model: .onnx, or .pt with the [yolo] extra.")
+    confidence = serializers.FloatField(required=False, default=0.25, min_value=0, max_value=1)
+
+
+class DetectModelsView(generics.ListAPIView):
+    """The models a tenant can pick: built-in ones and its own (POST registers one)."""
+
+    required_scopes = {"GET": [READ], "POST": [WRITE]}
+    serializer_class = DetectionModelSerializer
+    pagination_class = None
+
+    @extend_schema(
+        request={"multipart/form-data": ModelUploadSerializer},
+        responses={201: DetectionModelSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ModelUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        client = selectors.request_client(request)
+        if client is None:
+            raise ApiError(400, "client_required", "Staff must name a client (?client=).")
+        data = serializer.validated_data
+        if data["name"] in settings.DETECTION_MODELS:
+            raise ApiError(400, "name_taken", f"{data['name']!r} is a built-in model's name.")
+        try:
+            model = detection.detector_model_register(
+                client=client,
+                name=data["name"],
+                fp=data["file"],
+                filename=data["file"].name,
+                confidence=data["confidence"],
+            )
+        except detection.DetectionRefused as exc:
+            raise ApiError(400, exc.code, exc.detail) from exc
+        return Response(DetectionModelSerializer(model).data, status=status.HTTP_201_CREATED)
+
+    def get_queryset(self) -> QuerySet[DetectorModel]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no database needed
+            return DetectorModel.objects.none()
+        detection.models_sync()
+        client = selectors.request_client(self.request)
+        models = DetectorModel.objects.all()
+        if client is not None:
+            models = models.filter(client__isnull=True) | models.filter(client=client)
+        return models.order_by("name")
+
+
+class ImageDetectionsView(APIView):
+    required_scopes = [READ]
+
+    @extend_schema(responses=RunSerializer(many=True))
+    def get(self, request: Request, pk: str) -> Response:
+        [image] = _images_of(request, [pk], "id")
+        runs = _run_queryset().filter(image=image)
+        if request.query_params.get("model"):
+            runs = runs.filter(model_name=request.query_params["model"])
+        return Response(RunSerializer(runs, many=True, context={"request": request}).data)

@@ -1,0 +1,382 @@
+"""YOLO inference: an ONNX Runtime backend with our own decoding, and an optional ultralytics one.
+
+Both return the same `Found` objects, in pixels of the image as given (callers pass images with
+the EXIF orientation already applied). ultralytics is the reference our decoder is tested against.
+"""
+
+import ast
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+import PIL.Image
+
+TASKS = ("detect", "segment", "obb")
+LETTERBOX_FILL = 114  # ultralytics' grey: the model was trained with this padding
+NMS_IOU = 0.7  # ultralytics' predict default
+MAX_DETECTIONS = 300
+MASK_ROI_MAX = 512  # masks are traced at most this many pixels across, then scaled to the box
+# ultralytics replaces PIL.Image.open on import (to pip-install a HEIF plugin on failure), which
+# would turn "not an image" into ModuleNotFoundError everywhere in the process. We keep Pillow's.
+_PIL_OPEN = PIL.Image.open
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    path: Path
+    task: str
+    input_size: int
+    class_names: tuple[str, ...]
+    confidence: float = 0.25
+    backend: str = "onnx"
+
+
+@dataclass(frozen=True)
+class Found:
+    class_id: int
+    class_name: str
+    confidence: float
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels
+    polygon: tuple[tuple[float, float], ...] | None = None  # mask outline or OBB corners
+
+    def normalised_box(self, width: int, height: int) -> tuple[float, float, float, float]:
+        x1, y1, x2, y2 = self.box
+        return (x1 / width, y1 / height, x2 / width, y2 / height)
+
+
+class Detector(Protocol):
+    spec: ModelSpec
+
+    def predict(
+        self,
+        image: PIL.Image.Image,
+        *,
+        confidence: float | None = None,
+        classes: Iterable[int] | None = None,
+    ) -> list[Found]: ...
+
+
+def read_onnx_metadata(path: Path) -> dict[str, Any]:
+    """Task, class names and input size from the metadata ultralytics writes into its exports."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    names = ast.literal_eval(meta.get("names", "{}"))  # a Python dict literal, not JSON
+    shape = session.get_inputs()[0].shape
+    return {
+        "task": meta.get("task", "detect"),
+        "class_names": [names[i] for i in sorted(names)],
+        "input_size": int(shape[-1]) if isinstance(shape[-1], int) else 640,
+    }
+
+
+# Letterbox ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    ratio: float
+    pad_x: float
+    pad_y: float
+
+    def to_original(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (xs - self.pad_x) / self.ratio, (ys - self.pad_y) / self.ratio
+
+
+def letterbox(rgb: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
+    """Resize keeping the aspect ratio and pad to size x size, exactly as ultralytics does."""
+    height, width = rgb.shape[:2]
+    ratio = min(size / height, size / width)
+    new_w, new_h = round(width * ratio), round(height * ratio)
+    pad_x, pad_y = (size - new_w) / 2, (size - new_h) / 2
+    if (new_w, new_h) != (width, height):
+        rgb = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    top, bottom = round(pad_y - 0.1), round(pad_y + 0.1)
+    left, right = round(pad_x - 0.1), round(pad_x + 0.1)
+    padded = cv2.copyMakeBorder(
+        rgb, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(LETTERBOX_FILL,) * 3
+    )
+    return padded, Letterbox(ratio, left, top)
+
+
+def to_tensor(padded: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    chw = padded.transpose(2, 0, 1)[np.newaxis].astype(np.float32) / 255.0
+    return np.ascontiguousarray(chw, dtype=dtype)
+
+
+# Decoding -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Rows that passed the confidence threshold, in letterboxed input coordinates."""
+
+    xywh: np.ndarray  # (n, 4) centre x, centre y, width, height
+    scores: np.ndarray  # (n,)
+    class_ids: np.ndarray  # (n,)
+    extra: np.ndarray  # (n, k): mask coefficients (segment), angle (obb), or empty
+
+
+def candidates(
+    output: np.ndarray,
+    n_classes: int,
+    confidence: float,
+    classes: Iterable[int] | None = None,
+) -> Candidates:
+    """Split a YOLOv8 head output (1, 4 + classes + extra, anchors) and keep confident rows."""
+    rows = output[0].T.astype(np.float32)
+    class_scores = rows[:, 4 : 4 + n_classes]
+    if classes is not None:
+        allowed = np.zeros(n_classes, dtype=bool)
+        allowed[[c for c in classes if 0 <= c < n_classes]] = True
+        class_scores = np.where(allowed, class_scores, 0.0)
+    class_ids = class_scores.argmax(axis=1)
+    scores = class_scores[np.arange(len(rows)), class_ids]
+    keep = scores > confidence
+    return Candidates(rows[keep, :4], scores[keep], class_ids[keep], rows[keep, 4 + n_classes :])
+
+
+def nms(boxes_xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
+    """Class-aware NMS (OpenCV's batched NMS); indices by descending score."""
+    if len(scores) == 0:
+        return np.empty(0, dtype=int)
+    xywh = np.column_stack([boxes_xyxy[:, :2], boxes_xyxy[:, 2:] - boxes_xyxy[:, :2]])
+    keep = cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores.tolist(), class_ids.tolist(), 0.0, NMS_IOU)
+    keep = np.asarray(keep, dtype=int).reshape(-1)
+    return keep[np.argsort(-scores[keep], kind="stable")][:MAX_DETECTIONS]
+
+
+def nms_rotated(xywha: np.ndarray, scores: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
+    """Class-aware rotated NMS: OpenCV's rotated-rectangle NMS, one class at a time."""
+    kept: list[int] = []
+    for class_id in np.unique(class_ids):
+        index = np.flatnonzero(class_ids == class_id)
+        rects = [
+            ((float(cx), float(cy)), (float(w), float(h)), float(np.degrees(a)))
+            for cx, cy, w, h, a in xywha[index]
+        ]
+        keep = cv2.dnn.NMSBoxesRotated(rects, scores[index].tolist(), 0.0, NMS_IOU)
+        kept.extend(index[np.asarray(keep, dtype=int).reshape(-1)].tolist())
+    order = np.asarray(kept, dtype=int)
+    return order[np.argsort(-scores[order], kind="stable")][:MAX_DETECTIONS]
+
+
+def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
+    half = xywh[:, 2:4] / 2
+    return np.column_stack([xywh[:, :2] - half, xywh[:, :2] + half])
+
+
+def boxes_to_original(boxes: np.ndarray, box: Letterbox, width: int, height: int) -> np.ndarray:
+    xs, ys = box.to_original(boxes[:, [0, 2]], boxes[:, [1, 3]])
+    xs, ys = np.clip(xs, 0, width), np.clip(ys, 0, height)
+    return np.column_stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]])
+
+
+def mask_polygon(
+    logits: np.ndarray,
+    box_xyxy: np.ndarray,
+    box: Letterbox,
+    input_size: int,
+) -> tuple[tuple[float, float], ...] | None:
+    """Trace a prototype mask (mh x mw logits) inside its box, in original pixels.
+
+    Rather than upsampling the whole mask to the photo's size (megapixels per plate), the box is
+    sampled directly from the prototype grid with bilinear interpolation, which is what
+    ultralytics' upsample-then-crop computes.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy)
+    if x2 - x1 < 1 or y2 - y1 < 1:
+        return None
+    scale = min(1.0, MASK_ROI_MAX / max(x2 - x1, y2 - y1))
+    roi_w, roi_h = max(1, round((x2 - x1) * scale)), max(1, round((y2 - y1) * scale))
+    stride = input_size / logits.shape[1]
+    xs = x1 + (np.arange(roi_w, dtype=np.float32) + 0.5) / scale
+    ys = y1 + (np.arange(roi_h, dtype=np.float32) + 0.5) / scale
+    map_x = ((xs * box.ratio + box.pad_x) / stride - 0.5)[np.newaxis, :].repeat(roi_h, axis=0)
+    map_y = ((ys * box.ratio + box.pad_y) / stride - 0.5)[:, np.newaxis].repeat(roi_w, axis=1)
+    sampled = cv2.remap(logits.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR)
+    binary = (sampled > 0).astype(np.uint8)  # sigmoid(x) > 0.5  ⇔  x > 0
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    outline = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+    points = outline / scale + (x1, y1)
+    return tuple((round(x, 1), round(y, 1)) for x, y in points)
+
+
+# Backends -------------------------------------------------------------------------------------
+
+
+class OnnxDetector:
+    """One ONNX Runtime session, loaded once per process and shared by threads."""
+
+    def __init__(self, spec: ModelSpec, *, threads: int = 2) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.spec = spec
+        self.session = onnxruntime.InferenceSession(
+            str(spec.path), options, providers=["CPUExecutionProvider"]
+        )
+        model_input = self.session.get_inputs()[0]
+        self.input_name = model_input.name
+        # platedet takes float16: feeding float32 would be refused.
+        self.dtype = np.float16 if "float16" in model_input.type else np.float32
+
+    def predict(
+        self,
+        image: PIL.Image.Image,
+        *,
+        confidence: float | None = None,
+        classes: Iterable[int] | None = None,
+    ) -> list[Found]:
+        rgb = np.asarray(image.convert("RGB"))
+        height, width = rgb.shape[:2]
+        padded, box = letterbox(rgb, self.spec.input_size)
+        outputs = self.session.run(None, {self.input_name: to_tensor(padded, self.dtype)})
+        threshold = self.spec.confidence if confidence is None else confidence
+        found = candidates(outputs[0], len(self.spec.class_names), threshold, classes)
+        if self.spec.task == "obb":
+            return self._obb(found, box, width, height)
+        boxes = xywh_to_xyxy(found.xywh)
+        keep = nms(boxes, found.scores, found.class_ids)
+        original = boxes_to_original(boxes[keep], box, width, height)
+        polygons: list[tuple[tuple[float, float], ...] | None] = [None] * len(keep)
+        if self.spec.task == "segment" and len(keep):
+            protos = outputs[1][0].astype(np.float32)
+            coefficients = found.extra[keep, : protos.shape[0]]
+            logits = (coefficients @ protos.reshape(protos.shape[0], -1)).reshape(
+                -1, *protos.shape[1:]
+            )
+            polygons = [
+                mask_polygon(logits[i], original[i], box, self.spec.input_size)
+                for i in range(len(keep))
+            ]
+        return [
+            self._found(found.class_ids[k], found.scores[k], original[i], polygons[i])
+            for i, k in enumerate(keep)
+        ]
+
+    def _obb(self, found: Candidates, box: Letterbox, width: int, height: int) -> list[Found]:
+        xywha = np.column_stack([found.xywh, found.extra[:, 0]])
+        keep = nms_rotated(xywha, found.scores, found.class_ids)
+        results = []
+        for k in keep:
+            cx, cy, w, h, angle = xywha[k]
+            corners = cv2.boxPoints(((cx, cy), (w, h), float(np.degrees(angle))))
+            xs, ys = box.to_original(corners[:, 0], corners[:, 1])
+            xs, ys = np.clip(xs, 0, width), np.clip(ys, 0, height)
+            quad = tuple(
+                (round(float(x), 1), round(float(y), 1)) for x, y in zip(xs, ys, strict=True)
+            )
+            outline = np.array([xs.min(), ys.min(), xs.max(), ys.max()])
+            results.append(self._found(found.class_ids[k], found.scores[k], outline, quad))
+        return results
+
+    def _found(
+        self,
+        class_id: Any,
+        score: Any,
+        box: np.ndarray,
+        polygon: tuple[tuple[float, float], ...] | None,
+    ) -> Found:
+        return Found(
+            class_id=int(class_id),
+            class_name=self.spec.class_names[int(class_id)],
+            confidence=round(float(score), 4),
+            box=tuple(round(float(v), 1) for v in box),  # type: ignore[arg-type]
+            polygon=polygon,
+        )
+
+
+class UltralyticsDetector:
+    """Any model ultralytics can load (.pt, .onnx, …): needs the optional extra `[yolo]`."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self.model = ultralytics_model(spec.path, task=spec.task)
+
+    def predict(
+        self,
+        image: PIL.Image.Image,
+        *,
+        confidence: float | None = None,
+        classes: Iterable[int] | None = None,
+    ) -> list[Found]:
+        result = self.model.predict(
+            np.asarray(image.convert("RGB"))[:, :, ::-1],  # ultralytics expects BGR arrays
+            conf=self.spec.confidence if confidence is None else confidence,
+            classes=list(classes) if classes is not None else None,
+            imgsz=self.spec.input_size,
+            verbose=False,
+        )[0]
+        names = result.names
+        if result.obb is not None:
+            quads = result.obb.xyxyxyxy.cpu().numpy()
+            boxes = result.obb.xyxy.cpu().numpy()
+            scores, ids = result.obb.conf.cpu().numpy(), result.obb.cls.cpu().numpy()
+            polygons = [tuple(map(tuple, q.round(1).tolist())) for q in quads]
+        else:
+            boxes = result.boxes.xyxy.cpu().numpy()
+            scores, ids = result.boxes.conf.cpu().numpy(), result.boxes.cls.cpu().numpy()
+            polygons = (
+                [tuple(map(tuple, p.round(1).tolist())) for p in result.masks.xy]
+                if result.masks is not None
+                else [None] * len(boxes)
+            )
+        return [
+            Found(
+                int(ids[i]),
+                names[int(ids[i])],
+                round(float(scores[i]), 4),
+                tuple(round(float(v), 1) for v in boxes[i]),  # type: ignore[arg-type]
+                polygons[i],
+            )
+            for i in range(len(boxes))
+        ]
+
+
+class BackendUnavailable(RuntimeError):
+    pass
+
+
+def ultralytics_model(path: Path, *, task: str | None = None) -> Any:
+    """Load a model with ultralytics (the optional extra `[yolo]`), offline."""
+    # Never let ultralytics pip-install packages or reach a hub from a worker.
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    os.environ.setdefault("YOLO_OFFLINE", "true")
+    try:
+        from ultralytics import YOLO
+    except ImportError as exc:
+        raise BackendUnavailable(
+            "The ultralytics backend needs the optional extra: pip install 'imago[yolo]'."
+        ) from exc
+    finally:
+        PIL.Image.open = _PIL_OPEN  # HEIF is already registered through pillow-heif
+    return YOLO(str(path), task=task)
+
+
+_detectors: dict[tuple[ModelSpec, float], Detector] = {}
+_lock = threading.Lock()
+
+
+def get_detector(spec: ModelSpec, *, threads: int = 2) -> Detector:
+    """The process's detector for this model file, loaded on first use."""
+    key = (spec, spec.path.stat().st_mtime)  # a replaced file is loaded again
+    with _lock:
+        if key not in _detectors:
+            _detectors[key] = (
+                UltralyticsDetector(spec)
+                if spec.backend == "ultralytics"
+                else OnnxDetector(spec, threads=threads)
+            )
+        return _detectors[key]
