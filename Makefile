@@ -69,6 +69,7 @@ run: install redis
 	@mkdir -p .run
 	@trap 'kill $$(jobs -p) 2>/dev/null' EXIT; \
 	$(MANAGE) rqworker --with-scheduler high default low > .run/worker.log 2>&1 & \
+	$(MANAGE) rqcron imago_site.cron > .run/cron.log 2>&1 & \
 	echo ""; \
 	echo "Imago is starting on http://$(HOST):$(PORT)/"; \
 	echo "  API docs:  http://$(HOST):$(PORT)/api/docs/"; \
@@ -117,6 +118,7 @@ format: install
 bench: install install-yolo
 	$(PY) bench/thumbnails.py
 	$(PY) bench/detect.py
+	$(PY) bench/anonymize.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
@@ -6,6 +7,7 @@ from django.utils.html import format_html, format_html_join
 
 from images import services
 from images.models import (
+    AnonymizeSettings,
     ApiKey,
     Client,
     Detection,
@@ -13,7 +15,10 @@ from images.models import (
     DetectorModel,
     Image,
     ImageStep,
+    PlateTask,
+    PlateTaskFile,
     Thumbnail,
+    WebhookAttempt,
 )
 from images.signing import signed_url
 
@@ -27,6 +32,13 @@ class ApiKeyInline(admin.TabularInline):
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+class AnonymizeSettingsInline(admin.StackedInline):
+    model = AnonymizeSettings
+    extra = 0
+    max_num = 1
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Client)
@@ -45,7 +57,7 @@ class ClientAdmin(admin.ModelAdmin):
     list_filter = ["plan", "is_active"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    inlines = [ApiKeyInline]
+    inlines = [ApiKeyInline, AnonymizeSettingsInline]
     actions = ["deactivate", "rotate_key"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Client]:
@@ -287,3 +299,73 @@ class ImageAdmin(admin.ModelAdmin):
         for image in queryset.select_related("client"):
             services.image_reprocess(image=image)
         self.message_user(request, f"Queued {queryset.count()} image(s) for reprocessing.")
+
+
+def _preview(client: Client, name: str, max_px: int = 240) -> str:
+    if not name:
+        return "—"
+    url, _ = signed_url(None, client=client, name=name, content_type="image/webp")
+    return format_html(
+        '<img src="{}" style="max-width:{}px;max-height:{}px" alt="">', url, max_px, max_px
+    )
+
+
+class PlateTaskFileInline(admin.TabularInline):
+    model = PlateTaskFile
+    fields = ["filename", "status", "plates", "faces", "error_code", "before", "after"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="before")
+    def before(self, row: PlateTaskFile) -> str:
+        return _preview(row.task.client, row.source_file)
+
+    @admin.display(description="after")
+    def after(self, row: PlateTaskFile) -> str:
+        return _preview(row.task.client, row.result_file)
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    fields = ["created_at", "kind", "url", "status_code", "ok", "duration_ms", "error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(PlateTask)
+class PlateTaskAdmin(admin.ModelAdmin):
+    list_display = ["uuid", "client", "status", "mode", "processed", "total", "plate_count",
+                    "delivered_at", "created_at", "expires_at"]  # fmt: skip
+    list_filter = ["status", "mode", "client"]
+    readonly_fields = ["uuid", "client", "status", "mode", "cover_faces", "upload_url",
+                       "callback_url", "total", "processed", "created_at", "finished_at",
+                       "delivered_at", "expires_at", "purged_at"]  # fmt: skip
+    inlines = [PlateTaskFileInline, WebhookAttemptInline]
+    actions = ["retry_delivery"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PlateTask]:
+        return super().get_queryset(request).annotate(n_plates=Sum("files__plates"))
+
+    @admin.display(description="plates", ordering="n_plates")
+    def plate_count(self, task: PlateTask) -> int:
+        return task.n_plates or 0
+
+    @admin.action(description="Retry delivery of what the tenant's backend has not received")
+    def retry_delivery(self, request: HttpRequest, queryset: QuerySet[PlateTask]) -> None:
+        from images.anonymize import delivery_enqueue
+
+        waiting = queryset.select_related("client").filter(
+            delivered_at__isnull=True, purged_at__isnull=True
+        )
+        queued = [task for task in waiting if task.needs_delivery]
+        for task in queued:
+            delivery_enqueue(task)
+        self.message_user(request, f"Queued delivery of {len(queued)} task(s).")

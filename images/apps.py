@@ -14,7 +14,7 @@ class ImagesConfig(AppConfig):
         # Our own pixel limit is checked at upload; keep Pillow's bomb guard in line with it.
         PIL.Image.MAX_IMAGE_PIXELS = settings.MAX_IMAGE_PIXELS
         # Imported for their side effects: pipeline steps and OpenAPI extensions register.
-        from images import detection, schema, steps  # noqa: F401
+        from images import anonymize, detection, schema, steps  # noqa: F401
 
         post_migrate.connect(_register_models, sender=self)
 

@@ -1,6 +1,6 @@
 """RQ entry points: thin adapters that take ids and call one service."""
 
-from images import detection, pipeline
+from images import anonymize, detection, pipeline
 
 
 def run_step(image_id: int, step_name: str) -> None:
@@ -9,3 +9,15 @@ def run_step(image_id: int, step_name: str) -> None:
 
 def run_detection_job(job_id: int) -> None:
     detection.detection_job_run(job_id=job_id)
+
+
+def run_plate_task(task_id: int) -> None:
+    anonymize.plate_task_run(task_id=task_id)
+
+
+def deliver_plate_task(task_id: int) -> None:
+    anonymize.plate_task_deliver(task_id=task_id)
+
+
+def cleanup_tasks() -> None:
+    anonymize.tasks_cleanup()

@@ -354,3 +354,115 @@ class Detection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.class_name} {self.confidence:.2f} in {self.image_id}"
+
+
+class CoverMode(models.TextChoices):
+    STUB = "stub"
+    BLUR = "blur"
+    PIXELATE = "pixelate"
+    SOLID = "solid"
+
+
+class AnonymizeSettings(models.Model):
+    """A tenant's plate-covering defaults and where finished tasks are delivered."""
+
+    client = models.OneToOneField(Client, on_delete=models.CASCADE, related_name="anonymize")
+    mode = models.CharField(max_length=10, choices=CoverMode.choices, default=CoverMode.STUB)
+    stub_file = models.CharField(
+        max_length=500, blank=True, help_text="Storage key of the tenant's own stub image."
+    )
+    cover_faces = models.BooleanField(default=False)
+    on_upload = models.BooleanField(
+        default=False, help_text="Run the anonymize step on every uploaded image."
+    )
+    upload_url = models.URLField(blank=True, help_text="Multipart POST of task_id + images[].")
+    callback_url = models.URLField(blank=True, help_text="JSON POST of {task_id, status, results}.")
+    webhook_secret = models.CharField(max_length=100, blank=True)
+
+    def __str__(self) -> str:
+        return f"anonymisation settings of {self.client}"
+
+
+class PlateTask(models.Model):
+    """A plate_detect-compatible task: up to 50 images covered, delivered, then expired."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PROCESSING = "processing"
+        COMPLETED = "completed"
+        FAILED = "failed"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="plate_tasks")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    mode = models.CharField(max_length=10, choices=CoverMode.choices)
+    cover_faces = models.BooleanField(default=False)
+    upload_url = models.URLField(blank=True)
+    callback_url = models.URLField(blank=True)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(db_index=True)
+    purged_at = models.DateTimeField(
+        null=True, blank=True, help_text="Files and results deleted; kept to answer 410."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"plate task {self.uuid}"
+
+    @property
+    def storage_dir(self) -> str:
+        return f"{self.client.storage_prefix}/tasks/{self.uuid}"
+
+    @property
+    def needs_delivery(self) -> bool:
+        return bool(self.upload_url or self.callback_url)
+
+
+class PlateTaskFile(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+        FAILED = "failed"
+
+    task = models.ForeignKey(PlateTask, on_delete=models.CASCADE, related_name="files")
+    position = models.PositiveSmallIntegerField()
+    filename = models.CharField(max_length=255)
+    source_file = models.CharField(max_length=500, blank=True)
+    result_file = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    error_code = models.CharField(max_length=50, blank=True)
+    error = models.TextField(blank=True)
+    plates = models.PositiveSmallIntegerField(default=0)
+    faces = models.PositiveSmallIntegerField(default=0)
+    regions = models.JSONField(default=list, blank=True, help_text="Covered quads, in pixels.")
+
+    class Meta:
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class WebhookAttempt(models.Model):
+    """Every delivery attempt of a task's results, successful or not."""
+
+    task = models.ForeignKey(PlateTask, on_delete=models.CASCADE, related_name="attempts")
+    kind = models.CharField(max_length=10, choices=[("upload", "upload"), ("callback", "callback")])
+    url = models.URLField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    ok = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.url}: {self.status_code or self.error[:40]}"

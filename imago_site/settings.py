@@ -105,8 +105,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Workers and the web server write concurrently: wait for the lock instead of failing at once.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    # A file, not memory, so that tests can start real worker processes against it.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    # A file, not memory, so that tests can start real worker processes against it; one per
+    # test run, so that two runs in one checkout do not share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -197,6 +198,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ImageStatusEnum": "images.models.ImageStatus",
         "StepStatusEnum": "images.models.StepStatus",
+        # Detection jobs and plate tasks share these states.
+        "JobStatusEnum": "images.models.DetectionJob.Status",
     },
 }
 
@@ -226,6 +229,23 @@ DETECTION_DEFAULT_MODEL = env("DETECTION_DEFAULT_MODEL", "coco")
 DETECTION_THREADS = envint("DETECTION_THREADS", 2)
 DETECTION_TAG_CONFIDENCE = float(env("DETECTION_TAG_CONFIDENCE", "0.5"))
 DETECTION_MAX_BATCH = envint("DETECTION_MAX_BATCH", 50)
+
+# Plate anonymisation (plate_detect-compatible tasks and the `anonymize` step).
+ANONYMIZE_MODEL = env("ANONYMIZE_MODEL", "plates")
+# Low on purpose: an uncovered plate is a privacy leak, a covered bumper sticker is not.
+ANONYMIZE_CONFIDENCE = float(env("ANONYMIZE_CONFIDENCE", "0.05"))
+ANONYMIZE_MARGIN = float(env("ANONYMIZE_MARGIN", "0.08"))
+ANONYMIZE_MAX_SIDE = envint("ANONYMIZE_MAX_SIDE", 4096)
+ANONYMIZE_QUALITY = envint("ANONYMIZE_QUALITY", 85)
+ANONYMIZE_WEBP_METHOD = envint("ANONYMIZE_WEBP_METHOD", 2)
+ANONYMIZE_MAX_REQUEST_BYTES = envint("ANONYMIZE_MAX_REQUEST_BYTES", 200 * 1024 * 1024)
+TASK_TTL_HOURS = envint("TASK_TTL_HOURS", 48)
+WEBHOOK_TIMEOUT = float(env("WEBHOOK_TIMEOUT", "10"))
+WEBHOOK_RETRY_MAX = envint("WEBHOOK_RETRY_MAX", 8)
+WEBHOOK_RETRY_INTERVALS = [
+    int(s) for s in envlist("WEBHOOK_RETRY_INTERVALS", "10,30,90,270,810,2430,7290,21870")
+]
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "")
 
 # Per-client rate limits (requests per minute) by plan; a client's own rate_limit overrides.
 RATE_LIMIT_FREE = envint("RATE_LIMIT_FREE", 120)

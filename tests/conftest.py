@@ -24,6 +24,8 @@ def _isolated(settings, tmp_path: Path) -> None:
         },
     }
     settings.PIPELINE_RETRY_INTERVALS = [0]
+    settings.WEBHOOK_RETRY_INTERVALS = [0]
+    settings.WEBHOOK_RETRY_MAX = 2
     # Tenants' own models land in a fresh folder; the built-in files are linked, not copied.
     models = tmp_path / "models"
     models.mkdir()

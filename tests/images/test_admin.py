@@ -4,8 +4,8 @@ import pytest
 from django.contrib.messages import get_messages
 from django.test import Client as BrowserClient
 
-from images.models import ApiKey, Client
-from tests.helpers import image_bytes, upload
+from images.models import ApiKey, Client, PlateTask, WebhookAttempt
+from tests.helpers import image_bytes, upload, upload_file
 
 
 @pytest.fixture
@@ -31,6 +31,8 @@ def test_creating_a_client_in_the_admin_shows_its_key_once(browser):
             "is_active": "on",
             "api_keys-TOTAL_FORMS": "0",
             "api_keys-INITIAL_FORMS": "0",
+            "anonymize-TOTAL_FORMS": "0",
+            "anonymize-INITIAL_FORMS": "0",
         },
         follow=True,
     )
@@ -85,3 +87,26 @@ def test_the_reprocess_action_queues_the_steps(browser, owner, run_jobs):
 
 def test_the_queue_dashboard_is_reachable(browser):
     assert browser.get("/admin/rq/").status_code == 200
+
+
+def test_the_task_page_shows_before_and_after_and_retries_delivery(browser, owner, run_jobs):
+    response = owner.api.post(
+        "/api/v1/process-task/",
+        {
+            "files": [upload_file("a.png", image_bytes("PNG"))],
+            "callback_url": "http://127.0.0.1:9/down",
+        },
+        format="multipart",
+    )
+    assert response.status_code == 202
+    run_jobs()
+    task = PlateTask.objects.get()
+    page = browser.get(f"/admin/images/platetask/{task.pk}/change/").content.decode()
+    assert page.count("/files/signed/") == 2  # before and after
+    assert "http://127.0.0.1:9/down" in page  # the failed attempts are listed
+    attempts = WebhookAttempt.objects.count()
+    browser.post(
+        "/admin/images/platetask/", {"action": "retry_delivery", "_selected_action": [task.pk]}
+    )
+    run_jobs()
+    assert WebhookAttempt.objects.count() > attempts

@@ -1,0 +1,491 @@
+"""Licence-plate (and face) anonymisation: find regions, cover them, deliver, expire.
+
+Compatible with plate_detect: a task of up to 50 images answers at once with a task id, each plate
+is covered by a stub image warped onto it (or blurred, pixelated, filled), the results are WebP
+without EXIF, pushed to the tenant's backend by signed webhooks, and deleted after a TTL.
+"""
+
+import hashlib
+import hmac
+import io
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import django_rq
+import httpx
+import numpy as np
+import PIL.Image
+import PIL.ImageOps
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from rq import Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+from images import storage
+from images.detection import DetectionRefused, detect, detector_model_get
+from images.engine import Found
+from images.models import (
+    AnonymizeSettings,
+    Client,
+    CoverMode,
+    Image,
+    PlateTask,
+    PlateTaskFile,
+    WebhookAttempt,
+)
+from images.pipeline import SkipStep, queue_name_for, step
+from images.services import Upload
+from images.validation import UploadRejected, inspect_upload
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STUB = Path(__file__).parent / "assets" / "plate-stub.png"
+SIGNATURE_HEADER = "X-Imago-Signature"
+
+
+# Finding regions ------------------------------------------------------------------------------
+
+
+def quad_of(found: Found, margin: float) -> np.ndarray:
+    """A plate's quadrilateral (4 x 2, clockwise from top-left), grown by `margin` on each side.
+
+    Segmentation outlines and OBB corners give a rotated rectangle (cv2.minAreaRect); a plain box
+    model gives its box.
+    """
+    if found.polygon and len(found.polygon) >= 3:
+        (cx, cy), (w, h), angle = cv2.minAreaRect(np.asarray(found.polygon, dtype=np.float32))
+    else:
+        x1, y1, x2, y2 = found.box
+        (cx, cy), (w, h), angle = ((x1 + x2) / 2, (y1 + y2) / 2), (x2 - x1, y2 - y1), 0.0
+    grown = ((cx, cy), (w * (1 + 2 * margin), h * (1 + 2 * margin)), angle)
+    return order_corners(cv2.boxPoints(grown))
+
+
+def order_corners(points: np.ndarray) -> np.ndarray:
+    """Top-left, top-right, bottom-right, bottom-left: the stub's corners map onto these."""
+    points = np.asarray(points, dtype=np.float32)
+    by_sum, by_diff = points.sum(axis=1), np.diff(points, axis=1).ravel()
+    ordered = np.array(
+        [
+            points[by_sum.argmin()],
+            points[by_diff.argmin()],
+            points[by_sum.argmax()],
+            points[by_diff.argmax()],
+        ]
+    )
+    # Degenerate (e.g. a 45° square) orderings repeat a corner; fall back to angle order.
+    if len({tuple(p) for p in ordered.tolist()}) < 4:
+        centre = points.mean(axis=0)
+        angles = np.arctan2(points[:, 1] - centre[1], points[:, 0] - centre[0])
+        ordered = points[np.argsort(angles)]
+    return ordered
+
+
+@lru_cache(maxsize=1)
+def _face_cascade() -> cv2.CascadeClassifier:
+    # The cascade ships inside opencv-python-headless (< 5): no download.
+    return cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+
+
+def face_quads(rgb: np.ndarray, margin: float) -> list[np.ndarray]:
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    faces = _face_cascade().detectMultiScale(
+        grey, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24)
+    )
+    return [quad_of(Found(0, "face", 1.0, (x, y, x + w, y + h)), margin) for x, y, w, h in faces]
+
+
+# Covering -------------------------------------------------------------------------------------
+
+
+def _roi(quad: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    x, y, w, h = cv2.boundingRect(quad.astype(np.float32))
+    x1, y1 = max(0, x), max(0, y)
+    x2, y2 = min(shape[1], x + w), min(shape[0], y + h)
+    return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
+
+
+def cover(rgb: np.ndarray, quads: Sequence[np.ndarray], mode: str, stub: np.ndarray) -> None:
+    """Cover each quad of an RGB array in place. Work happens in each quad's bounding box only."""
+    for quad in quads:
+        box = _roi(quad, rgb.shape)
+        if box is None:
+            continue
+        x1, y1, x2, y2 = box
+        roi = rgb[y1:y2, x1:x2]
+        local = (quad - (x1, y1)).astype(np.float32)
+        if mode == CoverMode.STUB:
+            _warp_stub(roi, local, stub)
+            continue
+        mask = np.zeros(roi.shape[:2], dtype=np.uint8)
+        cv2.fillConvexPoly(mask, np.round(local).astype(np.int32), 255)
+        inside = mask.astype(bool)
+        if mode == CoverMode.SOLID:
+            roi[inside] = (0, 0, 0)
+        elif mode == CoverMode.BLUR:
+            kernel = max(3, (min(roi.shape[:2]) // 2) | 1)
+            roi[inside] = cv2.GaussianBlur(roi, (kernel, kernel), 0)[inside]
+        elif mode == CoverMode.PIXELATE:
+            block = max(4, min(roi.shape[:2]) // 6)
+            small = cv2.resize(
+                roi,
+                (max(1, roi.shape[1] // block), max(1, roi.shape[0] // block)),
+                interpolation=cv2.INTER_AREA,
+            )
+            blocks = cv2.resize(small, roi.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+            roi[inside] = blocks[inside]
+
+
+def _warp_stub(roi: np.ndarray, quad: np.ndarray, stub: np.ndarray) -> None:
+    """Perspective-warp the RGBA stub onto the quad and blend it by its alpha."""
+    height, width = stub.shape[:2]
+    source = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(source, quad)
+    warped = cv2.warpPerspective(
+        stub, matrix, roi.shape[1::-1], flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0, 0)
+    )
+    alpha = warped[:, :, 3:4].astype(np.float32) / 255.0
+    roi[:] = (warped[:, :, :3] * alpha + roi * (1.0 - alpha)).astype(np.uint8)
+
+
+@lru_cache(maxsize=64)
+def _stub_pixels(name: str, mtime: float) -> np.ndarray:
+    source = default_storage.open(name, "rb") if name else DEFAULT_STUB.open("rb")
+    with source as fp, PIL.Image.open(fp) as opened:
+        return np.asarray(opened.convert("RGBA"))
+
+
+def stub_for(client: Client) -> np.ndarray:
+    name = getattr(getattr(client, "anonymize", None), "stub_file", "") or ""
+    if name and default_storage.exists(name):
+        return _stub_pixels(name, default_storage.get_modified_time(name).timestamp())
+    return _stub_pixels("", DEFAULT_STUB.stat().st_mtime)
+
+
+@dataclass
+class Covered:
+    data: bytes
+    width: int
+    height: int
+    plates: int
+    faces: int
+    regions: list[list[list[float]]] = field(default_factory=list)
+
+
+def anonymize_picture(
+    picture: PIL.Image.Image,
+    *,
+    client: Client,
+    mode: str,
+    cover_faces: bool = False,
+) -> Covered:
+    """Find and cover plates (and faces) in an oriented picture; WebP without any metadata."""
+    if max(picture.size) > settings.ANONYMIZE_MAX_SIDE:
+        picture = PIL.ImageOps.contain(
+            picture, (settings.ANONYMIZE_MAX_SIDE, settings.ANONYMIZE_MAX_SIDE)
+        )
+    rgb = np.array(picture.convert("RGB"))
+    model = detector_model_get(name=settings.ANONYMIZE_MODEL, client=client)
+    found = detect(model, picture, confidence=settings.ANONYMIZE_CONFIDENCE)
+    quads = [quad_of(item, settings.ANONYMIZE_MARGIN) for item in found]
+    faces = face_quads(rgb, settings.ANONYMIZE_MARGIN) if cover_faces else []
+    cover(rgb, [*quads, *faces], mode, stub_for(client))
+    buffer = io.BytesIO()
+    # Pillow writes no EXIF unless asked: GPS and camera data stay out of the result.
+    PIL.Image.fromarray(rgb).save(
+        buffer, "WEBP", quality=settings.ANONYMIZE_QUALITY, method=settings.ANONYMIZE_WEBP_METHOD
+    )
+    return Covered(
+        data=buffer.getvalue(),
+        width=rgb.shape[1],
+        height=rgb.shape[0],
+        plates=len(quads),
+        faces=len(faces),
+        regions=[q.round(1).tolist() for q in [*quads, *faces]],
+    )
+
+
+def open_oriented(fp: object) -> PIL.Image.Image:
+    with PIL.Image.open(fp) as opened:  # type: ignore[arg-type]
+        return PIL.ImageOps.exif_transpose(opened).convert("RGB")
+
+
+def settings_for(client: Client) -> AnonymizeSettings:
+    found, _ = AnonymizeSettings.objects.get_or_create(client=client)
+    return found
+
+
+# Tasks ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    mode: str
+    cover_faces: bool
+    upload_url: str
+    callback_url: str
+
+
+def plate_task_create(
+    *, client: Client, uploads: Sequence[Upload], options: TaskOptions
+) -> PlateTask:
+    """Store the valid files, record the invalid ones with their error, and queue the work."""
+    task = PlateTask(
+        client=client,
+        mode=options.mode,
+        cover_faces=options.cover_faces,
+        upload_url=options.upload_url,
+        callback_url=options.callback_url,
+        total=len(uploads),
+        expires_at=timezone.now() + timedelta(hours=settings.TASK_TTL_HOURS),
+    )
+    files, saved = [], []
+    try:
+        for position, upload in enumerate(uploads):
+            row = PlateTaskFile(position=position, filename=upload.name[:255])
+            try:
+                info = inspect_upload(upload.fp, upload.size)
+            except UploadRejected as exc:
+                row.status, row.error_code, row.error = "failed", exc.code, exc.detail
+            else:
+                name = f"{task.storage_dir}/in_{position}.{info.extension}"
+                row.source_file = storage.save_file(name, upload.fp)
+                saved.append(row.source_file)
+            files.append(row)
+        with transaction.atomic():
+            task.processed = sum(row.status == "failed" for row in files)
+            task.save()
+            for row in files:
+                row.task = task
+            PlateTaskFile.objects.bulk_create(files)
+            django_rq.get_queue(queue_name_for(client)).enqueue(
+                "images.jobs.run_plate_task", task.pk, description=f"plate task {task.uuid}"
+            )
+    except BaseException:
+        storage.delete_quietly(saved)
+        raise
+    return task
+
+
+def plate_task_run(*, task_id: int) -> None:
+    task = PlateTask.objects.select_related("client__anonymize").filter(pk=task_id).first()
+    if task is None or task.purged_at:
+        return
+    PlateTask.objects.filter(pk=task.pk).update(status=PlateTask.Status.PROCESSING)
+    for row in task.files.filter(status=PlateTaskFile.Status.PENDING):
+        _cover_file(task, row)
+        PlateTask.objects.filter(pk=task.pk).update(
+            processed=task.files.exclude(status=PlateTaskFile.Status.PENDING).count()
+        )
+    done = task.files.filter(status=PlateTaskFile.Status.DONE).exists()
+    PlateTask.objects.filter(pk=task.pk).update(
+        status=PlateTask.Status.COMPLETED if done else PlateTask.Status.FAILED,
+        finished_at=timezone.now(),
+    )
+    if task.needs_delivery:
+        delivery_enqueue(task)
+
+
+def _cover_file(task: PlateTask, row: PlateTaskFile) -> None:
+    try:
+        with default_storage.open(row.source_file, "rb") as fp:
+            picture = open_oriented(fp)
+        covered = anonymize_picture(
+            picture, client=task.client, mode=task.mode, cover_faces=task.cover_faces
+        )
+    except (OSError, DetectionRefused, PIL.UnidentifiedImageError) as exc:
+        row.status, row.error_code, row.error = "failed", "processing_failed", str(exc)
+        row.save(update_fields=["status", "error_code", "error"])
+        return
+    stem = Path(row.filename).stem or f"image_{row.position}"
+    row.result_file = storage.save_bytes(
+        f"{task.storage_dir}/out_{row.position}_{stem[:80]}.webp", covered.data
+    )
+    row.status = PlateTaskFile.Status.DONE
+    row.plates, row.faces, row.regions = covered.plates, covered.faces, covered.regions
+    row.save(update_fields=["result_file", "status", "plates", "faces", "regions"])
+
+
+# Delivery -------------------------------------------------------------------------------------
+
+
+class DeliveryFailed(Exception):
+    pass
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"sha256={digest.hexdigest()}"
+
+
+def delivery_enqueue(task: PlateTask) -> None:
+    """Queue delivery once: a job already waiting or retrying for this task is left alone."""
+    queue = django_rq.get_queue(queue_name_for(task.client))
+    job_id = f"deliver-{task.uuid}"
+    try:
+        job = Job.fetch(job_id, connection=queue.connection)
+        if job.get_status(refresh=True) in ("queued", "scheduled", "started", "deferred"):
+            return
+        job.delete()
+    except NoSuchJobError:
+        pass
+    queue.enqueue(
+        "images.jobs.deliver_plate_task",
+        task.pk,
+        job_id=job_id,
+        retry=Retry(max=settings.WEBHOOK_RETRY_MAX, interval=settings.WEBHOOK_RETRY_INTERVALS),
+        description=f"deliver plate task {task.uuid}",
+    )
+
+
+def plate_task_deliver(*, task_id: int) -> None:
+    task = PlateTask.objects.select_related("client__anonymize").filter(pk=task_id).first()
+    if task is None or task.delivered_at or task.purged_at or task.expires_at < timezone.now():
+        return
+    secret = settings_for(task.client).webhook_secret
+    delivered = set(task.attempts.filter(ok=True).values_list("kind", flat=True))
+    pending = [
+        (kind, url)
+        for kind, url in (("upload", task.upload_url), ("callback", task.callback_url))
+        if url and kind not in delivered
+    ]
+    failures = [kind for kind, url in pending if not _post(task, kind, url, secret)]
+    if failures:
+        raise DeliveryFailed(f"{', '.join(failures)} delivery of {task.uuid} failed")
+    PlateTask.objects.filter(pk=task.pk).update(delivered_at=timezone.now())
+
+
+def _post(task: PlateTask, kind: str, url: str, secret: str) -> bool:
+    results = task_results(task, request=None, absolute_base=settings.PUBLIC_BASE_URL)
+    with httpx.Client(timeout=settings.WEBHOOK_TIMEOUT, follow_redirects=False) as client:
+        if kind == "upload":
+            done = task.files.filter(status="done")
+            files = [
+                ("images[]", (Path(r.result_file).name, _read(r.result_file), "image/webp"))
+                for r in done
+            ]
+            request = client.build_request(
+                "POST", url, data={"task_id": str(task.uuid)}, files=files
+            )
+        else:
+            body = {"task_id": str(task.uuid), "status": task.status, "results": results}
+            request = client.build_request(
+                "POST", url, content=json.dumps(body), headers={"Content-Type": "application/json"}
+            )
+        body_bytes = request.read()
+        timestamp = str(int(time.time()))
+        request.headers["X-Imago-Timestamp"] = timestamp
+        request.headers[SIGNATURE_HEADER] = sign(secret, timestamp, body_bytes) if secret else ""
+        started = time.monotonic()
+        attempt = WebhookAttempt(task=task, kind=kind, url=url)
+        try:
+            response = client.send(request)
+            attempt.status_code = response.status_code
+            attempt.ok = response.is_success
+            attempt.error = "" if response.is_success else response.text[:500]
+        except httpx.HTTPError as exc:
+            attempt.error = f"{type(exc).__name__}: {exc}"
+        attempt.duration_ms = round((time.monotonic() - started) * 1000)
+        attempt.save()
+        return attempt.ok
+
+
+def _read(name: str) -> bytes:
+    with default_storage.open(name, "rb") as fp:
+        return fp.read()
+
+
+def task_results(task: PlateTask, *, request: object, absolute_base: str = "") -> list[dict]:
+    from images.signing import signed_url
+
+    results = []
+    for row in task.files.all():
+        url = None
+        if row.result_file:
+            url, _ = signed_url(
+                request, client=task.client, name=row.result_file, content_type="image/webp"
+            )  # type: ignore[arg-type]
+            if absolute_base and url.startswith("/"):
+                url = absolute_base.rstrip("/") + url
+        results.append(
+            {
+                "filename": row.filename,
+                "url": url,
+                "status": row.status,
+                "plates": row.plates,
+                "faces": row.faces,
+                "has_plate": row.plates > 0,
+                "error": {"code": row.error_code, "detail": row.error} if row.error else None,
+            }
+        )
+    return results
+
+
+# Expiry ---------------------------------------------------------------------------------------
+
+
+def tasks_cleanup(*, now: object = None) -> tuple[int, int]:
+    """Purge expired tasks (files and result rows; the task row stays to answer 410), and
+    queue delivery again for finished, undelivered tasks. Returns (purged, redelivered)."""
+    now = now or timezone.now()
+    purged = 0
+    for task in PlateTask.objects.filter(expires_at__lte=now, purged_at__isnull=True):
+        files = storage.files_under(task.storage_dir)
+        with transaction.atomic():
+            task.files.all().delete()
+            task.attempts.all().delete()
+            PlateTask.objects.filter(pk=task.pk).update(purged_at=now)
+        storage.delete_quietly(files)
+        purged += 1
+    waiting = PlateTask.objects.select_related("client").filter(
+        status__in=[PlateTask.Status.COMPLETED, PlateTask.Status.FAILED],
+        delivered_at__isnull=True,
+        purged_at__isnull=True,
+        expires_at__gt=now,
+    )
+    redelivered = 0
+    for task in waiting:
+        if task.needs_delivery:
+            delivery_enqueue(task)
+            redelivered += 1
+    return purged, redelivered
+
+
+# The pipeline step for stored images ----------------------------------------------------------
+
+
+@step("anonymize")
+def anonymize_step(image: Image) -> dict:
+    options = settings_for(image.client)
+    requested = image.steps.filter(name="anonymize", result__requested=True).exists()
+    if not (options.on_upload or requested):
+        raise SkipStep("anonymisation is off for this tenant (POST /images/{id}/anonymize/)")
+    mode = image.steps.get(name="anonymize").result.get("mode") or options.mode
+    with storage.open_original(image) as fp:
+        picture = open_oriented(fp)
+    covered = anonymize_picture(
+        picture, client=image.client, mode=mode, cover_faces=options.cover_faces
+    )
+    old = storage.files_under(f"{image.storage_dir}/anonymized")
+    name = storage.save_bytes(
+        f"{image.storage_dir}/anonymized/{int(time.time() * 1000)}.webp", covered.data
+    )
+    storage.delete_quietly(old)
+    return {
+        "requested": requested,
+        "mode": mode,
+        "file": name,
+        "plates": covered.plates,
+        "faces": covered.faces,
+        "regions": covered.regions,
+    }
