@@ -119,16 +119,30 @@ def detect_rotation(image: PIL.Image.Image) -> int:
     small = image.copy()
     small.thumbnail((OSD_LONG_SIDE, OSD_LONG_SIDE))
     try:
-        osd = pytesseract.image_to_osd(small, output_type=pytesseract.Output.DICT)
+        osd = pytesseract.image_to_osd(_for_tesseract(small), output_type=pytesseract.Output.DICT)
     except pytesseract.TesseractError:
         # Too few letters to tell the orientation: keep the image as it is.
         return 0
     return int(osd.get("rotate", 0)) % 360
 
 
+def _for_tesseract(image: PIL.Image.Image) -> PIL.Image.Image:
+    """The image marked to be handed over as BMP.
+
+    pytesseract writes the image to a file for Tesseract in the image's format, PNG when it has
+    none (as a converted image has not): PNG compression alone takes about 0.2 s for a 720p
+    photo, BMP about 2 ms.
+    """
+    image.format = "BMP"
+    return image
+
+
 def _read_words(image: PIL.Image.Image, languages: str) -> Reading:
     data = pytesseract.image_to_data(
-        image, lang=languages, config=TESSERACT_CONFIG, output_type=pytesseract.Output.DICT
+        _for_tesseract(image),
+        lang=languages,
+        config=TESSERACT_CONFIG,
+        output_type=pytesseract.Output.DICT,
     )
     words = [
         Word(

@@ -74,7 +74,11 @@ class GeminiProvider(Provider):
 
     def _ask(self, contents: list, schema: type[Answer]) -> Completion[Answer]:
         config = types.GenerateContentConfig(
-            response_mime_type="application/json", response_schema=schema, temperature=0.2
+            response_mime_type="application/json",
+            response_schema=schema,
+            temperature=0.2,
+            # No tools are offered: the SDK's function-calling loop has nothing to do.
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         )
         try:
             response = self.client.models.generate_content(
