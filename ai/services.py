@@ -12,6 +12,7 @@ from ai.fetch import page_fetch
 from ai.models import OcrResult, VisionResult
 from ai.providers import Completion, ProviderError, TaskDraft, provider_named
 from ai.providers.local import ocr_keywords
+from ai.providers.vocabulary import class_name_in
 from ai.selectors import ai_settings_for
 from images import storage
 from images.models import Client, Image
@@ -80,7 +81,7 @@ def image_describe(*, image: Image) -> VisionResult:
     try:
         picture = _image_for_ai(image) if provider.reads_images else {"data": b"", "mime_type": ""}
         completion = provider.describe_image(
-            **picture, language=prefs.language, hints=_hints(image)
+            **picture, language=prefs.language, hints=_hints(image, prefs.language)
         )
     except ProviderError as exc:
         VisionResult.objects.update_or_create(image=image, defaults={**base, "error": str(exc)})
@@ -102,11 +103,15 @@ def image_describe(*, image: Image) -> VisionResult:
     return result
 
 
-def _hints(image: Image) -> list[str]:
-    """What other steps found: detected classes (most confident first), then OCR keywords."""
-    classes = image.detections.filter(confidence__gte=MIN_DETECTION_CONFIDENCE).values_list(
-        "class_name", flat=True
-    )
+def _hints(image: Image, language: str) -> list[str]:
+    """What other steps found: detected classes (most confident first, in the tenant's
+    language), then OCR keywords (in the language of the text)."""
+    classes = [
+        class_name_in(language, name)
+        for name in image.detections.filter(confidence__gte=MIN_DETECTION_CONFIDENCE).values_list(
+            "class_name", flat=True
+        )
+    ]
     ocr_result = OcrResult.objects.filter(image=image).first()
     keywords = ocr_keywords(ocr_result.text) if ocr_result and ocr_result.has_text else []
     return list(dict.fromkeys([*classes, *keywords]))

@@ -110,3 +110,12 @@ def test_another_tenants_image_is_not_found(owner, other, db):
     assert (response.status_code, response.json()["code"]) == (404, "not_found")
     response = owner.api.get(f"/api/v1/images/{image.uuid}/ai/")
     assert (response.status_code, response.json()["code"]) == (404, "ai_not_ready")
+
+
+def test_local_tags_are_in_the_tenants_language(owner, run_jobs):
+    AiProfile.objects.create(client=owner.client, language="fr")
+    image = uploaded(owner, "street.jpg", image_bytes())
+    detect(image, ("car", 0.9), ("traffic light", 0.7), ("unicorn", 0.8))
+    run_jobs()
+    result = VisionResult.objects.get(image=image)
+    assert (result.language, result.tags) == ("fr", ["feu de circulation", "unicorn", "voiture"])
