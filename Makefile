@@ -89,7 +89,8 @@ test: install install-yolo
 	$(VENV)/bin/ruff check --quiet .
 	@$(MAKE) --no-print-directory redis REDIS_URL=$(TEST_REDIS_URL)
 	@$(MAKE) --no-print-directory test-sqlite
-	@if $(PY) -c "import psycopg; psycopg.connect('$(PG_TEST_URL:/imago=/postgres)', connect_timeout=3).close()" 2>/dev/null; then \
+	@# Probe the server through its maintenance database: the test database need not exist.
+	@if $(PY) -c "import psycopg, sys; from urllib.parse import urlsplit; u = urlsplit(sys.argv[1]); psycopg.connect(host=u.hostname, port=u.port or 5432, user=u.username, password=u.password, dbname='postgres', connect_timeout=3).close()" '$(PG_TEST_URL)' 2>/dev/null; then \
 	  $(MAKE) --no-print-directory test-postgres; \
 	else \
 	  echo "PostgreSQL is not reachable at $(PG_TEST_URL): the PostgreSQL pass is skipped."; \

@@ -13,6 +13,8 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ai import selectors as ai_selectors
+from ai.serializers import TagCountSerializer
 from images import selectors, services
 from images.auth import key_prefix
 from images.models import Client, Image, ImageStatus, Scope
@@ -43,6 +45,9 @@ class ImageFilter(django_filters.FilterSet):
     taken_after = django_filters.IsoDateTimeFilter(field_name="exif__taken_at", lookup_expr="gte")
     taken_before = django_filters.IsoDateTimeFilter(field_name="exif__taken_at", lookup_expr="lt")
     has_gps = django_filters.BooleanFilter(method="filter_has_gps")
+    q = django_filters.CharFilter(
+        method="filter_q", label="Words in the OCR text, the AI description or the tags."
+    )
     ordering = django_filters.OrderingFilter(
         fields=(
             ("created_at", "created_at"),
@@ -60,6 +65,9 @@ class ImageFilter(django_filters.FilterSet):
         if value:
             return queryset.filter(exif__latitude__isnull=False, exif__longitude__isnull=False)
         return queryset.exclude(exif__latitude__isnull=False, exif__longitude__isnull=False)
+
+    def filter_q(self, queryset: QuerySet[Image], name: str, value: str) -> QuerySet:
+        return ai_selectors.image_search(queryset, value)
 
 
 class UsagePagination(PageNumberPagination):
@@ -93,6 +101,7 @@ class ImageViewSet(
         "exif": [READ],
         "download_url": [READ],
         "thumbnail_url": [READ],
+        "tags": [READ],
         "create": [WRITE],
         "reprocess": [WRITE],
         "destroy": [DELETE],
@@ -169,6 +178,13 @@ class ImageViewSet(
             request, client=image.client, name=thumbnail.file, content_type="image/webp"
         )
         return Response({"url": url, "expires_at": expires})
+
+    @extend_schema(responses=TagCountSerializer(many=True))
+    @action(detail=False, pagination_class=None, filterset_class=None)
+    def tags(self, request: Request) -> Response:
+        """The tenant's tags, each with the number of its images that carry it."""
+        tags = ai_selectors.tag_counts(self.get_queryset())
+        return Response(TagCountSerializer(tags, many=True).data)
 
     @extend_schema(request=ReprocessSerializer, responses={202: ImageStatusSerializer})
     @action(detail=True, methods=["post"])

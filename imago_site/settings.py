@@ -257,3 +257,25 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
 }
+
+# --- AI (ai app)
+# The provider of vision, OCR fallback, summaries and task drafts: gemini, openrouter or local.
+# Empty: gemini when GEMINI_API_KEY is set, else openrouter when OPENROUTER_API_KEY is, else local.
+AI_PROVIDER = env("AI_PROVIDER", "")
+GEMINI_API_KEY = env("GEMINI_API_KEY", "")
+GEMINI_MODEL = env("GEMINI_MODEL", "gemini-2.5-flash")
+GEMINI_BASE_URL = env("GEMINI_BASE_URL", "")
+OPENROUTER_API_KEY = env("OPENROUTER_API_KEY", "")
+OPENROUTER_MODEL = env("OPENROUTER_MODEL", "google/gemini-2.5-flash")
+OPENROUTER_BASE_URL = env("OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1")
+AI_TIMEOUT = float(env("AI_TIMEOUT", "60"))
+AI_RETRY_ATTEMPTS = envint("AI_RETRY_ATTEMPTS", 3)
+AI_RETRY_INITIAL_DELAY = float(env("AI_RETRY_INITIAL_DELAY", "1"))
+AI_LANGUAGE = env("AI_LANGUAGE", "en")
+OCR_LANGUAGES = env("OCR_LANGUAGES", "eng+fra")
+OCR_FALLBACK_CONFIDENCE = float(env("OCR_FALLBACK_CONFIDENCE", "0.6"))
+# Pages fetched for summaries: hosts or CIDRs allowed despite being loopback or private.
+AI_FETCH_ALLOWED_HOSTS = envlist("AI_FETCH_ALLOWED_HOSTS", "")
+AI_FETCH_MAX_BYTES = envint("AI_FETCH_MAX_BYTES", 5 * 1024 * 1024)
+AI_FETCH_TIMEOUT = float(env("AI_FETCH_TIMEOUT", "10"))
+AI_FETCH_MAX_REDIRECTS = envint("AI_FETCH_MAX_REDIRECTS", 5)

@@ -1,0 +1,94 @@
+"""HTTP API of the ai app: an image's OCR and vision results, page summaries, task drafts."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ai import services
+from ai.fetch import FetchError
+from ai.models import OcrResult, VisionResult
+from ai.providers import ProviderError
+from ai.serializers import (
+    DraftTaskRequestSerializer,
+    DraftTaskResponseSerializer,
+    OcrResultSerializer,
+    SummarizeRequestSerializer,
+    SummaryResponseSerializer,
+    VisionResultSerializer,
+)
+from images import selectors
+from images.models import Image, Scope
+from imago_site.errors import ApiError
+
+FETCH_STATUS = {"blocked_address": 400, "unreachable": 502, "too_large": 413, "not_html": 422}
+
+
+def _image(request: Request, pk: str) -> Image:
+    lookup = {"pk": pk} if pk.isdigit() else {"uuid": pk}
+    image = selectors.image_queryset(request).filter(**lookup).first()
+    if image is None:
+        raise ApiError(404, "not_found", "No such image.")
+    return image
+
+
+class ImageResultView(APIView):
+    """One of an image's results, or a 404 with the `not_ready` code while its step has not run."""
+
+    required_scopes = [Scope.IMAGES_READ.value]
+    model: type[OcrResult | VisionResult]
+    serializer_class: type[serializers.ModelSerializer]
+    not_ready: tuple[str, str]
+
+    def get(self, request: Request, pk: str) -> Response:
+        result = self.model.objects.filter(image=_image(request, pk)).first()
+        if result is None:
+            raise ApiError(404, *self.not_ready)
+        return Response(self.serializer_class(result).data)
+
+
+class ImageOcrView(ImageResultView):
+    model = OcrResult
+    serializer_class = OcrResultSerializer
+    not_ready = ("ocr_not_ready", "The text has not been read yet; see /status/.")
+
+
+class ImageAiView(ImageResultView):
+    model = VisionResult
+    serializer_class = VisionResultSerializer
+    not_ready = ("ai_not_ready", "The image has not been described yet; see /status/.")
+
+
+class SummarizeView(APIView):
+    required_scopes = [Scope.AI_USE.value]
+
+    @extend_schema(request=SummarizeRequestSerializer, responses=SummaryResponseSerializer)
+    def post(self, request: Request) -> Response:
+        serializer = SummarizeRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            summary = services.page_summarize(
+                client=selectors.request_client(request), **serializer.validated_data
+            )
+        except FetchError as exc:
+            raise ApiError(FETCH_STATUS[exc.code], exc.code, exc.detail) from exc
+        except ProviderError as exc:
+            raise ApiError(502, "provider_error", f"The AI provider failed: {exc}") from exc
+        return Response(summary)
+
+
+class DraftTaskView(APIView):
+    required_scopes = [Scope.AI_USE.value]
+
+    @extend_schema(request=DraftTaskRequestSerializer, responses=DraftTaskResponseSerializer)
+    def post(self, request: Request) -> Response:
+        serializer = DraftTaskRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            draft = services.task_draft(
+                client=selectors.request_client(request), **serializer.validated_data
+            )
+        except ProviderError as exc:
+            raise ApiError(502, "provider_error", f"The AI provider failed: {exc}") from exc
+        return Response(draft)
