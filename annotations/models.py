@@ -1,0 +1,206 @@
+"""Robotoff-style insights and votes, owned by a tenant.
+
+The contract (paths, fields, status strings, vote rules) is shared/docs/robotoff-compat.md.
+"""
+
+import random
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from images.models import Client, Image
+
+
+def new_random_key() -> float:
+    return random.random()
+
+
+class Annotation(models.IntegerChoices):
+    SKIP = -1, "skip / ambiguous"
+    INCORRECT = 0, "incorrect"
+    CORRECT = 1, "correct"
+    CORRECT_WITH_DATA = 2, "correct with user data"
+
+
+class InsightType(models.TextChoices):
+    """Robotoff's question types, and the ones Imago's pipeline makes."""
+
+    LABEL = "label"
+    BRAND = "brand"
+    CATEGORY = "category"
+    PRODUCT_WEIGHT = "product_weight"
+    PACKAGING = "packaging"
+    IMAGE_TAG = "image_tag"
+    OBJECT = "object"
+
+
+class Insight(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="insights")
+    barcode = models.CharField(max_length=100, help_text="The subject's id.")
+    image = models.ForeignKey(
+        Image, on_delete=models.CASCADE, null=True, blank=True, related_name="insights"
+    )
+    type = models.CharField(max_length=64)
+    value = models.TextField(null=True, blank=True)
+    value_tag = models.CharField(max_length=255, null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    timestamp = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    annotation = models.SmallIntegerField(choices=Annotation.choices, null=True, blank=True)
+    n_votes = models.PositiveIntegerField(default=0)
+    username = models.CharField(max_length=255, null=True, blank=True)
+    source_image = models.CharField(max_length=500, null=True, blank=True)
+    automatic_processing = models.BooleanField(null=True, blank=True)
+    predictor = models.CharField(max_length=100, null=True, blank=True)
+    predictor_version = models.CharField(max_length=100, null=True, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    server_type = models.CharField(max_length=20, default="off")
+    countries = models.JSONField(default=list, blank=True)
+    brands = models.JSONField(default=list, blank=True)
+    campaign = models.JSONField(default=list, blank=True)
+    bounding_box = models.JSONField(null=True, blank=True)
+    lc = models.JSONField(default=list, blank=True)
+    unique_scans_n = models.PositiveIntegerField(default=0)
+    reserved_barcode = models.BooleanField(default=False)
+    with_image = models.BooleanField(default=False)
+    # A uniform key drawn at creation: a random question is the first row at or after a random
+    # point on this index, instead of sorting the whole table by random().
+    random_key = models.FloatField(default=new_random_key)
+
+    class Meta:
+        ordering = ["-timestamp"]
+        indexes = [
+            models.Index(fields=["client", "barcode"]),
+            # Open questions, by each order the question routes offer.
+            models.Index(
+                fields=["client", "random_key"],
+                condition=Q(annotation__isnull=True),
+                name="insight_open_random",
+            ),
+            models.Index(
+                fields=["client", "-unique_scans_n"],
+                condition=Q(annotation__isnull=True),
+                name="insight_open_popular",
+            ),
+            models.Index(
+                fields=["client", "-confidence"],
+                condition=Q(annotation__isnull=True),
+                name="insight_open_confidence",
+            ),
+            models.Index(
+                fields=["client", "type", "random_key"],
+                condition=Q(annotation__isnull=True),
+                name="insight_open_type_random",
+            ),
+            models.Index(fields=["client", "type", "annotation"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.value_tag or self.value} for {self.barcode}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.annotation is None
+
+
+class AnnotationVote(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    insight = models.ForeignKey(Insight, on_delete=models.CASCADE, related_name="votes")
+    username = models.CharField(max_length=255, null=True, blank=True)
+    value = models.SmallIntegerField(
+        choices=[(-1, "skip"), (0, "incorrect"), (1, "correct")],
+    )
+    device_id = models.CharField(max_length=255)
+    timestamp = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-timestamp"]
+        constraints = [
+            models.UniqueConstraint(fields=["insight", "device_id"], name="one_vote_per_device"),
+        ]
+        indexes = [models.Index(fields=["device_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.value} on {self.insight_id} by {self.username or self.device_id}"
+
+
+class InsightSettings(models.Model):
+    """A tenant's choices for insights: public questions and where applied answers go."""
+
+    client = models.OneToOneField(Client, on_delete=models.CASCADE, related_name="insight_settings")
+    public_questions = models.BooleanField(
+        default=False, help_text="Anonymous callers may see and vote on this tenant's questions."
+    )
+    downstream_url = models.URLField(
+        blank=True, help_text="Applied insights whose subject is not an image are POSTed here."
+    )
+    downstream_secret = models.CharField(
+        max_length=200, blank=True, help_text="Signs downstream updates (HMAC-SHA256)."
+    )
+
+    class Meta:
+        verbose_name_plural = "insight settings"
+
+    def __str__(self) -> str:
+        return f"Insight settings of {self.client}"
+
+
+class KeywordKind(models.TextChoices):
+    LABEL = "label"
+    BRAND = "brand"
+
+
+class InsightKeyword(models.Model):
+    """A word or phrase that, found in an image's OCR text, makes a label or brand insight."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="insight_keywords")
+    kind = models.CharField(max_length=10, choices=KeywordKind.choices)
+    keyword = models.CharField(max_length=200)
+    value_tag = models.CharField(max_length=255, help_text="For example en:organic.")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["kind", "keyword"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "kind", "keyword"], name="unique_keyword_per_client"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.keyword} → {self.value_tag}"
+
+
+class InsightImport(models.Model):
+    """An import run over HTTP (an RQ job), with its progress and the lines it refused."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="insight_imports")
+    file = models.CharField(max_length=500, help_text="Storage key of the uploaded file.")
+    original_filename = models.CharField(max_length=255, blank=True)
+    format = models.CharField(max_length=20, default="auto")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    lines_read = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    bad = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="[{line, reason}], capped.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Import {self.id} ({self.status})"
