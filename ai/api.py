@@ -21,6 +21,7 @@ from ai.serializers import (
 from images import selectors
 from images.models import Image, Scope
 from imago_site.errors import ApiError
+from imago_site.openapi import error_responses
 
 FETCH_STATUS = {"blocked_address": 400, "unreachable": 502, "too_large": 413, "not_html": 422}
 
@@ -63,7 +64,19 @@ class ImageAiView(ImageResultView):
 class SummarizeView(APIView):
     required_scopes = [Scope.AI_USE.value]
 
-    @extend_schema(request=SummarizeRequestSerializer, responses=SummaryResponseSerializer)
+    @extend_schema(
+        request=SummarizeRequestSerializer,
+        responses={
+            200: SummaryResponseSerializer,
+            **error_responses(
+                {
+                    413: "The page is too large.",
+                    422: "The address does not serve HTML.",
+                    502: "The page is unreachable, or the AI provider failed.",
+                }
+            ),
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = SummarizeRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -81,7 +94,13 @@ class SummarizeView(APIView):
 class DraftTaskView(APIView):
     required_scopes = [Scope.AI_USE.value]
 
-    @extend_schema(request=DraftTaskRequestSerializer, responses=DraftTaskResponseSerializer)
+    @extend_schema(
+        request=DraftTaskRequestSerializer,
+        responses={
+            200: DraftTaskResponseSerializer,
+            **error_responses({502: "The AI provider failed."}),
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = DraftTaskRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -33,6 +33,7 @@ from images.serializers import (
 )
 from images.signing import signed_url
 from imago_site.errors import ApiError
+from imago_site.openapi import error_responses
 
 READ, WRITE, DELETE = Scope.IMAGES_READ.value, Scope.IMAGES_WRITE.value, Scope.IMAGES_DELETE.value
 
@@ -126,7 +127,10 @@ class ImageViewSet(
 
     @extend_schema(
         request={"multipart/form-data": UploadRequestSerializer},
-        responses={201: UploadResponseSerializer},
+        responses={
+            201: UploadResponseSerializer,
+            **error_responses({413: "A file is too large or has too many pixels."}),
+        },
     )
     def create(self, request: Request) -> Response:
         stored = upload_images(request)
@@ -161,7 +165,10 @@ class ImageViewSet(
 
     @extend_schema(
         parameters=[OpenApiParameter("size", int, description="Long side; default the smallest.")],
-        responses=SignedUrlSerializer,
+        responses={
+            200: SignedUrlSerializer,
+            **error_responses({409: "The thumbnails are not made yet."}),
+        },
     )
     @action(detail=True, url_path="thumbnail-url")
     def thumbnail_url(self, request: Request, pk: str) -> Response:

@@ -17,6 +17,12 @@ from images.api import READ, WRITE, upload_images
 from images.models import Detection, DetectionJob, DetectionRun, DetectorModel, Image
 from images.signing import signed_url
 from imago_site.errors import ApiError
+from imago_site.openapi import error_responses
+
+INPUT_ERRORS = {
+    404: "No such image (an `image_id` or `image_ids` entry).",
+    413: "A file is too large or has too many pixels.",
+}
 
 
 class DetectionSerializer(serializers.ModelSerializer):
@@ -176,7 +182,10 @@ class DetectImageView(APIView):
 
     required_scopes = [WRITE]
 
-    @extend_schema(request={"multipart/form-data": DetectParamsSerializer}, responses=RunSerializer)
+    @extend_schema(
+        request={"multipart/form-data": DetectParamsSerializer},
+        responses={200: RunSerializer, **error_responses(INPUT_ERRORS)},
+    )
     def post(self, request: Request) -> Response:
         params, model = _params(request)
         if request.data.get("image_id"):
@@ -219,7 +228,8 @@ class DetectBatchView(APIView):
     required_scopes = [WRITE]
 
     @extend_schema(
-        request={"multipart/form-data": DetectParamsSerializer}, responses={202: JobSerializer}
+        request={"multipart/form-data": DetectParamsSerializer},
+        responses={202: JobSerializer, **error_responses(INPUT_ERRORS)},
     )
     def post(self, request: Request) -> Response:
         params, _ = _params(request)
