@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from images import detection, selectors
-from images.api import READ, WRITE, upload_images
+from images.api import READ, WRITE, UtcDateTimeFilter, upload_images
 from images.models import Detection, DetectionJob, DetectionRun, DetectorModel, Image
 from images.signing import signed_url
 from imago_site.errors import ApiError
@@ -283,8 +283,8 @@ class DetectJobView(APIView):
 class HistoryFilter(django_filters.FilterSet):
     class_name = django_filters.CharFilter(field_name="detections__class_name", distinct=True)
     model = django_filters.CharFilter(field_name="model_name")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = DetectionRun
@@ -351,13 +351,19 @@ class DetectModelsView(generics.ListAPIView):
         return models.order_by("name")
 
 
+class DetectionsQuerySerializer(serializers.Serializer):
+    model = serializers.CharField(required=False, help_text="Only this model's runs.")
+
+
 class ImageDetectionsView(APIView):
     required_scopes = [READ]
 
-    @extend_schema(responses=RunSerializer(many=True))
+    @extend_schema(parameters=[DetectionsQuerySerializer], responses=RunSerializer(many=True))
     def get(self, request: Request, pk: str) -> Response:
+        query = DetectionsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         [image] = _images_of(request, [pk], "id")
         runs = _run_queryset().filter(image=image)
-        if request.query_params.get("model"):
-            runs = runs.filter(model_name=request.query_params["model"])
+        if query.validated_data.get("model"):
+            runs = runs.filter(model_name=query.validated_data["model"])
         return Response(RunSerializer(runs, many=True, context={"request": request}).data)

@@ -18,6 +18,8 @@ def request_client(request: Request) -> Client | None:
         return user.client
     if is_operator(user):
         chosen = request.query_params.get("client") or request.data.get("client")
+        if chosen and "\x00" in str(chosen):
+            raise ApiError(400, "unknown_client", "A client's id or slug has no NUL character.")
         if chosen:
             lookup = {"pk": chosen} if str(chosen).isdigit() else {"slug": chosen}
             client = Client.objects.filter(**lookup).first()

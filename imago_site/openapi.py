@@ -9,6 +9,11 @@ from rest_framework import permissions
 from imago_site.errors import ErrorSerializer
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# DRF always says when to retry after throttling; the queue's 503 does, a refused detection not.
+RETRY_AFTER = {
+    "429": {"schema": {"type": "integer"}, "required": True, "description": "Seconds to wait."},
+    "503": {"schema": {"type": "integer"}, "description": "Seconds to wait, when known."},
+}
 
 
 class AutoSchema(openapi.AutoSchema):
@@ -30,6 +35,8 @@ class AutoSchema(openapi.AutoSchema):
                     ErrorSerializer, code, media_types=["application/json"]
                 )
                 responses[code]["description"] = description
+                if code in RETRY_AFTER:
+                    responses[code]["headers"] = {"Retry-After": RETRY_AFTER[code]}
         return operation
 
     def _shared_errors(self, operation: dict[str, Any]) -> dict[str, str]:

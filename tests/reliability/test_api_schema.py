@@ -8,7 +8,7 @@ key at all. Nothing is excluded: every route runs in-process.
 
 import io
 from collections.abc import Iterable
-from dataclasses import dataclass
+from functools import cached_property
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import pytest
@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 
 from images import jobs
 from images.models import ALL_SCOPES, DetectionJob, Image, PlateTask
-from tests.helpers import Tenant, image_bytes, make_tenant, upload, upload_file
+from tests.helpers import image_bytes, make_tenant, upload, upload_file
 
 CHECKS = [
     not_a_server_error,
@@ -77,19 +77,49 @@ def in_test_transaction(app: WSGIApplication) -> WSGIApplication:
     return call
 
 
-@dataclass
 class World:
-    """A tenant with every scope and one of each resource, for calls that should find things."""
+    """A tenant with every scope, and its resources, made on first use (some take seconds).
 
-    tenant: Tenant
-    other: Tenant
-    image: Image
-    job: DetectionJob
-    task: PlateTask
+    The test's transaction is never committed, so nothing is enqueued: the jobs run here, in
+    the order a worker would run them.
+    """
 
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"X-API-Key": self.tenant.key}
+    def __init__(self) -> None:
+        self.tenant = make_tenant("Schema Co", scopes=ALL_SCOPES, rate_limit=1_000_000)
+        self.other = make_tenant("Other Co")
+        self.headers = {"X-API-Key": self.tenant.key}
+
+    @cached_property
+    def image(self) -> Image:
+        image = self._upload("street.jpg", image_bytes(size=(320, 240)))
+        for step in image.steps.order_by("id"):
+            jobs.run_step(image.pk, step.name)
+        return image
+
+    @cached_property
+    def anonymized_image(self) -> Image:
+        response = self.tenant.api.post(f"/api/v1/images/{self.image.pk}/anonymize/")
+        assert response.status_code == 202
+        jobs.run_step(self.image.pk, "anonymize")
+        return self.image
+
+    @cached_property
+    def job(self) -> DetectionJob:
+        response = self.tenant.api.post("/api/v1/detect/batch", {"image_ids": [self.image.pk]})
+        job = DetectionJob.objects.get(uuid=response.json()["job_id"])
+        jobs.run_detection_job(job.pk)
+        return job
+
+    @cached_property
+    def task(self) -> PlateTask:
+        response = self.tenant.api.post(
+            "/api/v1/process-task/",
+            {"files": [upload_file("car.png", image_bytes("PNG", size=(120, 80)))]},
+            format="multipart",
+        )
+        task = PlateTask.objects.get(uuid=response.json()["task_id"])
+        jobs.run_plate_task(task.pk)
+        return task
 
     def point_at_known(self, case: schemathesis.Case) -> None:
         """Replace generated ids (in the path, or a body's image_id) with ids that exist."""
@@ -109,47 +139,23 @@ class World:
         if path.startswith("/api/v1/clients/"):
             # Never our own client: deactivating it or narrowing its scopes ends the run.
             return str(self.other.client.pk)
-        if path.startswith("/api/v1/images/") and name in ("id", "pk"):
-            if method == "DELETE":
-                return str(self._spare_image().pk)
-            return str(self.image.pk)
-        return None
+        if not path.startswith("/api/v1/images/") or name not in ("id", "pk"):
+            return None
+        if method == "DELETE":
+            spare = image_bytes(size=(40, 30), color=(Image.objects.count() % 255, 90, 90))
+            return str(self._upload("spare.png", spare).pk)
+        if path.endswith("/anonymize/"):
+            return str(self.anonymized_image.pk)
+        return str(self.image.pk)
 
-    def _spare_image(self) -> Image:
-        data = image_bytes(size=(40, 30), color=(Image.objects.count() % 255, 90, 90))
-        response = upload(self.tenant.api, ("spare.png", data))
+    def _upload(self, name: str, data: bytes) -> Image:
+        response = upload(self.tenant.api, (name, data))
         return Image.objects.get(pk=response.json()["images"][0]["id"])
 
 
 @pytest.fixture
 def world(db) -> World:
-    tenant = make_tenant("Schema Co", scopes=ALL_SCOPES, rate_limit=1_000_000)
-    other = make_tenant("Other Co")
-    api = tenant.api
-    stored = upload(api, ("street.jpg", image_bytes(size=(320, 240)))).json()
-    image = Image.objects.get(pk=stored["images"][0]["id"])
-    batch = api.post("/api/v1/detect/batch", {"image_ids": [image.pk]}).json()
-    task = api.post(
-        "/api/v1/process-task/",
-        {"files": [upload_file("car.png", image_bytes("PNG", size=(120, 80)))]},
-        format="multipart",
-    ).json()
-    assert api.post(f"/api/v1/images/{image.pk}/anonymize/").status_code == 202
-    # The test's transaction is never committed, so nothing was enqueued: run the jobs here, in
-    # the order a worker would.
-    for step in image.steps.order_by("id"):
-        jobs.run_step(image.pk, step.name)
-    world = World(
-        tenant=tenant,
-        other=other,
-        image=image,
-        job=DetectionJob.objects.get(uuid=batch["job_id"]),
-        task=PlateTask.objects.get(uuid=task["task_id"]),
-    )
-    jobs.run_detection_job(world.job.pk)
-    jobs.run_plate_task(world.task.pk)
-    assert api.post("/api/v1/detect/image", {"image_id": image.pk}).status_code == 200
-    return world
+    return World()
 
 
 # Loaded once, at collection: the schema view needs no database.
