@@ -19,19 +19,11 @@ from ai.serializers import (
     VisionResultSerializer,
 )
 from images import selectors
-from images.models import Image, Scope
+from images.models import Scope
 from imago_site.errors import ApiError
 from imago_site.openapi import error_responses
 
 FETCH_STATUS = {"blocked_address": 400, "unreachable": 502, "too_large": 413, "not_html": 422}
-
-
-def _image(request: Request, pk: str) -> Image:
-    lookup = {"pk": pk} if pk.isdigit() else {"uuid": pk}
-    image = selectors.image_queryset(request).filter(**lookup).first()
-    if image is None:
-        raise ApiError(404, "not_found", "No such image.")
-    return image
 
 
 class ImageResultView(APIView):
@@ -43,7 +35,7 @@ class ImageResultView(APIView):
     not_ready: tuple[str, str]
 
     def get(self, request: Request, pk: str) -> Response:
-        result = self.model.objects.filter(image=_image(request, pk)).first()
+        result = self.model.objects.filter(image=selectors.image_get(request, pk)).first()
         if result is None:
             raise ApiError(404, *self.not_ready)
         return Response(self.serializer_class(result).data)

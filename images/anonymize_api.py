@@ -183,16 +183,9 @@ class ImageAnonymizeView(APIView):
 
     required_scopes = {"POST": [WRITE], "GET": [READ]}
 
-    def _image(self, request: Request, pk: str):
-        lookup = {"pk": pk} if pk.isdigit() else {"uuid": pk}
-        image = selectors.image_queryset(request).filter(**lookup).first()
-        if image is None:
-            raise ApiError(404, "not_found", "No such image.")
-        return image
-
     @extend_schema(request=AnonymizeRequestSerializer, responses={202: ImageAnonymizedSerializer})
     def post(self, request: Request, pk: str) -> Response:
-        image = self._image(request, pk)
+        image = selectors.image_get(request, pk)
         form = AnonymizeRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         with transaction.atomic():
@@ -206,7 +199,7 @@ class ImageAnonymizeView(APIView):
 
     @extend_schema(responses=ImageAnonymizedSerializer)
     def get(self, request: Request, pk: str) -> Response:
-        image = self._image(request, pk)
+        image = selectors.image_get(request, pk)
         step = image.steps.filter(name="anonymize").first()
         result = step.result if step else {}
         url = None

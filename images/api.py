@@ -136,12 +136,7 @@ class ImageViewSet(
         return selectors.image_queryset(self.request)
 
     def get_object(self) -> Image:
-        value = self.kwargs["pk"]
-        lookup = {"pk": value} if value.isdigit() else {"uuid": value}
-        image = self.get_queryset().filter(**lookup).first()
-        if image is None:
-            raise ApiError(404, "not_found", "No such image.")
-        return image
+        return selectors.image_get(self.request, self.kwargs["pk"])
 
     def get_serializer_class(self) -> type:
         return ImageDetailSerializer if self.action == "retrieve" else ImageSerializer

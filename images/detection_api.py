@@ -156,13 +156,7 @@ def _params(request: Request) -> tuple[dict[str, Any], DetectorModel]:
 def _images_of(request: Request, ids: list[str], field: str) -> list[Image]:
     found = []
     for value in ids:
-        value = str(value)
-        lookup = {"pk": value} if value.isdigit() else {"uuid": value}
-        image = (
-            selectors.image_queryset(request).filter(**lookup).first()
-            if value.isdigit() or _is_uuid(value)
-            else None
-        )
+        image = selectors.image_find(request, value)
         if image is None:
             raise ApiError(404, "not_found", f"No such image: {value}.", field=field)
         found.append(image)

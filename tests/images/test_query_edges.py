@@ -33,3 +33,15 @@ def test_get_object_or_404_answers_with_the_error_shape(admin_tenant):
     response = admin_tenant.api.get("/api/v1/clients/999999/")
     assert response.status_code == 404
     assert response.json() == {"code": "not_found", "detail": "No such resource."}
+
+
+def test_an_id_of_36_characters_that_is_no_uuid_is_not_found(owner):
+    response = owner.api.get("/api/v1/images/82cCE1aa01dA-a-Ba5560988c83369BD4B05/status/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_a_digit_that_is_no_number_is_not_found(owner):
+    response = owner.api.post("/api/v1/detect/image", {"image_id": "²"})
+    assert response.status_code == 404
+    assert response.json()["field"] == "image_id"
