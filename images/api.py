@@ -105,7 +105,20 @@ class UsagePagination(PageNumberPagination):
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
         schema = super().get_paginated_response_schema(schema)
-        schema["properties"]["usage"] = {"type": "object", "nullable": True}
+        count = {"type": "integer"}
+        quota = {"type": "integer", "nullable": True, "description": "Empty: unlimited."}
+        schema["properties"]["usage"] = {
+            "type": "object",
+            "nullable": True,
+            "description": "The tenant's use of its quotas; null for staff across tenants.",
+            "properties": {
+                "images": count,
+                "bytes": count,
+                "image_quota": quota,
+                "storage_quota_bytes": quota,
+            },
+            "required": ["images", "bytes", "image_quota", "storage_quota_bytes"],
+        }
         return schema
 
 

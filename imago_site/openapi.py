@@ -3,7 +3,7 @@
 from typing import Any
 
 from drf_spectacular import openapi
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import permissions
 
 from imago_site.errors import ErrorSerializer
@@ -15,6 +15,13 @@ RETRY_AFTER = {
     "503": {"schema": {"type": "integer"}, "description": "Seconds to wait, when known."},
 }
 
+# images.selectors.request_client reads it on every tenant's operation.
+STAFF_CLIENT = OpenApiParameter(
+    "client",
+    str,
+    description="Staff sessions only: the tenant (id or slug) to act for. API keys act for theirs.",
+)
+
 
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's AutoSchema, plus the error responses that the views share.
@@ -23,6 +30,12 @@ class AutoSchema(openapi.AutoSchema):
     the errors that come from DRF's machinery (validation, authentication, scopes, throttling,
     unknown ids and pages, an unreachable queue) are added here so that no view forgets them.
     """
+
+    def get_override_parameters(self) -> list[Any]:
+        parameters = super().get_override_parameters()
+        if self._needs_credentials():
+            parameters = [*parameters, STAFF_CLIENT]
+        return parameters
 
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         operation = super().get_operation(*args, **kwargs)

@@ -2,8 +2,8 @@
 
 The schema comes from /api/schema/ itself, so new routes are covered as soon as they are routed.
 Every operation is called with a key that has every scope, half the time on the ids of a tenant's
-real image (processed by the real pipeline), detection job and plate task, and once more with no
-key at all. Nothing is excluded: every route runs in-process.
+real image (processed by the real pipeline), detection job and plate task; then with no key at
+all, and as a staff user with a session. Nothing is excluded: every route runs in-process.
 """
 
 import io
@@ -13,10 +13,12 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import pytest
 import schemathesis
+from django.conf import settings as django_settings
 from django.core import signals
 from django.core.management import call_command
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.test import Client
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -179,6 +181,24 @@ def test_the_api_answers_a_tenant_as_its_schema_says(
 @settings(BOUNDED, max_examples=3)
 def test_the_api_answers_anonymous_callers_as_its_schema_says(case: schemathesis.Case, db) -> None:
     case.call_and_validate(checks=CHECKS)
+
+
+@pytest.fixture
+def operator_cookies(db, django_user_model) -> dict[str, str]:
+    user = django_user_model.objects.create_user("op", password="pw", is_staff=True)
+    browser = Client()
+    browser.force_login(user)
+    name = django_settings.SESSION_COOKIE_NAME
+    return {name: browser.cookies[name].value}
+
+
+@schema.parametrize()
+@settings(BOUNDED, max_examples=5)
+def test_the_api_answers_an_operator_as_its_schema_says(
+    case: schemathesis.Case, operator_cookies: dict[str, str]
+) -> None:
+    # A staff session: every tenant, `?client=` to act for one, and CSRF on writes.
+    case.call_and_validate(cookies=operator_cookies, checks=CHECKS)
 
 
 def test_the_schema_is_valid_without_warnings() -> None:
