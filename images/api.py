@@ -193,7 +193,14 @@ class ImageViewSet(
         return Response({"url": url, "expires_at": expires})
 
     @extend_schema(
-        parameters=[OpenApiParameter("size", int, description="Long side; default the smallest.")],
+        parameters=[
+            OpenApiParameter(
+                "size",
+                int,
+                enum=settings.THUMBNAIL_SIZES,
+                description="Long side; default the smallest.",
+            )
+        ],
         responses={
             200: SignedUrlSerializer,
             **error_responses({409: "The thumbnails are not made yet."}),

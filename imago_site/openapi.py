@@ -9,10 +9,21 @@ from rest_framework import permissions
 from imago_site.errors import ErrorSerializer
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-# DRF always says when to retry after throttling; the queue's 503 does, a refused detection not.
-RETRY_AFTER = {
-    "429": {"schema": {"type": "integer"}, "required": True, "description": "Seconds to wait."},
-    "503": {"schema": {"type": "integer"}, "description": "Seconds to wait, when known."},
+SECONDS = {"type": "integer"}
+# DRF always names the scheme on a 401 and the wait on a 429; the queue's 503 gives a wait, a
+# refused detection does not.
+ERROR_HEADERS = {
+    "401": {
+        "WWW-Authenticate": {
+            "schema": {"type": "string"},
+            "required": True,
+            "description": "`Token`: how to send the key.",
+        }
+    },
+    "429": {
+        "Retry-After": {"schema": SECONDS, "required": True, "description": "Seconds to wait."}
+    },
+    "503": {"Retry-After": {"schema": SECONDS, "description": "Seconds to wait, when known."}},
 }
 
 # images.selectors.request_client reads it on every tenant's operation.
@@ -48,8 +59,8 @@ class AutoSchema(openapi.AutoSchema):
                     ErrorSerializer, code, media_types=["application/json"]
                 )
                 responses[code]["description"] = description
-                if code in RETRY_AFTER:
-                    responses[code]["headers"] = {"Retry-After": RETRY_AFTER[code]}
+                if code in ERROR_HEADERS:
+                    responses[code]["headers"] = ERROR_HEADERS[code]
         return operation
 
     def _shared_errors(self, operation: dict[str, Any]) -> dict[str, str]:

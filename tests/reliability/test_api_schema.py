@@ -19,6 +19,7 @@ from django.core.management import call_command
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.test import Client
+from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -205,3 +206,16 @@ def test_the_schema_is_valid_without_warnings() -> None:
     out = io.StringIO()
     call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
     assert out.getvalue().startswith("openapi:")
+
+
+def test_every_operation_that_needs_a_key_documents_the_shared_errors() -> None:
+    document = SchemaGenerator().get_schema(request=None, public=True)
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if {} in operation.get("security", [{}]):
+                continue  # callers may come without a key
+            for code in ("401", "403", "429"):
+                body = operation["responses"][code]["content"]["application/json"]["schema"]
+                assert body == error, (method, path, code)
+            assert "WWW-Authenticate" in operation["responses"]["401"]["headers"]
