@@ -48,7 +48,7 @@ class Bucket:
     server: S3Server
     client: Any
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def objects(self, prefix: str = "") -> list[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.name, Prefix=prefix
         )
@@ -102,6 +102,6 @@ def bucket(s3_server: S3Server, s3_env: dict[str, str], settings) -> Iterator[Bu
     found = Bucket(name, s3_server, client)
     yield found
     s3_server.clock_offset = timedelta()
-    for key in found.keys():
+    for key in found.objects():
         client.delete_object(Bucket=name, Key=key)
     client.delete_bucket(Bucket=name)
