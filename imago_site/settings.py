@@ -155,9 +155,11 @@ MODELS_DIR = Path(env("MODELS_DIR", str(BASE_DIR / "models")))
 STORAGE_BACKEND = env("STORAGE_BACKEND", "local")
 SIGNED_URL_TTL = int(env_any("SIGNED_URL_TTL", "AWS_QUERYSTRING_EXPIRE", default="3600"))
 if STORAGE_BACKEND == "s3":
+    from botocore.config import Config
+
     if not 1 <= SIGNED_URL_TTL <= 7 * 24 * 3600:
-        # S3 refuses presigned links that live longer than a week, and a link per request would
-        # fail only when someone follows it.
+        # S3 refuses presigned links that live longer than a week: better to fail at start than
+        # when someone follows a link.
         raise ImproperlyConfigured("SIGNED_URL_TTL must be 1 to 604800 seconds with S3 storage.")
     _s3_endpoint = env_any("S3_ENDPOINT_URL", "AWS_S3_ENDPOINT_URL")
     _default_storage = {
@@ -170,11 +172,20 @@ if STORAGE_BACKEND == "s3":
             # None lets boto3 find credentials itself (instance roles, ~/.aws).
             "access_key": env_any("S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID") or None,
             "secret_key": env_any("S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY") or None,
-            # MinIO serves buckets as paths (bucket.minio:9000 resolves nowhere); botocore's guess
-            # for other endpoints has changed between releases, so an endpoint gets path style.
-            "addressing_style": env_any("S3_ADDRESSING_STYLE", "AWS_S3_ADDRESSING_STYLE")
-            or ("path" if _s3_endpoint else None),
-            "signature_version": "s3v4",
+            "client_config": Config(
+                # MinIO serves buckets as paths (bucket.minio:9000 resolves nowhere); botocore's
+                # guess for other endpoints has changed between releases, so say it.
+                s3={
+                    "addressing_style": env_any("S3_ADDRESSING_STYLE", "AWS_S3_ADDRESSING_STYLE")
+                    or ("path" if _s3_endpoint else None)
+                },
+                signature_version="s3v4",
+                # A storage that stops answering fails a request, and /health/detailed, in
+                # seconds rather than boto3's minutes.
+                connect_timeout=5,
+                read_timeout=30,
+                retries={"mode": "standard", "max_attempts": 3},
+            ),
             "querystring_expire": SIGNED_URL_TTL,
             "file_overwrite": False,
             # Objects stay private (bucket policy decides); links to them are presigned.

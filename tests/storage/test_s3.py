@@ -79,7 +79,9 @@ def test_the_pipeline_reads_the_original_from_s3_and_writes_webp_thumbnails(
     run_jobs()
     image = Image.objects.get(pk=created["id"])
     steps = dict(image.steps.values_list("name", "status"))
+    # Every step that reads the original (EXIF, thumbnails, OCR, detection, ...) read it from S3.
     assert steps["exif"] == steps["thumbnails"] == "done", steps
+    assert set(steps.values()) <= {"done", "skipped"}, steps
     assert owner.api.get(f"/api/v1/images/{image.pk}/exif/").json()["make"] == CAMERA
     thumbnails = list(image.thumbnails.order_by("size"))
     assert [t.size for t in thumbnails] == [256, 1024]

@@ -38,8 +38,9 @@ def test_compose_configures_minio_with_links_for_the_published_port():
     assert options["public_endpoint_url"] == "http://localhost:9000"
     assert options["bucket_name"] == "imago"
     assert (options["access_key"], options["secret_key"]) == ("imago", "set")
-    assert options["addressing_style"] == "path"
-    assert options["signature_version"] == "s3v4"
+    assert options["client_config"].s3 == {"addressing_style": "path"}
+    assert options["client_config"].signature_version == "s3v4"
+    assert options["client_config"].connect_timeout == 5
     assert options["default_acl"] is None
     assert options["file_overwrite"] is False
     assert "9000:9000" in compose["services"]["minio"]["ports"]
@@ -75,7 +76,7 @@ def test_on_aws_itself_boto3_finds_the_credentials_and_the_addressing():
     options = _default_storage(STORAGE_BACKEND="s3")["OPTIONS"]
     assert options["endpoint_url"] is None
     assert options["access_key"] is options["secret_key"] is None
-    assert options["addressing_style"] is None
+    assert options["client_config"].s3 == {"addressing_style": None}
     assert options["region_name"] == "us-east-1"
     assert options["querystring_expire"] == 3600
 
