@@ -5,6 +5,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -28,6 +29,11 @@ def envbool(name: str, default: bool) -> bool:
 def envint(name: str, default: int) -> int:
     value = env(name, "")
     return int(value) if value.strip() else default
+
+
+def env_any(*names: str, default: str = "") -> str:
+    """The first of several spellings that is set (ours, then the one other tools document)."""
+    return next((value for name in names if (value := env(name))), default)
 
 
 def envlist(name: str, default: str) -> list[str]:
@@ -144,19 +150,45 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "/media/"
 MODELS_DIR = Path(env("MODELS_DIR", str(BASE_DIR / "models")))
 
-# Storage: the local filesystem by default; S3 or MinIO when STORAGE_BACKEND=s3.
+# Storage: the local filesystem by default; S3 or MinIO when STORAGE_BACKEND=s3. Each S3_* name
+# also answers to the AWS_* name django-storages documents.
 STORAGE_BACKEND = env("STORAGE_BACKEND", "local")
+SIGNED_URL_TTL = int(env_any("SIGNED_URL_TTL", "AWS_QUERYSTRING_EXPIRE", default="3600"))
 if STORAGE_BACKEND == "s3":
+    from botocore.config import Config
+
+    if not 1 <= SIGNED_URL_TTL <= 7 * 24 * 3600:
+        # S3 refuses presigned links that live longer than a week: better to fail at start than
+        # when someone follows a link.
+        raise ImproperlyConfigured("SIGNED_URL_TTL must be 1 to 604800 seconds with S3 storage.")
+    _s3_endpoint = env_any("S3_ENDPOINT_URL", "AWS_S3_ENDPOINT_URL")
     _default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "images.storage.S3Storage",
         "OPTIONS": {
-            "bucket_name": env("S3_BUCKET", "imago"),
-            "endpoint_url": env("S3_ENDPOINT_URL") or None,
-            "region_name": env("S3_REGION", "us-east-1"),
-            "access_key": env("S3_ACCESS_KEY_ID") or None,
-            "secret_key": env("S3_SECRET_ACCESS_KEY") or None,
-            "querystring_expire": envint("SIGNED_URL_TTL", 3600),
+            "bucket_name": env_any("S3_BUCKET", "AWS_STORAGE_BUCKET_NAME", default="imago"),
+            "endpoint_url": _s3_endpoint or None,
+            "public_endpoint_url": env("S3_PUBLIC_ENDPOINT_URL") or None,
+            "region_name": env_any("S3_REGION", "AWS_S3_REGION_NAME", default="us-east-1"),
+            # None lets boto3 find credentials itself (instance roles, ~/.aws).
+            "access_key": env_any("S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID") or None,
+            "secret_key": env_any("S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY") or None,
+            "client_config": Config(
+                # MinIO serves buckets as paths (bucket.minio:9000 resolves nowhere); botocore's
+                # guess for other endpoints has changed between releases, so say it.
+                s3={
+                    "addressing_style": env_any("S3_ADDRESSING_STYLE", "AWS_S3_ADDRESSING_STYLE")
+                    or ("path" if _s3_endpoint else None)
+                },
+                signature_version="s3v4",
+                # A storage that stops answering fails a request, and /health/detailed, in
+                # seconds rather than boto3's minutes.
+                connect_timeout=5,
+                read_timeout=30,
+                retries={"mode": "standard", "max_attempts": 3},
+            ),
+            "querystring_expire": SIGNED_URL_TTL,
             "file_overwrite": False,
+            # Objects stay private (bucket policy decides); links to them are presigned.
             "default_acl": None,
         },
     }
@@ -213,7 +245,6 @@ DATA_UPLOAD_MAX_NUMBER_FILES = MAX_UPLOAD_FILES + 10
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 THUMBNAIL_SIZES = [int(size) for size in envlist("THUMBNAIL_SIZES", "256,1024")]
 THUMBNAIL_QUALITY = envint("THUMBNAIL_QUALITY", 80)
-SIGNED_URL_TTL = envint("SIGNED_URL_TTL", 3600)
 
 # Pipeline.
 PIPELINE_RETRY_MAX = envint("PIPELINE_RETRY_MAX", 3)
