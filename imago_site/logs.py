@@ -51,7 +51,11 @@ def _renderers(fmt: str) -> list[Processor]:
             structlog.processors.dict_tracebacks,
             structlog.processors.JSONRenderer(),
         ]
-    return [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+    return [
+        structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
+    ]
 
 
 def formatter(fmt: str) -> structlog.stdlib.ProcessorFormatter:

@@ -124,13 +124,12 @@ class RedisHistogram:
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
         series: dict[tuple[str, ...], dict[str, Any]] = {}
         for field, value in fields.items():
-            *values, kind = json.loads(field)
-            if kind in ("sum", "count"):
-                series.setdefault(tuple(values), {})[kind] = float(value)
-            else:  # [*values, "bucket", le]
-                bound = values.pop()
-                values.pop()
-                series.setdefault(tuple(values), {})[bound] = float(value)
+            parts = json.loads(field)
+            if parts[-1] in ("sum", "count"):
+                labels, figure = parts[:-1], parts[-1]
+            else:  # [*labels, "bucket", le]
+                labels, figure = parts[:-2], parts[-1]
+            series.setdefault(tuple(labels), {})[figure] = float(value)
         for values, figures in sorted(series.items()):
             running, buckets = 0.0, []
             for bound in self.buckets:
