@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
+from django.core.signals import request_finished
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from structlog.typing import EventDict, Processor
 
@@ -128,16 +130,23 @@ class RequestIdMiddleware:
         request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
         request.request_id = request_id  # type: ignore[attr-defined]
         started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            response = self.get_response(request)
-            response[REQUEST_ID_HEADER] = request_id
-            match = request.resolver_match
-            access_logger.info(
-                "request",
-                method=request.method,
-                path=request.path,
-                route=match.view_name if match else None,
-                status=response.status_code,
-                duration_ms=round((time.perf_counter() - started) * 1000, 1),
-            )
+        # Unbound when the request finishes (below), not on the way out of this middleware:
+        # Django logs 4xx and 5xx answers ("Not Found: …") after the middleware has returned.
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        response = self.get_response(request)
+        response[REQUEST_ID_HEADER] = request_id
+        match = request.resolver_match
+        access_logger.info(
+            "request",
+            method=request.method,
+            path=request.path,
+            route=match.view_name if match else None,
+            status=response.status_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
         return response
+
+
+@receiver(request_finished, dispatch_uid="imago_forget_request_id")
+def _forget_request_id(**kwargs: Any) -> None:
+    structlog.contextvars.unbind_contextvars("request_id")
