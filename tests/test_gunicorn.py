@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,3 +87,15 @@ def test_metrics_add_up_every_gunicorn_worker_and_its_logs_are_json(gunicorn):
     probes = [line for line in lines if line.get("request_id") == "probe-1"]
     assert len(probes) == REQUESTS
     assert {line["route"] for line in probes} == {"health"}
+
+
+def test_the_image_and_compose_start_gunicorn_with_this_configuration():
+    """gunicorn reads ./gunicorn.conf.py: the image's working folder must hold it."""
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    web = compose["services"]["web"]
+    assert "gunicorn imago_site.wsgi" in web["command"]
+    assert web["environment"]["LOG_FORMAT"] == "json"
+    assert "METRICS_TOKEN" in web["environment"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "WORKDIR /app\nCOPY --chown=imago . ." in dockerfile
+    assert "gunicorn.conf.py" not in (ROOT / ".dockerignore").read_text()
