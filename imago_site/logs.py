@@ -3,7 +3,7 @@
 Every line goes through one stdlib handler whose formatter is structlog's ProcessorFormatter, so a
 line from `logging.getLogger(...)` and one from `structlog.get_logger()` both carry the context
 bound in contextvars (request_id, job_id, image_id, step) and come out as JSON in production or as
-readable columns in development. Nothing here imports Django: gunicorn's config uses it too.
+readable columns in development. gunicorn.conf.py configures its own lines with it too.
 """
 
 import re
