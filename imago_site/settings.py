@@ -1,5 +1,6 @@
 """Imago settings: one file, every knob read from the environment (documented in README.md)."""
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -316,7 +317,11 @@ logs.configure_structlog()
 
 # GET /metrics: a Bearer token, or no credentials from these networks (REMOTE_ADDR).
 METRICS_TOKEN = env("METRICS_TOKEN", "")
-METRICS_ALLOWED_NETWORKS = envlist("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+# Parsed here so that a mistyped CIDR stops the start, not the first scrape.
+METRICS_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(cidr, strict=False))
+    for cidr in envlist("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+]
 
 # --- AI (ai app)
 # The provider of vision, OCR fallback, summaries and task drafts: gemini, openrouter or local.
