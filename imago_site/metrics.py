@@ -28,7 +28,14 @@ import redis
 from django.conf import settings
 from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    multiprocess,
+)
 from prometheus_client.django import PrometheusDjangoView
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -46,6 +53,9 @@ from rq.registry import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Each counter and histogram series would get a `_created` twin that Prometheus does not need.
+disable_created_metrics()
 
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 # Seconds: API calls are quick, uploads and synchronous detection take longer.
