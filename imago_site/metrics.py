@@ -106,8 +106,8 @@ def _redis() -> redis.Redis:
 class RedisHistogram:
     """A histogram in one Redis hash, written by any process and read at scrape time.
 
-    Fields are JSON lists: [*label values, "bucket", upper bound], [*labels, "sum"],
-    [*labels, "count"]; bucket counts are kept per bucket and made cumulative when read.
+    Fields are JSON lists: [*label values, "bucket", upper bound] and [*labels, "sum"]; bucket
+    counts are kept per bucket and made cumulative when read (the +Inf one is the count).
     """
 
     def __init__(
@@ -124,7 +124,6 @@ class RedisHistogram:
             with _redis().pipeline(transaction=True) as pipe:
                 pipe.hincrby(self.key, json.dumps([*values, "bucket", _le(bound)]), 1)
                 pipe.hincrbyfloat(self.key, json.dumps([*values, "sum"]), seconds)
-                pipe.hincrby(self.key, json.dumps([*values, "count"]), 1)
                 pipe.execute()
         except redis.RedisError:
             # A figure lost is better than a step failed for want of its figure.
@@ -135,8 +134,8 @@ class RedisHistogram:
         series: dict[tuple[str, ...], dict[str, Any]] = {}
         for field, value in fields.items():
             parts = json.loads(field)
-            if parts[-1] in ("sum", "count"):
-                labels, figure = parts[:-1], parts[-1]
+            if parts[-1] == "sum":
+                labels, figure = parts[:-1], "sum"
             else:  # [*labels, "bucket", le]
                 labels, figure = parts[:-2], parts[-1]
             series.setdefault(tuple(labels), {})[figure] = float(value)
