@@ -2,10 +2,15 @@
 
 import django_rq
 import pytest
+import redis
 from django.test import Client as HttpClient
 from prometheus_client.parser import text_string_to_metric_families
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from rq import Queue
 
 from images import pipeline
+from imago_site import metrics
 from tests.helpers import image_bytes, upload, upload_file
 
 OUTSIDE = "203.0.113.7"  # TEST-NET-3: never in the default allowed networks
@@ -170,3 +175,16 @@ def test_the_allowed_networks_come_from_settings(settings):
     # A forged X-Forwarded-For is not believed.
     forged = HttpClient().get("/metrics", REMOTE_ADDR=OUTSIDE, HTTP_X_FORWARDED_FOR="10.0.0.1")
     assert forged.status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_scrape_survives_redis_being_down_and_says_so(monkeypatch):
+    unreachable = redis.Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))
+    monkeypatch.setattr(metrics, "_redis", lambda: unreachable)
+    monkeypatch.setattr(django_rq, "get_queue", lambda name: Queue(name, connection=unreachable))
+    # Recording a figure must not fail the step that produced it.
+    metrics.step_observed(step="exif", outcome="done", seconds=0.1)
+    samples = scrape()
+    assert value(samples, "imago_collector_up", collector="queues") == 0
+    assert value(samples, "imago_collector_up", collector="redis_metrics") == 0
+    assert value(samples, "imago_collector_up", collector="tenants") == 1
