@@ -1,11 +1,14 @@
 """Imago settings: one file, every knob read from the environment (documented in README.md)."""
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from imago_site import logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -58,6 +61,21 @@ SECRET_KEY = env("SECRET_KEY") or _local_secret_key()
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 
+# HTTPS. Off by default so that `make run` works over plain HTTP; a production deployment turns
+# them on (`manage.py check --deploy` says what is missing).
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+# Probes and the Prometheus scraper talk plain HTTP inside the deployment's network.
+SECURE_REDIRECT_EXEMPT = [r"^health", r"^metrics$"]
+# Set only behind a proxy that always overwrites this header, e.g. X-Forwarded-Proto.
+_proxy_ssl_header = env("SECURE_PROXY_SSL_HEADER", "")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", SECURE_SSL_REDIRECT)
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -75,6 +93,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every answer (redirects, 404s, 500s) carries the request id and is counted.
+    "imago_site.logs.RequestIdMiddleware",
+    "imago_site.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -131,7 +152,12 @@ RQ_QUEUES = {
 }
 # Jobs are enqueued only once the transaction that created their rows commits (django-rq's default,
 # spelled out because the pipeline relies on it).
-RQ = {"COMMIT_MODE": "on_db_commit"}
+# Our classes carry the request id into jobs and bind the job id on worker log lines.
+RQ = {
+    "COMMIT_MODE": "on_db_commit",
+    "QUEUE_CLASS": "imago_site.workers.Queue",
+    "WORKER_CLASS": "imago_site.workers.Worker",
+}
 RQ_SHOW_ADMIN_LINK = True
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -282,12 +308,20 @@ PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "")
 RATE_LIMIT_FREE = envint("RATE_LIMIT_FREE", 120)
 RATE_LIMIT_PREMIUM = envint("RATE_LIMIT_PREMIUM", 1200)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-}
+# Logs: JSON lines in production, readable columns in development; Django's, RQ's and our own
+# lines all go through structlog (imago_site/logs.py) and carry request_id / job_id.
+LOG_FORMAT = env("LOG_FORMAT", "console" if DEBUG else "json")
+LOG_LEVEL = env("LOG_LEVEL", "INFO")
+LOGGING = logs.logging_config(LOG_FORMAT, LOG_LEVEL)
+logs.configure_structlog()
+
+# GET /metrics: a Bearer token, or no credentials from these networks (REMOTE_ADDR).
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+# Parsed here so that a mistyped CIDR stops the start, not the first scrape.
+METRICS_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(cidr, strict=False))
+    for cidr in envlist("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+]
 
 # --- AI (ai app)
 # The provider of vision, OCR fallback, summaries and task drafts: gemini, openrouter or local.
