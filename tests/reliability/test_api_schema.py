@@ -65,6 +65,9 @@ def in_test_transaction(app: WSGIApplication) -> WSGIApplication:
     """
 
     def call(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        # Servers always say who called (CGI requires it; Django's test client does too); the
+        # in-process client does not.
+        environ.setdefault("REMOTE_ADDR", "127.0.0.1")
         signals.request_started.disconnect(close_old_connections)
         signals.request_finished.disconnect(close_old_connections)
         try:
