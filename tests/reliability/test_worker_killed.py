@@ -8,6 +8,7 @@ from pathlib import Path
 
 import django_rq
 import pytest
+from django.core.management import call_command
 from rq.registry import StartedJobRegistry
 
 from images import pipeline
@@ -88,3 +89,31 @@ def test_it_retries_a_job_whose_work_horse_alone_was_killed(
     )
     assert "Work-horse terminated unexpectedly" in worker.output()
     assert ImageStep.objects.get(image=image).attempts == 2
+
+
+def test_a_step_that_keeps_killing_its_worker_ends_failed_not_running(
+    owner, settings, gated_pipeline, workers, tmp_path
+):
+    settings.PIPELINE_RETRY_MAX = 1
+    image = _upload_one(owner)
+    env = subprocess_env(settings)
+    registry = StartedJobRegistry(queue=django_rq.get_queue("default"))
+    for run in (1, 2):
+        worker = WorkerProcess(env, tmp_path / f"worker-{run}.log")
+        workers.append(worker)
+        _wait_for(lambda run=run: len(gate.running_pids()) == run, f"run {run}", worker)
+        worker.kill_all(horses=gate.running_pids())
+        _wait_for(registry.get_expired_job_ids, "the heartbeat to expire", worker)
+
+    last = WorkerProcess(env, tmp_path / "worker-3.log", burst=True)
+    workers.append(last)
+    assert last.wait(timeout=60) == 0, last.output()
+    assert ImageStep.objects.get(image=image).status == "running"
+
+    call_command("requeue_stuck_steps", older_than=0)
+
+    image.refresh_from_db()
+    row = ImageStep.objects.get(image=image)
+    assert (image.status, row.status, row.attempts) == ("failed", "failed", 2)
+    assert "retries ran out" in row.error
+    assert len(gate.running_pids()) == 2
