@@ -305,7 +305,19 @@ def _is_live(job: Job | None) -> bool:
 
 def _sweep_image(image_id: int, requeue: list[str], fail: list[ImageStep], sweep: Sweep) -> None:
     with transaction.atomic():
-        image = Image.objects.select_for_update().select_related("client").get(pk=image_id)
+        image = (
+            Image.objects.select_for_update().select_related("client").filter(pk=image_id).first()
+        )
+        if image is None:
+            return
+        # A step that finished since we looked (its last write locks the image too) stays done.
+        requeue = list(
+            ImageStep.objects.filter(
+                image_id=image_id,
+                name__in=requeue,
+                status__in=[StepStatus.PENDING, StepStatus.RUNNING],
+            ).values_list("name", flat=True)
+        )
         if fail:
             ImageStep.objects.filter(pk__in=[row.pk for row in fail]).update(
                 status=StepStatus.FAILED,
