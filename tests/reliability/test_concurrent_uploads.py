@@ -2,6 +2,7 @@
 
 import hashlib
 import random
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -83,3 +84,22 @@ def _client(base_url: str, tenant: Tenant) -> httpx.Client:
 def _originals() -> set[str]:
     root = Path(settings.MEDIA_ROOT)
     return {str(p.relative_to(root)) for p in media_files() if p.stem == "original"}
+
+
+def test_the_same_file_sent_at_once_on_many_connections_is_stored_once(live_server, owner):
+    data = _png(0, 0)
+    start = threading.Barrier(THREADS)
+
+    def post(n: int) -> httpx.Response:
+        with _client(live_server.url, owner) as client:
+            start.wait(timeout=30)
+            return client.post("/api/v1/images/", files={"file": (f"{n}.png", data, "image/png")})
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        responses = list(pool.map(post, range(THREADS)))
+
+    assert [r.status_code for r in responses] == [201] * THREADS
+    assert len({r.json()["images"][0]["uuid"] for r in responses}) == 1
+    assert sum(not r.json()["images"][0]["duplicate"] for r in responses) == 1
+    assert _originals() == set(Image.objects.values_list("file", flat=True))
+    assert Image.objects.count() == 1
