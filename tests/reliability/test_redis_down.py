@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from images.models import Image, ImageStep
 from tests.helpers import image_bytes, media_files, upload
@@ -71,3 +71,10 @@ def test_rate_limits_fail_open_while_redis_is_down_and_apply_again_after(owner, 
     responses = [owner.api.get("/api/v1/images/") for _ in range(4)]
     assert responses[-1].status_code == 429
     assert responses[-1].json()["code"] == "throttled"
+
+
+def test_the_sweep_says_so_when_redis_is_still_down(owner, own_redis):
+    own_redis.kill()
+    assert upload(owner.api, ("waiting.png", image_bytes("PNG"))).status_code == 201
+    with pytest.raises(CommandError, match="Redis is unreachable"):
+        call_command("requeue_stuck_steps", older_than=0)

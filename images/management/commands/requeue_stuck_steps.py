@@ -3,7 +3,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from redis.exceptions import RedisError
 
 from images.pipeline import pipeline_requeue_stuck
 
@@ -23,7 +24,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        sweep = pipeline_requeue_stuck(older_than=timedelta(seconds=options["older_than"]))
+        try:
+            sweep = pipeline_requeue_stuck(older_than=timedelta(seconds=options["older_than"]))
+        except RedisError as exc:
+            raise CommandError(f"Redis is unreachable ({exc}); run this again once it is.") from exc
         for image_id, steps in sweep.requeued.items():
             self.stdout.write(f"image {image_id}: queued {', '.join(steps)} again")
         for image_id, steps in sweep.failed.items():
