@@ -114,6 +114,12 @@ def pipeline_enqueue(
     return rows
 
 
+def queue_check() -> None:
+    """Raise redis's ConnectionError, which the API answers with 503 `service_unavailable`, when
+    the queues' Redis does not answer: for work that no sweep would queue again later."""
+    django_rq.get_connection("default").ping()
+
+
 def _enqueue_jobs(
     queue_name: str, image_id: int, jobs: list[tuple[tuple[int, str], dict[str, Any]]]
 ) -> None:

@@ -10,8 +10,8 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from images.models import Image, ImageStep
-from tests.helpers import image_bytes, media_files, upload
+from images.models import DetectionJob, Image, ImageStep, PlateTask
+from tests.helpers import image_bytes, media_files, upload, upload_file
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.django_db(transaction=True)]
 
@@ -78,3 +78,26 @@ def test_the_sweep_says_so_when_redis_is_still_down(owner, own_redis):
     assert upload(owner.api, ("waiting.png", image_bytes("PNG"))).status_code == 201
     with pytest.raises(CommandError, match="Redis is unreachable"):
         call_command("requeue_stuck_steps", older_than=0)
+
+
+def test_plate_tasks_and_detection_batches_answer_503_and_store_nothing(owner, own_redis):
+    # Neither has a sweep to queue it later, so both are refused while Redis is down.
+    own_redis.kill()
+    photo = ("car.png", image_bytes("PNG"))
+    answers = [
+        owner.api.post(
+            "/api/v1/process-task/", {"files": [upload_file(*photo)]}, format="multipart"
+        ),
+        owner.api.post(
+            "/api/v1/detect/batch", {"files": [upload_file(*photo)]}, format="multipart"
+        ),
+    ]
+
+    assert [(r.status_code, r.json()["code"]) for r in answers] == [
+        (503, "service_unavailable")
+    ] * 2
+    assert all(r["Retry-After"] for r in answers)
+    assert not PlateTask.objects.exists()
+    assert not DetectionJob.objects.exists()
+    assert not Image.objects.exists()
+    assert media_files() == []
