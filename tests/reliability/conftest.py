@@ -135,7 +135,7 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def workers(settings, tmp_path: Path) -> Iterator[list[WorkerProcess]]:
+def workers() -> Iterator[list[WorkerProcess]]:
     """Started worker processes, killed at the end whatever happened."""
     started: list[WorkerProcess] = []
     yield started
