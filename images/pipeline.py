@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import django_rq
+import structlog
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -32,6 +33,7 @@ from images.models import (
     Plan,
     StepStatus,
 )
+from imago_site import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +160,11 @@ def _prerequisites_first(wanted: set[str]) -> list[str]:
 
 def step_run(*, image_id: int, step_name: str) -> None:
     """Run one step for one image, recording its state; re-raise so that RQ retries."""
+    with structlog.contextvars.bound_contextvars(image_id=image_id, step=step_name):
+        _step_run(image_id, step_name)
+
+
+def _step_run(image_id: int, step_name: str) -> None:
     row = ImageStep.objects.select_related("image__client").filter(
         image_id=image_id, name=step_name
     )
@@ -195,11 +202,12 @@ def _finish(
     result: dict | None = None,
     error: str = "",
 ) -> None:
+    seconds = time.monotonic() - started
     fields = {
         "status": status,
         "error": error,
         "finished_at": timezone.now(),
-        "duration_ms": round((time.monotonic() - started) * 1000),
+        "duration_ms": round(seconds * 1000),
     }
     if result is not None:
         fields["result"] = result
@@ -208,6 +216,16 @@ def _finish(
         Image.objects.select_for_update().filter(pk=step_row.image_id).first()
         ImageStep.objects.filter(pk=step_row.pk).update(**fields)
         _set_image_status(step_row.image_id)
+    # A failed run left pending is one that RQ will retry.
+    outcome = "retried" if status == StepStatus.PENDING else str(status)
+    metrics.step_observed(step=step_row.name, outcome=outcome, seconds=seconds)
+    logger.info(
+        "Step %s of image %s: %s in %d ms",
+        step_row.name,
+        step_row.image_id,
+        outcome,
+        fields["duration_ms"],
+    )
 
 
 def summarise(statuses: Iterable[str]) -> ImageStatus:
