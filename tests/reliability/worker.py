@@ -1,7 +1,8 @@
 """A real RQ worker for the reliability tests: `python -m tests.reliability.worker [--burst]`.
 
-It registers the test-only blocking step, and shortens the grace after a missed heartbeat
-(RQ's is 60 s) so that a killed worker's job is seen as abandoned within seconds.
+Our worker class, as `manage.py rqworker` runs it. It registers the test-only blocking step, and
+shortens the grace after a missed heartbeat (RQ's is 60 s) so that a killed worker's job is seen
+as abandoned within seconds.
 """
 
 import os
@@ -13,10 +14,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imago_site.settings")
 django.setup()
 
 import django_rq  # noqa: E402
-from rq import Worker  # noqa: E402
 from rq.job import Job  # noqa: E402
 
 from images.pipeline import step  # noqa: E402
+from imago_site.workers import Worker  # noqa: E402
 from tests.reliability.gate import STEP_NAME, wait_for_gate  # noqa: E402
 
 HEARTBEAT_GRACE = 2
