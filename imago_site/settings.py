@@ -143,11 +143,14 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "imago",
+        # The rate limiter fails open when Redis is down: it should learn that quickly.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }
 
+RQ_JOB_TIMEOUT = envint("RQ_JOB_TIMEOUT", 600)
 RQ_QUEUES = {
-    name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": envint("RQ_JOB_TIMEOUT", 600)}
+    name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": RQ_JOB_TIMEOUT}
     for name in ("high", "default", "low")
 }
 # Jobs are enqueued only once the transaction that created their rows commits (django-rq's default,
@@ -275,6 +278,8 @@ THUMBNAIL_QUALITY = envint("THUMBNAIL_QUALITY", 80)
 # Pipeline.
 PIPELINE_RETRY_MAX = envint("PIPELINE_RETRY_MAX", 3)
 PIPELINE_RETRY_INTERVALS = [int(s) for s in envlist("PIPELINE_RETRY_INTERVALS", "10,60,300")]
+# Steps unfinished this long with no live RQ job are queued again (or failed): requeue_stuck_steps.
+PIPELINE_STUCK_AFTER = envint("PIPELINE_STUCK_AFTER", 300)
 
 # Detection: the built-in models (files under MODELS_DIR, fetched by `manage.py fetch_models`).
 # Task, class names and input size are read from each file's metadata.
