@@ -283,3 +283,13 @@ def test_it_refuses_a_key_without_the_read_scope(make_insight):
 
     assert response.status_code == 403
     assert response.json()["code"] == "missing_scope"
+
+
+def test_anonymous_callers_are_rate_limited_by_address(anonymous, settings):
+    settings.INSIGHT_ANONYMOUS_RATE = "2/min"
+
+    statuses = [anonymous.get("/api/v1/questions").status_code for _ in range(3)]
+    elsewhere = anonymous.get("/api/v1/questions", REMOTE_ADDR="192.0.2.1")
+
+    assert statuses == [200, 200, 429]
+    assert elsewhere.status_code == 200
