@@ -210,6 +210,7 @@ class JsonObjectField(serializers.Field):
 
     default_error_messages = {
         "invalid": 'Enter a JSON object, such as {{"value": "en:organic"}}.',
+        "null_character": "The JSON object may not contain NUL characters.",
     }
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
@@ -220,6 +221,9 @@ class JsonObjectField(serializers.Field):
                 self.fail("invalid")
         if not isinstance(data, dict):
             self.fail("invalid")
+        # PostgreSQL's jsonb refuses \u0000 anywhere in a document.
+        if "\\u0000" in json.dumps(data):
+            self.fail("null_character")
         return data
 
     def to_representation(self, value: dict[str, Any]) -> dict[str, Any]:
