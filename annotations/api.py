@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from annotations import selectors, services
 from annotations.models import Insight
 from annotations.serializers import (
+    AnnotateJsonSerializer,
     AnnotateSerializer,
     AnnotationAnswerSerializer,
     ApiErrorSerializer,
@@ -31,6 +32,7 @@ from annotations.serializers import (
     QuestionSerializer,
     QuestionsSerializer,
     RandomInsightQuerySerializer,
+    language,
 )
 from images.auth import ClientPrincipal, ClientRateThrottle, is_operator, required_scopes
 from images.models import Scope
@@ -133,7 +135,7 @@ class QuestionsView(InsightApiView):
         page = (
             selectors.question_page(
                 questions,
-                order_by=self.order or data["order_by"],
+                order_by=self.order or data["order_by"] or selectors.Order.RANDOM,
                 count=data["count"],
                 page=data["page"],
             )
@@ -143,7 +145,7 @@ class QuestionsView(InsightApiView):
         return Response(
             {
                 "count": count,
-                "questions": _questions(page, request, data["lang"]),
+                "questions": _questions(page, request, language(data.get("lang"))),
                 "status": "found" if page else "no_questions",
             }
         )
@@ -183,7 +185,7 @@ class BarcodeQuestionsView(InsightApiView):
         return Response(
             {
                 "status": "found" if page else "no_questions",
-                "questions": _questions(page, request, data["lang"]),
+                "questions": _questions(page, request, language(data.get("lang"))),
             }
         )
 
@@ -195,7 +197,7 @@ class AnnotateView(InsightApiView):
         request={
             "application/x-www-form-urlencoded": AnnotateSerializer,
             "multipart/form-data": AnnotateSerializer,
-            "application/json": AnnotateSerializer,
+            "application/json": AnnotateJsonSerializer,
         },
         responses={
             200: OpenApiResponse(
@@ -212,7 +214,12 @@ class AnnotateView(InsightApiView):
         operation_id="insights_annotate",
     )
     def post(self, request: Request) -> Response:
-        form = AnnotateSerializer(data=request.data)
+        try:
+            payload = request.data
+        except exceptions.ParseError as exc:
+            # The contract's shape for every malformed request, unreadable bodies included.
+            return _answer(services.INVALID_DATA.with_description(str(exc.detail)))
+        form = AnnotateSerializer(data=payload)
         if not form.is_valid():
             return _answer(services.INVALID_DATA.with_description(_describe(form.errors)))
         data = form.validated_data
