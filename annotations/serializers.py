@@ -61,6 +61,12 @@ class QueryText(serializers.CharField):
         super().__init__(**kwargs)
         self.validators.append(NO_NUL)
 
+    def to_internal_value(self, data: Any) -> str:
+        # A JSON body's 0 or true is not the text the schema asks for.
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
 
 class QueryInt(serializers.IntegerField):
     """An integer parameter where a blank value is refused rather than taken for the default."""
