@@ -14,7 +14,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
+from rest_framework.throttling import AnonRateThrottle, BaseThrottle
 from rest_framework.views import APIView
 
 from annotations import selectors, services
@@ -101,9 +101,15 @@ def _voter(request: Request, device_id: str | None) -> selectors.Voter:
     if device_id:
         return selectors.Voter(device_id=device_id)
     return selectors.Voter(
-        device_id=services.device_id_for_address(request.META.get("REMOTE_ADDR", "")),
+        device_id=_device_of_address(request),
         username=_username(request),
     )
+
+
+def _device_of_address(request: Request) -> str:
+    # The address as DRF's throttles see it: behind a proxy, X-Forwarded-For (trimmed to
+    # REST_FRAMEWORK["NUM_PROXIES"] when set). A device id is the caller's word either way.
+    return services.device_id_for_address(BaseThrottle().get_ident(request))
 
 
 def _username(request: Request) -> str | None:
@@ -235,8 +241,7 @@ class AnnotateView(InsightApiView):
             annotation=data["annotation"],
             update=data["update"],
             data=data.get("data"),
-            device_id=data.get("device_id")
-            or services.device_id_for_address(request.META.get("REMOTE_ADDR", "")),
+            device_id=data.get("device_id") or _device_of_address(request),
             username=_username(request),
             authenticated=isinstance(user, ClientPrincipal) or is_operator(user),
             insights=selectors.visible_insights(request),
