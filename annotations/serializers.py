@@ -2,6 +2,7 @@
 
 import json
 import re
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -75,6 +76,22 @@ class QueryInt(serializers.IntegerField):
         return dictionary.get(self.field_name, empty)
 
 
+class QueryBool(serializers.BooleanField):
+    """A yes/no filter: absent means no filter (DRF reads an absent form checkbox as false)."""
+
+    def get_value(self, dictionary: Any) -> Any:
+        return dictionary.get(self.field_name, empty)
+
+
+class TextUUID(serializers.UUIDField):
+    """A UUID as text: DRF would also read a JSON integer (or false) as one."""
+
+    def to_internal_value(self, data: Any) -> uuid.UUID:
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class QuestionQuerySerializer(serializers.Serializer):
     count = QueryInt(
         min_value=1, max_value=100, default=25, help_text="Questions per page (at most 100)."
@@ -88,7 +105,7 @@ class QuestionQuerySerializer(serializers.Serializer):
     brands = QueryText(max_length=1000, help_text="Comma-separated.")
     countries = QueryText(max_length=1000, help_text="Comma-separated, e.g. en:france.")
     predictor = QueryText(max_length=100)
-    with_image = serializers.BooleanField(required=False, allow_null=True, default=None)
+    with_image = QueryBool(required=False)
     device_id = QueryText(max_length=255, help_text="Leaves out questions this device voted on.")
     order_by = serializers.ChoiceField(
         choices=Order.CHOICES, default=Order.RANDOM, allow_blank=True, help_text="Blank: random."
@@ -256,7 +273,7 @@ class JsonObjectField(serializers.Field):
 
 
 class AnnotateSerializer(serializers.Serializer):
-    insight_id = serializers.UUIDField()
+    insight_id = TextUUID()
     annotation = serializers.IntegerField(
         min_value=-1,
         max_value=2,
@@ -295,7 +312,13 @@ class AnnotateSchema(OpenApiSerializerExtension):
 
     def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         fields = auto_schema._map_basic_serializer(self.target, direction)["properties"]
-        common = {name: fields[name] for name in ("insight_id", "update", "device_id")}
+        common = {name: fields[name] for name in ("insight_id", "device_id")}
+        # Robotoff documents `update` as 0 or 1; true and false are read too.
+        common["update"] = {
+            "oneOf": [{"type": "boolean"}, {"type": "integer", "minimum": 0, "maximum": 1}],
+            "default": 1,
+            "description": fields["update"].get("description", ""),
+        }
 
         # Bounds rather than enums: drf-spectacular would hoist two enums of one field into one
         # shared component.
