@@ -326,6 +326,8 @@ class AnnotateSchema(OpenApiSerializerExtension):
             return {**fields["annotation"], "minimum": low, "maximum": high}
 
         return {
+            # Also at the top, where drf-spectacular looks to mark the body as required.
+            "required": ["insight_id", "annotation"],
             "oneOf": [
                 {
                     "type": "object",
