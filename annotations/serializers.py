@@ -345,7 +345,7 @@ class AnnotateSchema(OpenApiSerializerExtension):
                     },
                     "required": ["insight_id", "annotation", "data"],
                 },
-            ]
+            ],
         }
 
 
