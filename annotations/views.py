@@ -3,6 +3,7 @@
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from images.auth import is_operator
@@ -16,8 +17,8 @@ PASSED_ON = ("client", "insight_types", "value_tag", "predictor", "brands", "cou
 def question_page(request: HttpRequest) -> HttpResponse:
     lang = request.GET.get("lang", "en")
     config = {
-        "questionsUrl": "/api/v1/questions/random",
-        "annotateUrl": "/api/v1/insights/annotate",
+        "questionsUrl": reverse("questions-random"),
+        "annotateUrl": reverse("insights-annotate"),
         "lang": lang if lang in LANGUAGES else "en",
         "filters": {name: request.GET[name] for name in PASSED_ON if request.GET.get(name)},
         # Staff answer with their session, which DRF guards with the CSRF token.

@@ -34,7 +34,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api-auth/", include("rest_framework.urls")),
-    path("questions/", question_page, name="questions"),
+    path("questions/", question_page, name="question-page"),
     path("files/signed/<str:token>", serve_signed, name="signed-file"),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),

@@ -165,3 +165,87 @@ def test_import_runs_are_shown_read_only_with_counts_and_bad_lines(reviewer, own
     assert response.status_code == 403
     run.refresh_from_db()
     assert run.bad == 6
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+def test_the_actions_answer_as_the_staff_user(reviewer, owner):
+    image = stored_image(owner)
+    car = insight(owner, "object", "car", image=image)
+    dog = insight(owner, "object", "dog", image=image)
+    blurry = insight(owner, "image_tag", "blurry", image=image)
+
+    def act(action: str, *chosen: Insight):
+        selected = [str(i.pk) for i in chosen]
+        return reviewer.post(
+            CHANGELIST, {"action": action, "_selected_action": selected}, follow=True
+        )
+
+    assert messages_of(act("accept", car)) == ["updated: 1"]
+    assert messages_of(act("reject", dog)) == ["saved: 1"]
+    assert messages_of(act("skip", blurry)) == ["vote_saved: 1"]
+
+    car.refresh_from_db()
+    dog.refresh_from_db()
+    blurry.refresh_from_db()
+    assert (car.annotation, car.username) == (1, "reviewer")
+    assert (dog.annotation, dog.username) == (0, "reviewer")
+    assert car.completed_at is not None
+    # An accepted insight about an image becomes one of its tags; a rejected one does not.
+    assert set(image.tags.values_list("name", flat=True)) == {"car"}
+    # A skip is a vote, even from staff: the question stays open for others.
+    assert (blurry.annotation, blurry.n_votes) == (None, 1)
+    assert blurry.votes.get().username == "reviewer"
+
+
+def test_a_bulk_answer_leaves_answered_insights_alone(reviewer, owner):
+    open_ones = [insight(owner, "label", f"l{n}", barcode=f"b{n}") for n in range(3)]
+    rejected = insight(owner, "label", "old", annotation=0, username="someone")
+    selected = [str(i.pk) for i in [*open_ones, rejected]]
+    response = reviewer.post(
+        CHANGELIST, {"action": "accept", "_selected_action": selected}, follow=True
+    )
+    # Not linked to an image and no downstream store: saved, nothing sent anywhere.
+    assert messages_of(response) == ["error_already_annotated: 1, saved: 3"]
+    assert Insight.objects.filter(annotation=1, username="reviewer").count() == 3
+    rejected.refresh_from_db()
+    assert (rejected.annotation, rejected.username) == (0, "someone")
+
+
+def test_the_page_has_accept_reject_and_skip_buttons(reviewer, owner):
+    image = stored_image(owner)
+    bus = insight(owner, "object", "bus", image=image)
+    page = reviewer.get(f"{CHANGELIST}{bus.pk}/change/").content.decode()
+    answer_url = f"{CHANGELIST}{bus.pk}/answer/"
+    assert page.count(f'formaction="{answer_url}"') == 3
+    assert 'name="_save"' not in page  # nothing to save: every field is read-only
+
+    response = reviewer.post(answer_url, {"annotation": "1"}, follow=True)
+    assert messages_of(response) == ["updated: 1"]
+    bus.refresh_from_db()
+    assert (bus.annotation, bus.username) == (1, "reviewer")
+    assert list(image.tags.values_list("name", flat=True)) == ["bus"]
+    assert 'id="insight-answer"' not in response.content.decode()  # answered: no more buttons
+
+    again = reviewer.post(answer_url, {"annotation": "0"}, follow=True)
+    assert messages_of(again) == ["error_already_annotated: 1"]
+    assert reviewer.post(answer_url, {"annotation": "7"}).status_code == 400
+    assert reviewer.get(answer_url).status_code == 405
+
+
+def test_staff_who_may_only_view_cannot_answer(owner, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_insight"))
+    browser = BrowserClient()
+    browser.force_login(viewer)
+    pending = insight(owner, "label", "bio")
+
+    page = browser.get(CHANGELIST).content.decode()
+    assert str(pending.pk) in page and 'value="accept"' not in page
+    assert browser.post(f"{CHANGELIST}{pending.pk}/answer/", {"annotation": "1"}).status_code == 403
+    pending.refresh_from_db()
+    assert pending.annotation is None
