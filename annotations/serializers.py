@@ -209,7 +209,7 @@ class JsonObjectField(serializers.Field):
     """A JSON object given as JSON text (form-encoded requests) or as an object (JSON bodies)."""
 
     default_error_messages = {
-        "invalid": 'Enter a JSON object, e.g. {"value": "en:organic"}.',
+        "invalid": "Enter a JSON object, such as {{\"value\": \"en:organic\"}}.",
     }
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
