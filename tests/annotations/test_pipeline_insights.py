@@ -7,6 +7,7 @@ from annotations.models import AnnotationVote, Insight, InsightKeyword
 from annotations.steps import image_insights_sync, keyword_matches
 from images.models import Detection, Exif, Image
 from tests.ai.support import text_image_bytes
+from tests.annotations.support import answers
 from tests.helpers import upload
 
 
@@ -220,7 +221,7 @@ def test_insights_of_imported_subjects_are_left_alone(owner):
     assert list(Insight.objects.filter(image=image)) == [imported]
 
 
-def test_the_step_runs_in_the_real_pipeline(owner, run_jobs):
+def test_the_step_runs_in_the_real_pipeline_and_answers_stick(owner, run_jobs):
     keyword(owner, "label", "invoice", "en:invoice")
     response = upload(owner.api, ("letter.png", text_image_bytes(["Invoice number 4821"])))
     image = Image.objects.get(pk=response.json()["images"][0]["id"])
@@ -228,8 +229,22 @@ def test_the_step_runs_in_the_real_pipeline(owner, run_jobs):
 
     step = image.steps.get(name="insights")
     assert step.status == "done", step.error
-    assert step.result["created"] >= 1
     label = Insight.objects.get(image=image, type="label")
     assert (label.value_tag, label.predictor) == ("en:invoice", "imago-ocr-keywords")
     # The local provider's tags (OCR words) are asked about too.
-    assert Insight.objects.filter(image=image, type="image_tag", value="invoice").exists()
+    guess = Insight.objects.get(image=image, type="image_tag", value="invoice")
+
+    # Confirmed through the API with the tenant's key: the insight becomes an image tag.
+    assert answers(owner.api, label, 1).json()["status"] == "updated"
+    assert image.tags.filter(name="en:invoice", imagetag__source="insight").exists()
+    assert answers(owner.api, guess, 0).json()["status"] == "saved"
+
+    owner.api.post(f"/api/v1/images/{image.pk}/reprocess/", {"steps": ["insights"]}, format="json")
+    run_jobs()
+    again = image.steps.get(name="insights")
+    assert again.status == "done" and again.result["created"] == 0
+    assert again.result["answered"] == 2
+    # The rejected guess did not come back, and the confirmed one is still what it became.
+    assert Insight.objects.filter(image=image, type="image_tag", value="invoice").count() == 1
+    assert Insight.objects.get(pk=guess.pk).annotation == 0
+    assert Insight.objects.get(pk=label.pk).annotation == 1
