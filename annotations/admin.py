@@ -127,7 +127,8 @@ class InsightAdmin(admin.ModelAdmin):
     list_filter = ["type", "client", "predictor", StatusFilter]
     search_fields = ["=barcode", "value", "value_tag"]
     list_select_related = ["client", "image__client"]
-    date_hierarchy = "timestamp"
+    # Each page counts its rows once: a second count of the whole table costs as much again.
+    show_full_result_count = False
     inlines = [VoteInline]
     fields = ["large_preview", "id", "client", "barcode", "image", "type", "value", "value_tag",
               "status", "annotation", "username", "completed_at", "n_votes", "predictor",
@@ -214,7 +215,7 @@ class InsightAdmin(admin.ModelAdmin):
     def preview(self, insight: Insight) -> str:
         return _thumbnail(insight.image, 80) if insight.image else "—"
 
-    @admin.display(description="image")
+    @admin.display(description="preview")
     def large_preview(self, insight: Insight) -> str:
         if insight.image:
             return _thumbnail(insight.image, 480)

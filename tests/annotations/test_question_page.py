@@ -48,24 +48,37 @@ def wait_for(driver: WebDriver, condition, message: str):
     return WebDriverWait(driver, PATIENCE).until(lambda d: condition(d), message)
 
 
+def page_state(driver: WebDriver) -> tuple[str, str | None]:
+    """The page's state and the question on screen, read in one go (the page moves on its own)."""
+    return tuple(
+        driver.execute_script(
+            "return [document.getElementById('page').dataset.state,"
+            " document.getElementById('question').dataset.insightId || null]"
+        )
+    )
+
+
 def state(driver: WebDriver) -> str:
-    return driver.find_element(By.ID, "page").get_attribute("data-state")
+    return page_state(driver)[0]
 
 
 def shown_insight(driver: WebDriver) -> str:
     """The id of the question on screen, once one is."""
-    wait_for(driver, lambda d: state(d) in ("question", "empty"), "no question came")
-    assert state(driver) == "question", driver.find_element(By.ID, "page").text
-    return driver.find_element(By.ID, "question").get_attribute("data-insight-id")
+    now, insight_id = wait_for(
+        driver, lambda d: (s := page_state(d))[0] in ("question", "empty") and s, "no question came"
+    )
+    assert now == "question", driver.find_element(By.ID, "page").text
+    return insight_id
 
 
 def next_after(driver: WebDriver, previous: str) -> None:
     """Wait until the page moved past a question (another one, or none left)."""
-    wait_for(
-        driver,
-        lambda d: state(d) == "empty" or (state(d) == "question" and shown_insight(d) != previous),
-        f"the page stayed on {previous}",
-    )
+
+    def moved(d: WebDriver) -> bool:
+        now, insight_id = page_state(d)
+        return now == "empty" or (now == "question" and insight_id != previous)
+
+    wait_for(driver, moved, f"the page stayed on {previous}")
 
 
 def press(driver: WebDriver, key: str) -> None:
