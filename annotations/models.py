@@ -107,9 +107,9 @@ class Insight(models.Model):
                 condition=Q(annotation__isnull=True),
                 name="insight_open_popular_all",
             ),
-            # Migration 0002 also adds insight_open_confidence_nl (client, confidence DESC NULLS
-            # LAST) on PostgreSQL only: SQLite cannot index NULLS LAST, and a plain DESC index
-            # puts NULLs first in PostgreSQL, so it cannot serve "best guesses first".
+            # Migration 0002 also adds, on PostgreSQL only, the (client, confidence DESC NULLS
+            # LAST) indexes that "best guesses first" needs (SQLite cannot index NULLS LAST) and
+            # statistics on how types spread over tenants.
         ]
 
     def __str__(self) -> str:

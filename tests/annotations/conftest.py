@@ -35,7 +35,7 @@ def make_insight(db) -> Callable[..., Insight]:
 
 
 @pytest.fixture
-def anonymous() -> APIClient:
+def anonymous(db) -> APIClient:
     return APIClient()
 
 

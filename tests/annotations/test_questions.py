@@ -242,7 +242,9 @@ def test_random_draws_wrap_round_the_key_space(owner, make_insight):
 
 
 def test_random_draws_reach_every_question(owner, make_insight):
-    made = {str(make_insight(owner).id) for _ in range(5)}
+    # A question is drawn when the point falls in the gap before its key: even gaps here, so
+    # each has a 1 in 5 chance a draw (missing one in 60 draws: about 1 in 100,000).
+    made = {str(make_insight(owner, random_key=key).id) for key in [0.1, 0.3, 0.5, 0.7, 0.9]}
 
     seen: set[str] = set()
     for _ in range(60):
@@ -281,3 +283,13 @@ def test_it_refuses_a_key_without_the_read_scope(make_insight):
 
     assert response.status_code == 403
     assert response.json()["code"] == "missing_scope"
+
+
+def test_anonymous_callers_are_rate_limited_by_address(anonymous, settings):
+    settings.INSIGHT_ANONYMOUS_RATE = "2/min"
+
+    statuses = [anonymous.get("/api/v1/questions").status_code for _ in range(3)]
+    elsewhere = anonymous.get("/api/v1/questions", REMOTE_ADDR="192.0.2.1")
+
+    assert statuses == [200, 200, 429]
+    assert elsewhere.status_code == 200
