@@ -186,7 +186,9 @@ class InsightAdmin(admin.ModelAdmin):
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def _answer_selected(self, request: HttpRequest, queryset: QuerySet[Insight], value: int):
+    def _answer_selected(
+        self, request: HttpRequest, queryset: QuerySet[Insight], value: int
+    ) -> None:
         username = request.user.get_username()
         _report(request, insights_answer(insights=queryset, annotation=value, username=username))
 

@@ -1,5 +1,7 @@
-"""The question page in a real browser: Debian's headless Chromium, driven by Selenium."""
+"""The question page: its HTML, then the page in Debian's headless Chromium, driven by Selenium."""
 
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,6 +108,27 @@ def log_in(driver: WebDriver, base: str, username: str, password: str) -> None:
     driver.find_element(By.ID, "id_username").send_keys(username)
     driver.find_element(By.ID, "id_password").send_keys(password + Keys.ENTER)
     wait_for(driver, lambda d: d.current_url.endswith("/admin/"), "the admin login failed")
+
+
+def test_the_page_is_self_contained_html_that_calls_the_api(client, db):
+    page = client.get("/questions/?lang=xx&insight_types=label&client=acme")
+    assert page.status_code == 200
+    assert page["Content-Type"].startswith("text/html")
+    html = page.content.decode()
+    assert '<html lang="en">' in html  # an unknown language falls back to English
+    found = re.search(r'id="page-config" type="application/json">(.*?)</script>', html)
+    config = json.loads(found.group(1))
+    assert config.pop("csrfToken")  # for staff sessions, which DRF checks against CSRF
+    assert config == {
+        "questionsUrl": "/api/v1/questions/random",
+        "annotateUrl": "/api/v1/insights/annotate",
+        "lang": "en",
+        "filters": {"client": "acme", "insight_types": "label"},
+    }
+    assert "csrftoken" in page.cookies
+    # No build step and no CDN: every script and style is in the page itself.
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=", html)
+    assert client.post("/questions/").status_code == 405
 
 
 def test_staff_answer_with_keys_and_buttons_and_the_page_never_reloads(
