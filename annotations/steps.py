@@ -70,7 +70,9 @@ def image_insights_sync(*, image: Image) -> dict:
             image=image, type__in=PIPELINE_TYPES, predictor__startswith=PREDICTOR_PREFIX
         )
         stale = []
-        for insight in existing:
+        # Locked like the annotate service locks them: an answer given meanwhile is not
+        # overwritten by a refresh read before it.
+        for insight in existing.select_for_update():
             guess = guesses.pop(insight_key(insight.type, insight.value_tag or insight.value), None)
             if not insight.is_open:
                 counts["answered"] += guess is not None
