@@ -185,6 +185,8 @@ def source_image_url(insight: Insight, request: Request | None) -> str | None:
                 request, client=insight.client, name=thumbnails[0].file, content_type="image/webp"
             )
             return url
+        # Its source_image is a storage key, not a link: no thumbnail yet means no picture.
+        return None
     source = insight.source_image
     if not source:
         return None

@@ -18,12 +18,15 @@ from django.utils import timezone
 
 from annotations.models import Annotation, AnnotationVote, Insight, InsightSettings
 from images.anonymize import SIGNATURE_HEADER, sign
+from images.models import ImageTag
 from images.services import image_add_tags
 
 logger = logging.getLogger(__name__)
 
 VOTES_TO_APPLY = 3
 TIMESTAMP_HEADER = "X-Imago-Timestamp"
+# Tags that the pipeline gave an image (ai.services, images.detection), as opposed to people.
+MACHINE_TAG_SOURCES = ("ai", "detection")
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,8 @@ def _apply(
     result = SAVED
     if update and annotation in (Annotation.CORRECT, Annotation.CORRECT_WITH_DATA):
         result = _apply_to_subject(insight, data)
+    elif update and annotation == Annotation.INCORRECT and insight.image_id is not None:
+        _untag_machine_guess(insight)
     insight.save(update_fields=["annotation", "username", "completed_at", "data", "n_votes"])
     return result
 
@@ -182,8 +187,14 @@ def _apply(
 def _apply_to_subject(insight: Insight, data: dict[str, Any] | None) -> AnnotationResult:
     done = USER_INPUT_UPDATED if insight.annotation == Annotation.CORRECT_WITH_DATA else UPDATED
     if insight.image_id is not None:
-        names = [_tag_of(insight, data)]
-        image_add_tags(image=insight.image, names=names, source="insight")
+        names = image_add_tags(
+            image=insight.image, names=[_tag_of(insight, data)], source="insight"
+        )
+        # A machine's tag that a person confirmed is theirs now: a later untagging of machine
+        # guesses must not take it away.
+        ImageTag.objects.filter(image_id=insight.image_id, tag__name__in=names).update(
+            source="insight"
+        )
         return done
     store = InsightSettings.objects.filter(client_id=insight.client_id).first()
     if store is None or not store.downstream_url:
@@ -192,6 +203,14 @@ def _apply_to_subject(insight: Insight, data: dict[str, Any] | None) -> Annotati
         return SAVED
     _send_downstream(insight, data, store)
     return done
+
+
+def _untag_machine_guess(insight: Insight) -> None:
+    """A rejected guess about an image takes back the tag the vision or detection step gave it."""
+    name = _tag_of(insight, None).strip().lower()
+    ImageTag.objects.filter(
+        image_id=insight.image_id, tag__name=name, source__in=MACHINE_TAG_SOURCES
+    ).delete()
 
 
 def _tag_of(insight: Insight, data: dict[str, Any] | None) -> str:

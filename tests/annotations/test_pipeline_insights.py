@@ -237,7 +237,10 @@ def test_the_step_runs_in_the_real_pipeline_and_answers_stick(owner, run_jobs):
     # Confirmed through the API with the tenant's key: the insight becomes an image tag.
     assert answers(owner.api, label, 1).json()["status"] == "updated"
     assert image.tags.filter(name="en:invoice", imagetag__source="insight").exists()
+    assert image.tags.filter(name="invoice", imagetag__source="ai").exists()
     assert answers(owner.api, guess, 0).json()["status"] == "saved"
+    # Rejected: the tag the vision step had given the image is taken back.
+    assert not image.tags.filter(name="invoice").exists()
 
     owner.api.post(f"/api/v1/images/{image.pk}/reprocess/", {"steps": ["insights"]}, format="json")
     run_jobs()
