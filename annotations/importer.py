@@ -1,0 +1,759 @@
+"""Import Robotoff predictions (JSON Lines, plain or gzip) and questions (JSON) as insights.
+
+The file is read as a stream (a line, or one question, at a time) and written in batches, so a
+file of millions of lines takes constant memory. Re-importing follows Robotoff's rule
+(shared/docs/robotoff-compat.md, "Import formats"):
+
+- a record whose id is an existing insight updates it, or leaves it unchanged when nothing differs;
+- an annotated insight is never altered;
+- a record with a new id but the same subject, type, value, value_tag and source image as an
+  unannotated insight is mapped onto that insight (so its votes survive) instead of duplicating
+  it, and one matching an annotated insight is not asked again.
+
+On PostgreSQL a batch goes through COPY into a temporary table and two set-based statements; other
+databases use bulk_create / bulk_update.
+"""
+
+import datetime as dt
+import gzip
+import io
+import json
+import logging
+import math
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, Literal
+
+import ijson
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from rq import get_current_job
+
+from annotations.models import Insight, InsightImport, new_random_key
+from images import storage
+from images.models import Client
+
+logger = logging.getLogger(__name__)
+
+Format = Literal["predictions", "questions"]
+FORMATS = ("auto", "predictions", "questions")
+GZIP_MAGIC = b"\x1f\x8b"
+HEAD_BYTES = 64 * 1024
+# Ids of insights made from another tenant's copy of the same prediction: stable, so that the
+# second tenant's re-imports find their own rows again.
+TENANT_ID_NAMESPACE = uuid.UUID("6f1d9a52-5b0e-4c39-9a51-3f0f0c1f2d7e")
+# Serialises batches of concurrent imports of one tenant on PostgreSQL (pg_advisory_xact_lock).
+ADVISORY_LOCK_CLASS = 6_060_006
+
+# Every column an import may set; the rest (annotation, votes, username, …) belongs to people.
+IMPORT_FIELDS = [
+    "barcode",
+    "type",
+    "value",
+    "value_tag",
+    "data",
+    "timestamp",
+    "source_image",
+    "automatic_processing",
+    "predictor",
+    "predictor_version",
+    "confidence",
+    "server_type",
+    "countries",
+    "brands",
+    "campaign",
+    "bounding_box",
+    "lc",
+    "unique_scans_n",
+    "reserved_barcode",
+    "with_image",
+]
+NATURAL_KEY = ("barcode", "type", "value", "value_tag", "source_image")
+JSON_FIELDS = {"data", "countries", "brands", "campaign", "bounding_box", "lc"}
+
+
+class ImportRefused(Exception):
+    """Nothing in the file could be read (empty, not JSON, an unknown format)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+class BadRecord(ValueError):
+    """A record that was skipped, and why."""
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """Where a refused record was (a line of JSONL, or the n-th question) and why."""
+
+    unit: Literal["line", "question", "file"]
+    number: int
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {self.unit: self.number, "reason": self.reason}
+
+    def __str__(self) -> str:
+        return f"{self.unit} {self.number}: {self.reason}"
+
+
+@dataclass
+class ImportCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    bad: int = 0
+
+    @property
+    def good(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+    @property
+    def read(self) -> int:
+        return self.good + self.bad
+
+    def add(self, other: "ImportCounts") -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.bad += other.bad
+
+    def summary(self) -> str:
+        return (
+            f"created {self.created}, updated {self.updated}, "
+            f"unchanged {self.unchanged}, bad {self.bad}"
+        )
+
+
+@dataclass(frozen=True)
+class Record:
+    id: uuid.UUID
+    fields: dict[str, Any]
+
+
+# --- Reading
+
+
+@dataclass
+class Source:
+    """A file opened for import: its format, its records, and how far into it we are."""
+
+    format: Format
+    stream: IO[bytes]
+    position: Callable[[], int]
+    size: int | None
+
+
+def open_source(fp: IO[bytes], *, format: str = "auto") -> Source:
+    """Detect gzip (by magic bytes) and the format (by content), or raise ImportRefused."""
+    if format not in FORMATS:
+        raise ImportRefused("unknown_format", f"format must be one of {', '.join(FORMATS)}.")
+    raw_position = fp.tell
+    size = _size_of(fp)
+    buffered = io.BufferedReader(_Unclosable(fp), HEAD_BYTES)
+    stream: IO[bytes] = buffered
+    if buffered.peek(2)[:2] == GZIP_MAGIC:
+        stream = io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"), HEAD_BYTES)
+    try:
+        head = stream.peek(HEAD_BYTES)  # type: ignore[attr-defined]
+    except (OSError, EOFError) as exc:
+        raise ImportRefused("unreadable_file", f"The file cannot be decompressed: {exc}") from exc
+    if not head.strip():
+        raise ImportRefused("empty_file", "The file is empty.")
+    detected = _detect(head)
+    if detected is None:
+        raise ImportRefused(
+            "not_json",
+            "The file is neither Robotoff predictions (JSON Lines) nor questions (JSON).",
+        )
+    return Source(
+        format=detected if format == "auto" else format,  # type: ignore[arg-type]
+        stream=stream,
+        position=raw_position,
+        size=size,
+    )
+
+
+def _size_of(fp: IO[bytes]) -> int | None:
+    try:
+        here = fp.tell()
+        end = fp.seek(0, io.SEEK_END)
+        fp.seek(here)
+    except (OSError, AttributeError, ValueError):
+        return None
+    return end
+
+
+class _Unclosable(io.RawIOBase):
+    """Lets a BufferedReader read a caller's file without closing it when it is collected."""
+
+    def __init__(self, fp: IO[bytes]) -> None:
+        self.fp = fp
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.fp.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        pass
+
+
+def _detect(head: bytes) -> Format | None:
+    """Questions when the first JSON object has a top-level "questions" key; JSONL otherwise."""
+    first = head.lstrip()[:1]
+    if first not in (b"{", b"["):
+        # Still JSON Lines if a later line is an object: the bad first line will be reported.
+        return "predictions" if b"\n{" in head else None
+    try:
+        for prefix, event, value in ijson.parse(io.BytesIO(head)):
+            if prefix == "" and event == "map_key" and value == "questions":
+                return "questions"
+            if prefix == "" and event in ("end_map", "end_array"):
+                return "predictions"
+    except ijson.common.IncompleteJSONError:
+        pass
+    return "predictions"
+
+
+def read_records(source: Source) -> Iterator[Record | BadLine]:
+    if source.format == "questions":
+        return _read_questions(source.stream)
+    return _read_lines(source.stream)
+
+
+def _read_lines(stream: IO[bytes]) -> Iterator[Record | BadLine]:
+    number = 0
+    try:
+        for number, line in enumerate(stream, 1):  # noqa: B007 (read after the loop)
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError as exc:
+                yield BadLine("line", number, f"not valid JSON ({exc})")
+                continue
+            try:
+                yield prediction_record(obj)
+            except BadRecord as exc:
+                yield BadLine("line", number, str(exc))
+    except (OSError, EOFError) as exc:
+        yield BadLine("file", number + 1, f"the file could not be read on: {exc}")
+
+
+def _read_questions(stream: IO[bytes]) -> Iterator[Record | BadLine]:
+    number = 0
+    try:
+        for number, obj in enumerate(ijson.items(stream, "questions.item", use_float=True), 1):  # noqa: B007
+            try:
+                yield question_record(obj)
+            except BadRecord as exc:
+                yield BadLine("question", number, str(exc))
+    except (ijson.JSONError, OSError, EOFError) as exc:
+        yield BadLine("file", number + 1, f"invalid JSON after question {number}: {exc}")
+
+
+# --- Validating
+
+
+def prediction_record(obj: Any) -> Record:
+    """A Robotoff prediction (one JSONL line) as the fields of an insight."""
+    if not isinstance(obj, dict):
+        raise BadRecord(f"expected a JSON object, got {_json_type(obj)}")
+    fields: dict[str, Any] = {
+        "barcode": _barcode(obj),
+        "type": _text(obj, "type", required=True, max_length=64),
+        "value": _text(obj, "value"),
+        "value_tag": _text(obj, "value_tag", max_length=255),
+        "data": _typed(obj, "data", dict, "an object") or {},
+        "timestamp": _timestamp(obj.get("timestamp")),
+        "source_image": _text(obj, "source_image", max_length=500),
+        "automatic_processing": _typed(obj, "automatic_processing", bool, "true or false"),
+        "predictor": _text(obj, "predictor", max_length=100),
+        "predictor_version": _text(obj, "predictor_version", max_length=100),
+        "confidence": _confidence(obj.get("confidence")),
+        "server_type": _text(obj, "server_type", max_length=20) or "off",
+    }
+    # Fields of Robotoff's insight table that predictions rarely carry: set only when present.
+    for name in ("countries", "brands", "campaign", "lc"):
+        if name in obj:
+            fields[name] = _typed(obj, name, list, "a list") or []
+    if "bounding_box" in obj:
+        fields["bounding_box"] = obj["bounding_box"]
+    if "unique_scans_n" in obj:
+        fields["unique_scans_n"] = _count(obj.get("unique_scans_n"))
+    if "reserved_barcode" in obj:
+        fields["reserved_barcode"] = bool(_typed(obj, "reserved_barcode", bool, "true or false"))
+    with_image = _typed(obj, "with_image", bool, "true or false")
+    fields["with_image"] = bool(fields["source_image"]) if with_image is None else with_image
+    return Record(_uuid(obj, "id"), fields)
+
+
+def question_record(obj: Any) -> Record:
+    """A question of Robotoff's /questions answer: only the insight fields it carries."""
+    if not isinstance(obj, dict):
+        raise BadRecord(f"expected a JSON object, got {_json_type(obj)}")
+    source_image = _text(obj, "source_image_url", max_length=500)
+    fields = {
+        "barcode": _barcode(obj),
+        "type": _text(obj, "insight_type", required=True, max_length=64),
+        "value": _text(obj, "value"),
+        "value_tag": _text(obj, "value_tag", max_length=255),
+        "source_image": source_image,
+        "with_image": bool(source_image),
+        "server_type": _text(obj, "server_type", max_length=20) or "off",
+    }
+    return Record(_uuid(obj, "insight_id"), fields)
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number")
+
+
+def _typed(obj: dict, name: str, kind: type, described: str) -> Any:
+    value = obj.get(name)
+    # bool is an int in Python; JSON keeps them apart, and so do we.
+    if value is not None and (not isinstance(value, kind) or (kind is int and value is True)):
+        raise BadRecord(f"{name} must be {described}, not {_json_type(value)}")
+    return value
+
+
+def _text(obj: dict, name: str, *, required: bool = False, max_length: int | None = None) -> Any:
+    value = _typed(obj, name, str, "a string")
+    if required and not value:
+        raise BadRecord(f"{name} is missing" if value is None else f"{name} is empty")
+    if value is not None and max_length is not None and len(value) > max_length:
+        raise BadRecord(f"{name} is longer than {max_length} characters")
+    return value
+
+
+def _barcode(obj: dict) -> str:
+    return _text(obj, "barcode", required=True, max_length=100)
+
+
+def _uuid(obj: dict, name: str) -> uuid.UUID:
+    value = _text(obj, name, required=True)
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise BadRecord(f"{name} is not a UUID: {value[:60]!r}") from None
+
+
+def _timestamp(value: Any) -> dt.datetime:
+    if value is None:
+        return timezone.now()
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BadRecord(f"timestamp must be an ISO 8601 string, not {_json_type(value)}")
+    try:
+        if isinstance(value, str):
+            parsed = dt.datetime.fromisoformat(value)
+        else:
+            parsed = dt.datetime.fromtimestamp(value, dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        raise BadRecord(f"timestamp is not a date and time: {str(value)[:60]!r}") from None
+    # Robotoff writes naive UTC timestamps.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _confidence(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BadRecord(f"confidence must be a number or null, not {_json_type(value)}")
+    return float(value)
+
+
+def _count(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadRecord("unique_scans_n must be a whole number ≥ 0")
+    return value
+
+
+# --- Importing
+
+
+def insights_import(
+    *,
+    client: Client,
+    fp: IO[bytes],
+    format: str = "auto",
+    batch_size: int | None = None,
+    on_bad: Callable[[BadLine], None] | None = None,
+    on_batch: Callable[[ImportCounts, float | None], None] | None = None,
+) -> ImportCounts:
+    """Import a file for a tenant; report each bad record to on_bad and progress to on_batch.
+
+    on_batch gets the counts so far and the fraction of the file read (None when unknown).
+    Raises ImportRefused when the file cannot be read at all.
+    """
+    source = open_source(fp, format=format)
+    batch_size = batch_size or settings.INSIGHT_IMPORT_BATCH_SIZE
+    counts = ImportCounts()
+    batch: list[Record] = []
+    created = _CreatedIds()
+
+    def flush() -> None:
+        counts.add(_import_batch(client, batch, created))
+        batch.clear()
+        if on_batch is not None:
+            fraction = source.position() / source.size if source.size else None
+            on_batch(counts, fraction)
+
+    for item in read_records(source):
+        if isinstance(item, BadLine):
+            counts.bad += 1
+            if on_bad is not None:
+                on_bad(item)
+            continue
+        batch.append(item)
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    return counts
+
+
+def tenant_insight_id(insight_id: uuid.UUID, client: Client) -> uuid.UUID:
+    return uuid.uuid5(TENANT_ID_NAMESPACE, f"{insight_id}:{client.pk}")
+
+
+def _import_batch(client: Client, records: list[Record], created: "_CreatedIds") -> ImportCounts:
+    if not records:
+        return ImportCounts()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_CLASS, client.pk]
+                )
+        plan = _Plan(client, records, created)
+        _write(plan)
+        created.add(list(plan.creates))
+    return plan.counts
+
+
+class _CreatedIds:
+    """The ids this run created, in a temporary table (not in memory: a run may be huge).
+
+    Natural-key matching is for insights that existed before the run: two predictions of one
+    file with different ids stay two insights, whichever batches they fall in.
+    """
+
+    table = "insight_import_created"
+
+    def __init__(self) -> None:
+        id_type = "uuid" if connection.vendor == "postgresql" else "char(32)"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {self.table} (id {id_type} PRIMARY KEY)"
+            )
+            cursor.execute(f"DELETE FROM {self.table}")
+
+    def add(self, ids: list[uuid.UUID]) -> None:
+        if not ids:
+            return
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                with cursor.cursor.copy(f"COPY {self.table} (id) FROM STDIN") as copy:
+                    for insight_id in ids:
+                        copy.write_row([insight_id])
+            else:
+                cursor.executemany(
+                    f"INSERT INTO {self.table} (id) VALUES (%s)", [(i.hex,) for i in ids]
+                )
+
+    def among(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        if not ids:
+            return set()
+        prep = (lambda i: i) if connection.vendor == "postgresql" else (lambda i: i.hex)
+        marks = ", ".join(["%s"] * len(ids))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {self.table} WHERE id IN ({marks})", [prep(i) for i in ids]
+            )
+            return {uuid.UUID(str(row[0])) for row in cursor.fetchall()}
+
+
+_LOADED = ["id", "client_id", "annotation", *IMPORT_FIELDS]
+
+
+class _Plan:
+    """What a batch does: rows to create, rows to update, and the counts."""
+
+    def __init__(self, client: Client, records: list[Record], created: _CreatedIds) -> None:
+        self.created_before = created
+        self.counts = ImportCounts()
+        self.creates: dict[uuid.UUID, dict[str, Any]] = {}
+        self.updates: dict[uuid.UUID, tuple[Insight, dict[str, Any]]] = {}
+        records = self._own_ids(client, records)
+        self._plan(client, records)
+
+    def _own_ids(self, client: Client, records: list[Record]) -> list[Record]:
+        """Load the rows these ids name; ids that another tenant holds get this tenant's id."""
+        self.by_id = {
+            row.id: row
+            for row in Insight.objects.filter(id__in=[r.id for r in records]).only(*_LOADED)
+        }
+        foreign = {i for i, row in self.by_id.items() if row.client_id != client.pk}
+        if not foreign:
+            return records
+        records = [
+            Record(tenant_insight_id(r.id, client), r.fields) if r.id in foreign else r
+            for r in records
+        ]
+        own = Insight.objects.filter(
+            client=client, id__in=[tenant_insight_id(i, client) for i in foreign]
+        ).only(*_LOADED)
+        self.by_id.update({row.id: row for row in own})
+        return records
+
+    def _plan(self, client: Client, records: list[Record]) -> None:
+        new_barcodes = {r.fields["barcode"] for r in records if r.id not in self.by_id}
+        annotated_keys: set[tuple] = set()
+        open_by_key: dict[tuple, Insight] = {}
+        candidates = (
+            list(Insight.objects.filter(client=client, barcode__in=new_barcodes).only(*_LOADED))
+            if new_barcodes
+            else []
+        )
+        this_run = self.created_before.among([row.id for row in candidates])
+        for row in candidates:
+            if row.id not in this_run:
+                key = tuple(getattr(row, name) for name in NATURAL_KEY)
+                if row.annotation is not None:
+                    annotated_keys.add(key)
+                else:
+                    open_by_key.setdefault(key, row)
+        for record in records:
+            row = self.by_id.get(record.id)
+            if row is not None:
+                self._update(row, record.fields)
+            elif record.id in self.creates:
+                self._merge(record.id, record.fields)
+            else:
+                key = tuple(record.fields.get(name) for name in NATURAL_KEY)
+                if key in annotated_keys:
+                    # Already answered by someone: not asked again.
+                    self.counts.unchanged += 1
+                elif key in open_by_key:
+                    self._update(open_by_key[key], record.fields)
+                else:
+                    self.creates[record.id] = _new_row(client, record)
+                    self.counts.created += 1
+
+    def _update(self, row: Insight, fields: dict[str, Any]) -> None:
+        if row.annotation is not None:
+            self.counts.unchanged += 1
+            return
+        if row.id in self.updates:
+            current = self.updates[row.id][1]
+        else:
+            current = {name: getattr(row, name) for name in IMPORT_FIELDS}
+        new = {**current, **fields}
+        if new == current:
+            self.counts.unchanged += 1
+        else:
+            self.updates[row.id] = (row, new)
+            self.counts.updated += 1
+
+    def _merge(self, insight_id: uuid.UUID, fields: dict[str, Any]) -> None:
+        """A second record with the id of a row this batch creates: the later one wins."""
+        current = self.creates[insight_id]
+        new = {**current, **fields}
+        if all(current[name] == value for name, value in fields.items()):
+            self.counts.unchanged += 1
+        else:
+            self.creates[insight_id] = new
+            self.counts.updated += 1
+
+
+def _new_row(client: Client, record: Record) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "client_id": client.pk,
+        "image_id": None,
+        "completed_at": None,
+        "annotation": None,
+        "n_votes": 0,
+        "username": None,
+        "random_key": new_random_key(),
+        "value": None,
+        "value_tag": None,
+        "data": {},
+        "timestamp": timezone.now(),
+        "source_image": None,
+        "automatic_processing": None,
+        "predictor": None,
+        "predictor_version": None,
+        "confidence": None,
+        "server_type": "off",
+        "countries": [],
+        "brands": [],
+        "campaign": [],
+        "bounding_box": None,
+        "lc": [],
+        "unique_scans_n": 0,
+        "reserved_barcode": False,
+        "with_image": False,
+        **record.fields,
+    }
+
+
+# --- Writing
+
+
+def _write(plan: _Plan) -> None:
+    if connection.vendor == "postgresql":
+        _write_postgresql(plan)
+    else:
+        _write_portable(plan)
+
+
+def _write_portable(plan: _Plan) -> None:
+    if plan.creates:
+        Insight.objects.bulk_create([Insight(**row) for row in plan.creates.values()])
+    if plan.updates:
+        rows = []
+        for row, values in plan.updates.values():
+            for name, value in values.items():
+                setattr(row, name, value)
+            rows.append(row)
+        # Filtered so that an insight annotated since we read it is left alone.
+        Insight.objects.filter(annotation__isnull=True).bulk_update(rows, IMPORT_FIELDS)
+
+
+def _db_value(name: str, value: Any) -> Any:
+    if name in JSON_FIELDS:
+        return None if value is None else json.dumps(value)
+    return value
+
+
+def _write_postgresql(plan: _Plan) -> None:
+    table = Insight._meta.db_table
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg 3: COPY needs the driver's cursor
+        if plan.creates:
+            columns = [(f.attname, f.column) for f in Insight._meta.concrete_fields]
+            names = ", ".join(column for _, column in columns)
+            _temp_table(cursor, "insight_import_new", table)
+            with raw.copy(f"COPY insight_import_new ({names}) FROM STDIN") as copy:
+                for row in plan.creates.values():
+                    copy.write_row([_db_value(name, row[name]) for name, _ in columns])
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM insight_import_new "
+                "ON CONFLICT (id) DO NOTHING"
+            )
+            if cursor.rowcount != len(plan.creates):
+                # Only a concurrent import of the same ids (by another tenant) gets here.
+                lost = len(plan.creates) - cursor.rowcount
+                logger.warning("%s insights were created concurrently by another import", lost)
+                plan.counts.created -= lost
+                plan.counts.unchanged += lost
+        if plan.updates:
+            fields = [Insight._meta.get_field(name) for name in IMPORT_FIELDS]
+            names = ", ".join(f.column for f in fields)
+            _temp_table(cursor, "insight_import_changed", table)
+            with raw.copy(f"COPY insight_import_changed (id, {names}) FROM STDIN") as copy:
+                for insight_id, (_, values) in plan.updates.items():
+                    copy.write_row([insight_id, *(_db_value(n, values[n]) for n in IMPORT_FIELDS)])
+            assignments = ", ".join(f"{f.column} = new.{f.column}" for f in fields)
+            # annotation IS NULL: an insight annotated since we read it is left alone.
+            cursor.execute(
+                f"UPDATE {table} AS insight SET {assignments} FROM insight_import_changed AS new "
+                "WHERE insight.id = new.id AND insight.annotation IS NULL"
+            )
+
+
+def _temp_table(cursor: Any, name: str, like: str) -> None:
+    # Made once per connection, without the table's NOT NULLs (CREATE ... AS); emptied before
+    # each use rather than at commit, since a caller's outer transaction may span many batches.
+    cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} AS SELECT * FROM {like} WITH NO DATA")
+    cursor.execute(f"TRUNCATE {name}")
+
+
+# --- Import runs over HTTP (InsightImport rows, run as RQ jobs)
+
+
+def insight_import_run(*, import_id: uuid.UUID | str) -> None:
+    """Run a stored upload's import, recording progress; the uploaded file is deleted at the end."""
+    run = InsightImport.objects.select_related("client").filter(pk=import_id).first()
+    if run is None or run.status not in (
+        InsightImport.Status.PENDING,
+        InsightImport.Status.RUNNING,
+    ):
+        logger.info("Insight import %s is gone or finished; nothing to do", import_id)
+        return
+    job = get_current_job()
+    InsightImport.objects.filter(pk=run.pk).update(status=InsightImport.Status.RUNNING)
+    errors: list[dict[str, Any]] = []
+    cap = settings.INSIGHT_IMPORT_MAX_ERRORS
+
+    def on_bad(bad: BadLine) -> None:
+        if len(errors) < cap:
+            errors.append(bad.as_dict())
+
+    def on_batch(counts: ImportCounts, fraction: float | None) -> None:
+        _save_progress(run, counts, errors)
+        if job is not None:
+            job.meta.update(progress=fraction, counts=vars(counts), lines_read=counts.read)
+            job.save_meta()
+
+    try:
+        with storage.default_storage.open(run.file, "rb") as fp:
+            counts = insights_import(
+                client=run.client, fp=fp, format=run.format, on_bad=on_bad, on_batch=on_batch
+            )
+    except ImportRefused as exc:
+        _finish(run, InsightImport.Status.FAILED, ImportCounts(), errors, error=exc.detail)
+    except Exception as exc:
+        _finish(
+            run, InsightImport.Status.FAILED, None, errors, error=f"{type(exc).__name__}: {exc}"
+        )
+        raise
+    else:
+        if counts.good == 0:
+            _finish(
+                run, InsightImport.Status.FAILED, counts, errors, error="No record could be read."
+            )
+        else:
+            _finish(run, InsightImport.Status.DONE, counts, errors)
+    finally:
+        storage.delete_quietly([run.file])
+
+
+def _save_progress(run: InsightImport, counts: ImportCounts, errors: list[dict]) -> None:
+    InsightImport.objects.filter(pk=run.pk).update(
+        lines_read=counts.read,
+        created=counts.created,
+        updated=counts.updated,
+        unchanged=counts.unchanged,
+        bad=counts.bad,
+        errors=errors,
+    )
+
+
+def _finish(
+    run: InsightImport,
+    status: str,
+    counts: ImportCounts | None,
+    errors: list[dict],
+    *,
+    error: str = "",
+) -> None:
+    if counts is not None:
+        _save_progress(run, counts, errors)
+    InsightImport.objects.filter(pk=run.pk).update(
+        status=status, error=error, errors=errors, finished_at=timezone.now()
+    )
