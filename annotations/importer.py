@@ -22,7 +22,7 @@ import logging
 import math
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any, Literal
 
 import ijson
@@ -233,7 +233,7 @@ def read_records(source: Source) -> Iterator[Record | BadLine]:
 def _read_lines(stream: IO[bytes]) -> Iterator[Record | BadLine]:
     number = 0
     try:
-        for number, line in enumerate(stream, 1):  # noqa: B007 (read after the loop)
+        for number, line in enumerate(stream, 1):
             if not line.strip():
                 continue
             try:
@@ -252,7 +252,8 @@ def _read_lines(stream: IO[bytes]) -> Iterator[Record | BadLine]:
 def _read_questions(stream: IO[bytes]) -> Iterator[Record | BadLine]:
     number = 0
     try:
-        for number, obj in enumerate(ijson.items(stream, "questions.item", use_float=True), 1):  # noqa: B007
+        questions = ijson.items(stream, "questions.item", use_float=True)
+        for number, obj in enumerate(questions, 1):
             try:
                 yield question_record(obj)
             except BadRecord as exc:
