@@ -7,7 +7,7 @@ import random
 import uuid
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from images.models import Client, Image
@@ -96,6 +96,25 @@ class Insight(models.Model):
                 name="insight_open_type_random",
             ),
             models.Index(fields=["client", "type", "annotation"]),
+            # Anonymous callers and operators read across tenants: the orders they use most.
+            models.Index(
+                fields=["random_key"],
+                condition=Q(annotation__isnull=True),
+                name="insight_open_random_all",
+            ),
+            models.Index(
+                fields=["-unique_scans_n"],
+                condition=Q(annotation__isnull=True),
+                name="insight_open_popular_all",
+            ),
+            # The best guesses first, those without a confidence last (a plain DESC index puts
+            # NULLs first in PostgreSQL, so it cannot serve this order).
+            models.Index(
+                F("client"),
+                F("confidence").desc(nulls_last=True),
+                condition=Q(annotation__isnull=True),
+                name="insight_open_confidence_nl",
+            ),
         ]
 
     def __str__(self) -> str:

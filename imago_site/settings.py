@@ -200,6 +200,9 @@ SPECTACULAR_SETTINGS = {
         "StepStatusEnum": "images.models.StepStatus",
         # Detection jobs and plate tasks share these states.
         "JobStatusEnum": "images.models.DetectionJob.Status",
+        "QuestionStatusEnum": "annotations.serializers.QUESTION_STATUSES",
+        "InsightListStatusEnum": "annotations.serializers.INSIGHT_STATUSES",
+        "AnnotationStatusEnum": "annotations.serializers.ANNOTATION_STATUSES",
     },
 }
 
@@ -280,6 +283,15 @@ AI_FETCH_MAX_BYTES = envint("AI_FETCH_MAX_BYTES", 5 * 1024 * 1024)
 AI_FETCH_TIMEOUT = float(env("AI_FETCH_TIMEOUT", "10"))
 AI_FETCH_MAX_REDIRECTS = envint("AI_FETCH_MAX_REDIRECTS", 5)
 
+# --- Insights (annotations app)
+# Question routes count matching questions up to this many (an exact count is a full index scan).
+INSIGHT_QUESTION_COUNT_CAP = envint("INSIGHT_QUESTION_COUNT_CAP", 10_000)
+# Imported insights' relative source_image paths are served from here (Open Food Facts' images).
+INSIGHT_SOURCE_IMAGE_BASE_URL = env(
+    "INSIGHT_SOURCE_IMAGE_BASE_URL", "https://images.openfoodfacts.org/images/products"
+)
+# Anonymous callers of the question and annotation routes, per address (DRF rate syntax).
+INSIGHT_ANONYMOUS_RATE = env("INSIGHT_ANONYMOUS_RATE", "300/min")
 # --- Insight import (annotations app)
 INSIGHT_IMPORT_BATCH_SIZE = envint("INSIGHT_IMPORT_BATCH_SIZE", 2000)
 INSIGHT_IMPORT_MAX_BYTES = envint("INSIGHT_IMPORT_MAX_BYTES", 512 * 1024 * 1024)
