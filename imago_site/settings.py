@@ -292,6 +292,7 @@ INSIGHT_SOURCE_IMAGE_BASE_URL = env(
 )
 # Anonymous callers of the question and annotation routes, per address (DRF rate syntax).
 INSIGHT_ANONYMOUS_RATE = env("INSIGHT_ANONYMOUS_RATE", "300/min")
+
 # --- Insight import (annotations app)
 INSIGHT_IMPORT_BATCH_SIZE = envint("INSIGHT_IMPORT_BATCH_SIZE", 2000)
 INSIGHT_IMPORT_MAX_BYTES = envint("INSIGHT_IMPORT_MAX_BYTES", 512 * 1024 * 1024)
