@@ -25,15 +25,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
+import django_rq
 import ijson
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 from rq import get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 
 from annotations.models import Insight, InsightImport, new_random_key
 from images import storage
 from images.models import Client
+from images.pipeline import queue_name_for
 
 logger = logging.getLogger(__name__)
 
@@ -685,6 +690,56 @@ def _temp_table(cursor: Any, name: str, like: str) -> None:
 
 
 # --- Import runs over HTTP (InsightImport rows, run as RQ jobs)
+
+
+def insight_import_create(
+    *, client: Client, fp: IO[bytes], size: int, filename: str = "", format: str = "auto"
+) -> InsightImport:
+    """Check and store an upload, and queue its import; raise ImportRefused for a bad file.
+
+    The file is written before the row, and deleted again when the row cannot be written.
+    """
+    if size == 0:
+        raise ImportRefused("empty_file", "The file is empty.")
+    if size > settings.INSIGHT_IMPORT_MAX_BYTES:
+        raise ImportRefused(
+            "file_too_large",
+            f"The file has {size} bytes; the limit is {settings.INSIGHT_IMPORT_MAX_BYTES}.",
+        )
+    open_source(fp, format=format)
+    run = InsightImport(client=client, original_filename=filename[:255], format=format)
+    run.file = storage.save_file(f"{client.storage_prefix}/imports/{run.id}/upload", fp)
+    try:
+        with transaction.atomic():
+            run.save()
+            django_rq.get_queue(queue_name_for(client)).enqueue(
+                "annotations.jobs.run_insight_import",
+                str(run.id),
+                job_id=import_job_id(run),
+                job_timeout=settings.INSIGHT_IMPORT_JOB_TIMEOUT,
+                description=f"insight import {run.id}",
+            )
+    except BaseException:
+        storage.delete_quietly([run.file])
+        raise
+    return run
+
+
+def import_job_id(run: InsightImport) -> str:
+    return f"insight-import-{run.id}"
+
+
+def import_progress(run: InsightImport) -> float | None:
+    """The fraction of the file read, as the running job last reported it."""
+    if run.status == InsightImport.Status.DONE:
+        return 1.0
+    if run.status != InsightImport.Status.RUNNING:
+        return 0.0 if run.status == InsightImport.Status.PENDING else None
+    try:
+        job = Job.fetch(import_job_id(run), connection=django_rq.get_connection())
+    except (NoSuchJobError, RedisError):
+        return None
+    return job.meta.get("progress")
 
 
 def insight_import_run(*, import_id: uuid.UUID | str) -> None:
