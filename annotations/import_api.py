@@ -15,8 +15,10 @@ from imago_site.errors import ApiError
 
 
 class ImportRequestSerializer(serializers.Serializer):
+    # Empty files are refused by the service, with its own code (empty_file).
     file = serializers.FileField(
-        help_text="Robotoff predictions (JSON Lines, plain or gzip) or questions (JSON)."
+        allow_empty_file=True,
+        help_text="Robotoff predictions (JSON Lines, plain or gzip) or questions (JSON).",
     )
     format = serializers.ChoiceField(choices=importer.FORMATS, default="auto", required=False)
 

@@ -17,7 +17,7 @@ from tests.annotations.import_support import (
     questions_json,
     write,
 )
-from tests.helpers import make_tenant, shared_data
+from tests.helpers import shared_data
 
 pytestmark = pytest.mark.django_db
 
@@ -143,7 +143,7 @@ def test_it_reports_bad_questions_by_position(owner, tmp_path):
     path = write(tmp_path, "q.json", questions_json([question(), {"barcode": "1"}, question()]))
     out, err = run(path, client=owner.client.slug)
     assert "created 2, updated 0, unchanged 0, bad 1" in out
-    assert "question 2: insight_id is missing" in err
+    assert "question 2: insight_type is missing" in err
 
 
 def test_a_forced_format_overrides_detection(owner, tmp_path):
@@ -247,12 +247,20 @@ def test_it_refuses_an_unknown_client(tmp_path, db):
     [
         (b"", "The file is empty."),
         (b"\x89PNG\r\n\x1a\n....", "neither Robotoff predictions"),
-        (jsonl([b"{bad", {"no": "id"}]), "line 2: id is missing"),
+        (jsonl([b"{bad", {"barcode": "1", "type": "label"}]), "line 2: id is missing"),
     ],
 )
 def test_it_fails_when_nothing_can_be_read(owner, tmp_path, data, message):
+    err = io.StringIO()
     with pytest.raises(CommandError, match="Nothing could be imported"):
-        _, err = run(write(tmp_path, "p.jsonl", data), client=owner.client.slug)
+        call_command(
+            "import_insights",
+            str(write(tmp_path, "p.jsonl", data)),
+            client=owner.client.slug,
+            stdout=io.StringIO(),
+            stderr=err,
+        )
+    assert message in err.getvalue()
     assert Insight.objects.count() == 0
 
 
