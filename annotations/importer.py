@@ -20,6 +20,8 @@ import io
 import json
 import logging
 import math
+import queue
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,7 +30,9 @@ from typing import IO, Any, Literal
 import django_rq
 import ijson
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import get_current_job
@@ -409,26 +413,113 @@ def insights_import(
     batch_size = batch_size or settings.INSIGHT_IMPORT_BATCH_SIZE
     counts = ImportCounts()
     batch: list[Record] = []
-    created = _CreatedIds()
+    writer = _BackgroundWriter(client) if _can_write_in_background() else _Writer(client)
 
-    def flush() -> None:
-        counts.add(_import_batch(client, batch, created))
-        batch.clear()
+    def report() -> None:
         if on_batch is not None:
             fraction = source.position() / source.size if source.size else None
             on_batch(counts, fraction)
 
-    for item in read_records(source):
-        if isinstance(item, BadLine):
-            counts.bad += 1
-            if on_bad is not None:
-                on_bad(item)
-            continue
-        batch.append(item)
-        if len(batch) >= batch_size:
-            flush()
-    flush()
+    try:
+        for item in read_records(source):
+            if isinstance(item, BadLine):
+                counts.bad += 1
+                if on_bad is not None:
+                    on_bad(item)
+                continue
+            batch.append(item)
+            if len(batch) >= batch_size:
+                writer.put(batch)
+                batch = []
+                counts.add(writer.written())
+                report()
+        writer.put(batch)
+    finally:
+        writer.close()
+    counts.add(writer.written())
+    report()
     return counts
+
+
+class _Writer:
+    """Plans and writes batches, one after the other, on the caller's connection."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.counts = ImportCounts()
+        self.created: _CreatedIds | None = None
+
+    def put(self, batch: list[Record]) -> None:
+        self._write(batch)
+
+    def _write(self, batch: list[Record]) -> None:
+        if self.created is None:
+            self.created = _CreatedIds()
+        self.counts.add(_import_batch(self.client, batch, self.created))
+
+    def written(self) -> ImportCounts:
+        """The counts of the batches written since the last call."""
+        done, self.counts = self.counts, ImportCounts()
+        return done
+
+    def close(self) -> None:
+        pass
+
+
+def _can_write_in_background() -> bool:
+    # Another connection cannot see the rows of a caller's open transaction (tests, admin
+    # actions in atomic requests); SQLite takes one writer at a time anyway.
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+class _BackgroundWriter(_Writer):
+    """Writes batches in a thread with its own connection while the caller parses the next.
+
+    PostgreSQL's work on a batch (index upkeep, mostly) then overlaps Python's parsing of the
+    next one. Batches are written in order, and at most two wait, so memory stays bounded.
+    """
+
+    def __init__(self, client: Client) -> None:
+        super().__init__(client)
+        self.queue: queue.Queue[list[Record] | None] = queue.Queue(maxsize=2)
+        self.lock = threading.Lock()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="insight-import-writer")
+        self.thread.start()
+
+    def put(self, batch: list[Record]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(batch)
+
+    def _run(self) -> None:
+        try:
+            while (batch := self.queue.get()) is not None:
+                if self.error is None:
+                    try:
+                        self._write(batch)
+                    except BaseException as exc:
+                        # Kept for the caller; the queue is still drained so that it never blocks.
+                        self.error = exc
+        finally:
+            connections.close_all()
+
+    def _write(self, batch: list[Record]) -> None:
+        if self.created is None:
+            self.created = _CreatedIds()
+        counts = _import_batch(self.client, batch, self.created)
+        with self.lock:
+            self.counts.add(counts)
+
+    def written(self) -> ImportCounts:
+        with self.lock:
+            return super().written()
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def tenant_insight_id(insight_id: uuid.UUID, client: Client) -> uuid.UUID:
@@ -444,10 +535,52 @@ def _import_batch(client: Client, records: list[Record], created: "_CreatedIds")
                 cursor.execute(
                     "SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_CLASS, client.pk]
                 )
+                # The batch's lookups are by key: an index is always right for them, but a table
+                # growing under an import has stale statistics, and the planner then scans it
+                # whole for every batch.
+                cursor.execute("SET LOCAL enable_seqscan = off")
+                # A batch lost to a crash is written again by re-running the import (it is
+                # idempotent): no need to wait for each commit's WAL flush.
+                cursor.execute("SET LOCAL synchronous_commit = off")
         plan = _Plan(client, records, created)
         _write(plan)
         created.add(list(plan.creates))
     return plan.counts
+
+
+def _in(column: str, values: list[Any], cast: str = "") -> Q:
+    """`column IN values`, as one array parameter on PostgreSQL.
+
+    A batch's thousands of `IN (%s, …)` placeholders cost more to build and parse than the
+    lookups themselves.
+    """
+    if connection.vendor != "postgresql":
+        return Q(**{f"{column}__in": values})
+    table = Insight._meta.db_table
+    return Q(RawSQL(f'"{table}"."{column}" = ANY(%s{cast})', (values,), BooleanField()))
+
+
+def _rows(*conditions: Q, **filters: Any) -> list[dict[str, Any]]:
+    """Insights as dicts of the columns an import reads (cheaper than model instances)."""
+    return list(Insight.objects.filter(*conditions, **filters).order_by().values(*_LOADED))
+
+
+def _rows_by_barcode(client: Client, barcodes: list[str]) -> list[dict[str, Any]]:
+    if connection.vendor != "postgresql":
+        return _rows(client=client, barcode__in=barcodes)
+    # One index probe per barcode, written so that only the (client, barcode) index can serve
+    # it: with `barcode = ANY(…)` and stale statistics the planner reads the whole tenant
+    # through the client index instead.
+    table = Insight._meta.db_table
+    sql = (
+        f"SELECT found.* FROM unnest(%s::text[]) AS wanted(barcode) CROSS JOIN LATERAL "
+        f"(SELECT {', '.join(_LOADED)} FROM {table} "
+        f"WHERE client_id = %s AND barcode = wanted.barcode) AS found"
+    )
+    return [
+        {name: getattr(row, name) for name in _LOADED}
+        for row in Insight.objects.raw(sql, [barcodes, client.pk])
+    ]
 
 
 class _CreatedIds:
@@ -460,7 +593,8 @@ class _CreatedIds:
     table = "insight_import_created"
 
     def __init__(self) -> None:
-        id_type = "uuid" if connection.vendor == "postgresql" else "char(32)"
+        self.postgresql = connection.vendor == "postgresql"
+        id_type = "uuid" if self.postgresql else "char(32)"
         with connection.cursor() as cursor:
             cursor.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {self.table} (id {id_type} PRIMARY KEY)"
@@ -471,24 +605,27 @@ class _CreatedIds:
         if not ids:
             return
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                with cursor.cursor.copy(f"COPY {self.table} (id) FROM STDIN") as copy:
-                    for insight_id in ids:
-                        copy.write_row([insight_id])
+            if self.postgresql:
+                cursor.execute(
+                    f"INSERT INTO {self.table} SELECT unnest(%s::uuid[]) ON CONFLICT DO NOTHING",
+                    [ids],
+                )
             else:
                 cursor.executemany(
-                    f"INSERT INTO {self.table} (id) VALUES (%s)", [(i.hex,) for i in ids]
+                    f"INSERT OR IGNORE INTO {self.table} (id) VALUES (%s)", [(i.hex,) for i in ids]
                 )
 
     def among(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
         if not ids:
             return set()
-        prep = (lambda i: i) if connection.vendor == "postgresql" else (lambda i: i.hex)
-        marks = ", ".join(["%s"] * len(ids))
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id FROM {self.table} WHERE id IN ({marks})", [prep(i) for i in ids]
-            )
+            if self.postgresql:
+                cursor.execute(f"SELECT id FROM {self.table} WHERE id = ANY(%s::uuid[])", [ids])
+            else:
+                marks = ", ".join(["%s"] * len(ids))
+                cursor.execute(
+                    f"SELECT id FROM {self.table} WHERE id IN ({marks})", [i.hex for i in ids]
+                )
             return {uuid.UUID(str(row[0])) for row in cursor.fetchall()}
 
 
@@ -502,43 +639,37 @@ class _Plan:
         self.created_before = created
         self.counts = ImportCounts()
         self.creates: dict[uuid.UUID, dict[str, Any]] = {}
-        self.updates: dict[uuid.UUID, tuple[Insight, dict[str, Any]]] = {}
+        self.updates: dict[uuid.UUID, dict[str, Any]] = {}
         records = self._own_ids(client, records)
         self._plan(client, records)
 
     def _own_ids(self, client: Client, records: list[Record]) -> list[Record]:
         """Load the rows these ids name; ids that another tenant holds get this tenant's id."""
-        self.by_id = {
-            row.id: row
-            for row in Insight.objects.filter(id__in=[r.id for r in records]).only(*_LOADED)
-        }
-        foreign = {i for i, row in self.by_id.items() if row.client_id != client.pk}
+        ids = [r.id for r in records]
+        self.by_id = {row["id"]: row for row in _rows(_in("id", ids, "::uuid[]"))}
+        foreign = {i for i, row in self.by_id.items() if row["client_id"] != client.pk}
         if not foreign:
             return records
         records = [
             Record(tenant_insight_id(r.id, client), r.fields) if r.id in foreign else r
             for r in records
         ]
-        own = Insight.objects.filter(
-            client=client, id__in=[tenant_insight_id(i, client) for i in foreign]
-        ).only(*_LOADED)
-        self.by_id.update({row.id: row for row in own})
+        own_ids = [tenant_insight_id(i, client) for i in foreign]
+        self.by_id.update(
+            {row["id"]: row for row in _rows(_in("id", own_ids, "::uuid[]"), client=client)}
+        )
         return records
 
     def _plan(self, client: Client, records: list[Record]) -> None:
-        new_barcodes = {r.fields["barcode"] for r in records if r.id not in self.by_id}
+        barcodes = list({r.fields["barcode"] for r in records if r.id not in self.by_id})
+        candidates = _rows_by_barcode(client, barcodes) if barcodes else []
+        this_run = self.created_before.among([row["id"] for row in candidates])
         annotated_keys: set[tuple] = set()
-        open_by_key: dict[tuple, Insight] = {}
-        candidates = (
-            list(Insight.objects.filter(client=client, barcode__in=new_barcodes).only(*_LOADED))
-            if new_barcodes
-            else []
-        )
-        this_run = self.created_before.among([row.id for row in candidates])
+        open_by_key: dict[tuple, dict[str, Any]] = {}
         for row in candidates:
-            if row.id not in this_run:
-                key = tuple(getattr(row, name) for name in NATURAL_KEY)
-                if row.annotation is not None:
+            if row["id"] not in this_run:
+                key = tuple(row[name] for name in NATURAL_KEY)
+                if row["annotation"] is not None:
                     annotated_keys.add(key)
                 else:
                     open_by_key.setdefault(key, row)
@@ -559,29 +690,25 @@ class _Plan:
                     self.creates[record.id] = _new_row(client, record)
                     self.counts.created += 1
 
-    def _update(self, row: Insight, fields: dict[str, Any]) -> None:
-        if row.annotation is not None:
+    def _update(self, row: dict[str, Any], fields: dict[str, Any]) -> None:
+        if row["annotation"] is not None:
             self.counts.unchanged += 1
             return
-        if row.id in self.updates:
-            current = self.updates[row.id][1]
-        else:
-            current = {name: getattr(row, name) for name in IMPORT_FIELDS}
+        current = self.updates.get(row["id"]) or {name: row[name] for name in IMPORT_FIELDS}
         new = {**current, **fields}
         if new == current:
             self.counts.unchanged += 1
         else:
-            self.updates[row.id] = (row, new)
+            self.updates[row["id"]] = new
             self.counts.updated += 1
 
     def _merge(self, insight_id: uuid.UUID, fields: dict[str, Any]) -> None:
         """A second record with the id of a row this batch creates: the later one wins."""
         current = self.creates[insight_id]
-        new = {**current, **fields}
         if all(current[name] == value for name, value in fields.items()):
             self.counts.unchanged += 1
         else:
-            self.creates[insight_id] = new
+            self.creates[insight_id] = {**current, **fields}
             self.counts.updated += 1
 
 
@@ -631,55 +758,72 @@ def _write_portable(plan: _Plan) -> None:
     if plan.creates:
         Insight.objects.bulk_create([Insight(**row) for row in plan.creates.values()])
     if plan.updates:
-        rows = []
-        for row, values in plan.updates.values():
-            for name, value in values.items():
-                setattr(row, name, value)
-            rows.append(row)
+        rows = [Insight(id=insight_id, **values) for insight_id, values in plan.updates.items()]
         # Filtered so that an insight annotated since we read it is left alone.
         Insight.objects.filter(annotation__isnull=True).bulk_update(rows, IMPORT_FIELDS)
 
 
-def _db_value(name: str, value: Any) -> Any:
-    if name in JSON_FIELDS:
-        return None if value is None else json.dumps(value)
-    return value
+def _json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    # Most lists are empty: skip the encoder for them.
+    return "[]" if value == [] else json.dumps(value)
+
+
+def _copy_rows(rows: Iterator[dict[str, Any]], names: list[str]) -> Iterator[list[Any]]:
+    json_at = [i for i, name in enumerate(names) if name in JSON_FIELDS]
+    for row in rows:
+        values = [row[name] for name in names]
+        for i in json_at:
+            values[i] = _json_text(values[i])
+        yield values
 
 
 def _write_postgresql(plan: _Plan) -> None:
     table = Insight._meta.db_table
     with connection.cursor() as cursor:
-        raw = cursor.cursor  # psycopg 3: COPY needs the driver's cursor
         if plan.creates:
-            columns = [(f.attname, f.column) for f in Insight._meta.concrete_fields]
-            names = ", ".join(column for _, column in columns)
-            _temp_table(cursor, "insight_import_new", table)
-            with raw.copy(f"COPY insight_import_new ({names}) FROM STDIN") as copy:
-                for row in plan.creates.values():
-                    copy.write_row([_db_value(name, row[name]) for name, _ in columns])
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT {names} FROM insight_import_new "
-                "ON CONFLICT (id) DO NOTHING"
-            )
-            if cursor.rowcount != len(plan.creates):
-                # Only a concurrent import of the same ids (by another tenant) gets here.
+            try:
+                # Straight into the table: the batch's ids were looked up under the tenant's lock.
+                with transaction.atomic():
+                    _copy(cursor, table, plan.creates.values(), _ALL_COLUMNS)
+            except IntegrityError:
+                # Another tenant's import created one of these ids meanwhile: skip those rows.
+                _temp_table(cursor, "insight_import_new", table)
+                _copy(cursor, "insight_import_new", plan.creates.values(), _ALL_COLUMNS)
+                names = ", ".join(_ALL_COLUMNS)
+                cursor.execute(
+                    f"INSERT INTO {table} ({names}) SELECT {names} FROM insight_import_new "
+                    "ON CONFLICT (id) DO NOTHING"
+                )
                 lost = len(plan.creates) - cursor.rowcount
                 logger.warning("%s insights were created concurrently by another import", lost)
                 plan.counts.created -= lost
                 plan.counts.unchanged += lost
         if plan.updates:
-            fields = [Insight._meta.get_field(name) for name in IMPORT_FIELDS]
-            names = ", ".join(f.column for f in fields)
+            columns = [Insight._meta.get_field(name).column for name in IMPORT_FIELDS]
             _temp_table(cursor, "insight_import_changed", table)
-            with raw.copy(f"COPY insight_import_changed (id, {names}) FROM STDIN") as copy:
-                for insight_id, (_, values) in plan.updates.items():
-                    copy.write_row([insight_id, *(_db_value(n, values[n]) for n in IMPORT_FIELDS)])
-            assignments = ", ".join(f"{f.column} = new.{f.column}" for f in fields)
+            rows = ({"id": i, **values} for i, values in plan.updates.items())
+            _copy(cursor, "insight_import_changed", rows, ["id", *IMPORT_FIELDS])
+            assignments = ", ".join(f"{column} = new.{column}" for column in columns)
             # annotation IS NULL: an insight annotated since we read it is left alone.
             cursor.execute(
                 f"UPDATE {table} AS insight SET {assignments} FROM insight_import_changed AS new "
                 "WHERE insight.id = new.id AND insight.annotation IS NULL"
             )
+
+
+# Attribute names equal column names on Insight except for foreign keys, whose attname is the
+# column (client_id, image_id).
+_ALL_COLUMNS = [f.column for f in Insight._meta.concrete_fields]
+
+
+def _copy(cursor: Any, table: str, rows: Any, names: list[str]) -> None:
+    columns = ", ".join(names)
+    # psycopg 3's COPY, on the driver's cursor under Django's wrapper.
+    with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for values in _copy_rows(rows, names):
+            copy.write_row(values)
 
 
 def _temp_table(cursor: Any, name: str, like: str) -> None:
