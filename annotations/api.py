@@ -4,8 +4,10 @@ Anonymous callers are welcome here (they see the tenants that opted in with publ
 and their answers are votes); a key needs insights:read to read and insights:annotate to answer.
 """
 
+import logging
 from typing import Any
 
+import redis
 from django.conf import settings
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -34,6 +36,8 @@ from images.auth import ClientPrincipal, ClientRateThrottle, is_operator, requir
 from images.models import Scope
 from imago_site.errors import ApiError
 
+logger = logging.getLogger(__name__)
+
 ERRORS = {
     400: OpenApiResponse(ApiErrorSerializer, description="Invalid query parameters."),
     403: OpenApiResponse(ApiErrorSerializer, description="The key lacks the scope."),
@@ -60,6 +64,14 @@ class AnonymousThrottle(AnonRateThrottle):
 
     def get_rate(self) -> str:
         return settings.INSIGHT_ANONYMOUS_RATE
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except redis.exceptions.RedisError as exc:
+            # As for keyed callers: losing the limit for a moment beats refusing everyone.
+            logger.warning("Anonymous rate limiting skipped, Redis unavailable: %s", exc)
+            return True
 
 
 class OptionalAuthSchema(AutoSchema):

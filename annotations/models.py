@@ -7,7 +7,7 @@ import random
 import uuid
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from images.models import Client, Image
@@ -107,14 +107,9 @@ class Insight(models.Model):
                 condition=Q(annotation__isnull=True),
                 name="insight_open_popular_all",
             ),
-            # The best guesses first, those without a confidence last (a plain DESC index puts
-            # NULLs first in PostgreSQL, so it cannot serve this order).
-            models.Index(
-                F("client"),
-                F("confidence").desc(nulls_last=True),
-                condition=Q(annotation__isnull=True),
-                name="insight_open_confidence_nl",
-            ),
+            # Migration 0002 also adds, on PostgreSQL only, the (client, confidence DESC NULLS
+            # LAST) indexes that "best guesses first" needs (SQLite cannot index NULLS LAST) and
+            # statistics on how types spread over tenants.
         ]
 
     def __str__(self) -> str:

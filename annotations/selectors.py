@@ -65,7 +65,7 @@ def visible_insights(request: Request) -> QuerySet[Insight]:
 
 def insights_filtered(insights: QuerySet[Insight], filters: QuestionFilters) -> QuerySet[Insight]:
     if filters.barcode is not None:
-        insights = insights.filter(barcode=filters.barcode)
+        insights = _with_barcode(insights, filters.barcode)
     if filters.insight_types:
         insights = insights.filter(type__in=filters.insight_types)
     if filters.value_tag:
@@ -152,4 +152,11 @@ def question_count(questions: QuerySet[Insight]) -> int:
 
 
 def insights_for_barcode(insights: QuerySet[Insight], barcode: str) -> QuerySet[Insight]:
-    return insights.filter(barcode=barcode).order_by("-timestamp")
+    return _with_barcode(insights, barcode).order_by("-timestamp")
+
+
+def _with_barcode(insights: QuerySet[Insight], barcode: str) -> QuerySet[Insight]:
+    # A path may carry %00, which PostgreSQL refuses in text: no subject has such an id.
+    if "\x00" in barcode:
+        return insights.none()
+    return insights.filter(barcode=barcode)

@@ -155,7 +155,7 @@ def source_image_url(insight: Insight, request: Request | None) -> str | None:
 class QuestionsSerializer(serializers.Serializer):
     count = serializers.IntegerField(
         help_text="Matching questions, counted up to INSIGHT_QUESTION_COUNT_CAP "
-        "(10,000 by default): a count at the cap means at least that many."
+        "(1,000 by default): a count at the cap means at least that many."
     )
     questions = QuestionSerializer(many=True)
     status = serializers.ChoiceField(choices=QUESTION_STATUSES)
@@ -209,7 +209,8 @@ class JsonObjectField(serializers.Field):
     """A JSON object given as JSON text (form-encoded requests) or as an object (JSON bodies)."""
 
     default_error_messages = {
-        "invalid": 'Enter a JSON object, e.g. {"value": "en:organic"}.',
+        "invalid": 'Enter a JSON object, such as {{"value": "en:organic"}}.',
+        "null_character": "The JSON object may not contain NUL characters.",
     }
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
@@ -220,6 +221,9 @@ class JsonObjectField(serializers.Field):
                 self.fail("invalid")
         if not isinstance(data, dict):
             self.fail("invalid")
+        # PostgreSQL's jsonb refuses \u0000 anywhere in a document.
+        if "\\u0000" in json.dumps(data):
+            self.fail("null_character")
         return data
 
     def to_representation(self, value: dict[str, Any]) -> dict[str, Any]:
