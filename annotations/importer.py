@@ -239,14 +239,26 @@ def read_records(source: Source) -> Iterator[Record | BadLine]:
     return _read_lines(source.stream)
 
 
+def _no_constant(name: str) -> None:
+    # json accepts NaN and Infinity, which are not JSON and which jsonb refuses.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def _read_lines(stream: IO[bytes]) -> Iterator[Record | BadLine]:
     number = 0
     try:
         for number, line in enumerate(stream, 1):
             if not line.strip():
                 continue
+            if b"\\u0000" in line:
+                # PostgreSQL stores no NUL character, in text or in jsonb.
+                yield BadLine("line", number, "contains a NUL character (\\u0000)")
+                continue
             try:
-                obj = json.loads(line)
+                obj = _DECODER.decode(line.decode())
             except ValueError as exc:
                 yield BadLine("line", number, f"not valid JSON ({exc})")
                 continue
@@ -343,8 +355,11 @@ def _text(obj: dict, name: str, *, required: bool = False, max_length: int | Non
     value = _typed(obj, name, str, "a string")
     if required and not value:
         raise BadRecord(f"{name} is missing" if value is None else f"{name} is empty")
-    if value is not None and max_length is not None and len(value) > max_length:
-        raise BadRecord(f"{name} is longer than {max_length} characters")
+    if value is not None:
+        if max_length is not None and len(value) > max_length:
+            raise BadRecord(f"{name} is longer than {max_length} characters")
+        if "\x00" in value:
+            raise BadRecord(f"{name} contains a NUL character")
     return value
 
 
@@ -387,8 +402,8 @@ def _confidence(value: Any) -> float | None:
 def _count(value: Any) -> int:
     if value is None:
         return 0
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise BadRecord("unique_scans_n must be a whole number ≥ 0")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        raise BadRecord("unique_scans_n must be a whole number from 0 to 2³¹-1")
     return value
 
 

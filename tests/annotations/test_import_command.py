@@ -17,7 +17,7 @@ from tests.annotations.import_support import (
     questions_json,
     write,
 )
-from tests.helpers import shared_data
+from tests.helpers import make_tenant, shared_data
 
 pytestmark = pytest.mark.django_db
 
@@ -109,9 +109,12 @@ def test_it_reports_each_bad_line_with_its_reason_and_goes_on(owner, tmp_path):
         prediction(id=None),
         "a string",
         good[2],
+        b'{"id": "x", "confidence": NaN}',
+        prediction(data={"text": "nul \u0000 inside"}),
+        prediction(unique_scans_n=2**40),
     ]
     out, err = run(write(tmp_path, "p.jsonl", jsonl(lines)), client=owner.client.slug)
-    assert "created 3, updated 0, unchanged 0, bad 7" in out
+    assert "created 3, updated 0, unchanged 0, bad 10" in out
     assert "line 2: not valid JSON" in err
     assert "line 3: id is not a UUID: 'not-a-uuid'" in err
     assert "line 4: barcode is longer than 100 characters" in err
@@ -119,6 +122,9 @@ def test_it_reports_each_bad_line_with_its_reason_and_goes_on(owner, tmp_path):
     assert "line 6: confidence must be a number or null, not a string" in err
     assert "line 9: id is missing" in err
     assert "line 10: expected a JSON object, got a string" in err
+    assert "line 12: not valid JSON (NaN is not a JSON value" in err
+    assert "line 13: contains a NUL character" in err
+    assert "line 14: unique_scans_n must be a whole number" in err
 
 
 def test_it_reads_gzip_by_its_bytes_not_its_name(owner, tmp_path):
@@ -203,6 +209,18 @@ def test_predictions_of_one_file_with_different_ids_stay_apart_across_batches(ow
     assert "created 5, updated 0, unchanged 0, bad 0" in out
     out, _ = run(write(tmp_path, "p.jsonl", jsonl(lines)), client=owner.client.slug, batch_size=2)
     assert "created 0, updated 0, unchanged 5, bad 0" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_imports_outside_a_transaction_too(tmp_path):
+    # Outside a transaction, PostgreSQL gets the batches written by a background thread.
+    owner = make_tenant("Owner Co")
+    path = write(tmp_path, "p.jsonl", jsonl([*predictions(5), b"{oops"]))
+    out, err = run(path, client=owner.client.slug, batch_size=2)
+    assert "created 5, updated 0, unchanged 0, bad 1" in out
+    assert "line 6: not valid JSON" in err
+    out, _ = run(path, client=owner.client.slug, batch_size=2)
+    assert "created 0, updated 0, unchanged 5, bad 1" in out
 
 
 def test_two_tenants_importing_one_file_get_their_own_insights(owner, other, tmp_path):
