@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--naive-queries", type=int, default=15)
     parser.add_argument("--keep", action="store_true", help="Leave the throwaway database.")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # figures as they come, also into a file
 
     url = os.environ.get("DATABASE_URL") or DEFAULT_URL
     config = dj_database_url.parse(url)

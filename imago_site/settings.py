@@ -200,6 +200,7 @@ SPECTACULAR_SETTINGS = {
         "StepStatusEnum": "images.models.StepStatus",
         # Detection jobs and plate tasks share these states.
         "JobStatusEnum": "images.models.DetectionJob.Status",
+        "InsightImportStatusEnum": "annotations.models.InsightImport.Status",
         "QuestionStatusEnum": "annotations.serializers.QUESTION_STATUSES",
         "InsightListStatusEnum": "annotations.serializers.INSIGHT_STATUSES",
         "AnnotationStatusEnum": "annotations.serializers.ANNOTATION_STATUSES",
