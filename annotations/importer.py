@@ -583,14 +583,15 @@ def _rows(*conditions: Q, **filters: Any) -> list[dict[str, Any]]:
 def _rows_by_barcode(client: Client, barcodes: list[str]) -> list[dict[str, Any]]:
     if connection.vendor != "postgresql":
         return _rows(client=client, barcode__in=barcodes)
-    # One index probe per barcode, written so that only the (client, barcode) index can serve
-    # it: with `barcode = ANY(…)` and stale statistics the planner reads the whole tenant
-    # through the client index instead.
+    # One probe of the (client, barcode) index per barcode. With `barcode = ANY(…)` or a plain
+    # join, and the stale statistics of a table growing under an import, the planner reads the
+    # whole tenant for every batch instead; OFFSET 0 keeps it from flattening the subquery
+    # into such a join.
     table = Insight._meta.db_table
     sql = (
         f"SELECT found.* FROM unnest(%s::text[]) AS wanted(barcode) CROSS JOIN LATERAL "
         f"(SELECT {', '.join(_LOADED)} FROM {table} "
-        f"WHERE client_id = %s AND barcode = wanted.barcode) AS found"
+        f"WHERE client_id = %s AND barcode = wanted.barcode OFFSET 0) AS found"
     )
     return [
         {name: getattr(row, name) for name in _LOADED}
@@ -820,6 +821,8 @@ def _write_postgresql(plan: _Plan) -> None:
             _temp_table(cursor, "insight_import_changed", table)
             rows = ({"id": i, **values} for i, values in plan.updates.items())
             _copy(cursor, "insight_import_changed", rows, ["id", *IMPORT_FIELDS])
+            # Its size, for the planner: a join by the primary key, not a scan of the table.
+            cursor.execute("ANALYZE insight_import_changed")
             assignments = ", ".join(f"{column} = new.{column}" for column in columns)
             # annotation IS NULL: an insight annotated since we read it is left alone.
             cursor.execute(

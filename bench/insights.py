@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -56,6 +57,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="Leave the throwaway database.")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # figures as they come, also into a file
+    # A stopped run still drops its database (SystemExit runs the finally clause below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     url = os.environ.get("DATABASE_URL") or DEFAULT_URL
     config = dj_database_url.parse(url)
