@@ -63,6 +63,9 @@ redis: system-deps
 	  for i in $$(seq 50); do redis-cli -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done; \
 	fi
 
+# Development: readable log lines (production and `make test` default to JSON unless DEBUG).
+run worker: export LOG_FORMAT ?= console
+
 run: install redis
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seed_demo

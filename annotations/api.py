@@ -14,12 +14,13 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
+from rest_framework.throttling import AnonRateThrottle, BaseThrottle
 from rest_framework.views import APIView
 
 from annotations import selectors, services
 from annotations.models import Insight
 from annotations.serializers import (
+    AnnotateJsonSerializer,
     AnnotateSerializer,
     AnnotationAnswerSerializer,
     ApiErrorSerializer,
@@ -31,6 +32,7 @@ from annotations.serializers import (
     QuestionSerializer,
     QuestionsSerializer,
     RandomInsightQuerySerializer,
+    language,
 )
 from images.auth import ClientPrincipal, ClientRateThrottle, is_operator, required_scopes
 from images.models import Scope
@@ -99,9 +101,15 @@ def _voter(request: Request, device_id: str | None) -> selectors.Voter:
     if device_id:
         return selectors.Voter(device_id=device_id)
     return selectors.Voter(
-        device_id=services.device_id_for_address(request.META.get("REMOTE_ADDR", "")),
+        device_id=_device_of_address(request),
         username=_username(request),
     )
+
+
+def _device_of_address(request: Request) -> str:
+    # The address as DRF's throttles see it: behind a proxy, X-Forwarded-For (trimmed to
+    # REST_FRAMEWORK["NUM_PROXIES"] when set). A device id is the caller's word either way.
+    return services.device_id_for_address(BaseThrottle().get_ident(request))
 
 
 def _username(request: Request) -> str | None:
@@ -133,7 +141,7 @@ class QuestionsView(InsightApiView):
         page = (
             selectors.question_page(
                 questions,
-                order_by=self.order or data["order_by"],
+                order_by=self.order or data["order_by"] or selectors.Order.RANDOM,
                 count=data["count"],
                 page=data["page"],
             )
@@ -143,7 +151,7 @@ class QuestionsView(InsightApiView):
         return Response(
             {
                 "count": count,
-                "questions": _questions(page, request, data["lang"]),
+                "questions": _questions(page, request, language(data.get("lang"))),
                 "status": "found" if page else "no_questions",
             }
         )
@@ -183,7 +191,7 @@ class BarcodeQuestionsView(InsightApiView):
         return Response(
             {
                 "status": "found" if page else "no_questions",
-                "questions": _questions(page, request, data["lang"]),
+                "questions": _questions(page, request, language(data.get("lang"))),
             }
         )
 
@@ -195,7 +203,7 @@ class AnnotateView(InsightApiView):
         request={
             "application/x-www-form-urlencoded": AnnotateSerializer,
             "multipart/form-data": AnnotateSerializer,
-            "application/json": AnnotateSerializer,
+            "application/json": AnnotateJsonSerializer,
         },
         responses={
             200: OpenApiResponse(
@@ -212,7 +220,12 @@ class AnnotateView(InsightApiView):
         operation_id="insights_annotate",
     )
     def post(self, request: Request) -> Response:
-        form = AnnotateSerializer(data=request.data)
+        try:
+            payload = request.data
+        except exceptions.ParseError as exc:
+            # The contract's shape for every malformed request, unreadable bodies included.
+            return _answer(services.INVALID_DATA.with_description(str(exc.detail)))
+        form = AnnotateSerializer(data=payload)
         if not form.is_valid():
             return _answer(services.INVALID_DATA.with_description(_describe(form.errors)))
         data = form.validated_data
@@ -228,8 +241,7 @@ class AnnotateView(InsightApiView):
             annotation=data["annotation"],
             update=data["update"],
             data=data.get("data"),
-            device_id=data.get("device_id")
-            or services.device_id_for_address(request.META.get("REMOTE_ADDR", "")),
+            device_id=data.get("device_id") or _device_of_address(request),
             username=_username(request),
             authenticated=isinstance(user, ClientPrincipal) or is_operator(user),
             insights=selectors.visible_insights(request),

@@ -2,14 +2,18 @@
 
 import json
 import re
+import uuid
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 from rest_framework.request import Request
 
 from annotations.models import Insight
@@ -43,32 +47,69 @@ def _comma_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+# `+`, not `*`: a blank value never reaches validators, and a pattern that also matched "" would
+# make drf-spectacular's oneOf [pattern, blank] ambiguous.
+NO_NUL = RegexValidator(r"^[^\x00]+$", message="Null characters are not allowed.")
+
+
+class QueryText(serializers.CharField):
+    """An optional text parameter: blank means absent, and NUL (which PostgreSQL refuses in
+    text) is refused with a pattern that the OpenAPI schema shows."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_blank", True)
+        super().__init__(**kwargs)
+        self.validators.append(NO_NUL)
+
+    def to_internal_value(self, data: Any) -> str:
+        # A JSON body's 0 or true is not the text the schema asks for.
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class QueryInt(serializers.IntegerField):
+    """An integer parameter where a blank value is refused rather than taken for the default."""
+
+    def get_value(self, dictionary: Any) -> Any:
+        return dictionary.get(self.field_name, empty)
+
+
+class QueryBool(serializers.BooleanField):
+    """A yes/no filter: absent means no filter (DRF reads an absent form checkbox as false)."""
+
+    def get_value(self, dictionary: Any) -> Any:
+        return dictionary.get(self.field_name, empty)
+
+
+class TextUUID(serializers.UUIDField):
+    """A UUID as text: DRF would also read a JSON integer (or false) as one."""
+
+    def to_internal_value(self, data: Any) -> uuid.UUID:
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class QuestionQuerySerializer(serializers.Serializer):
-    count = serializers.IntegerField(
+    count = QueryInt(
         min_value=1, max_value=100, default=25, help_text="Questions per page (at most 100)."
     )
-    page = serializers.IntegerField(
+    page = QueryInt(
         min_value=1, max_value=10_000, default=1, help_text="Ignored by the random order."
     )
-    lang = serializers.CharField(default="en", max_length=20, help_text="Language of the texts.")
-    insight_types = serializers.CharField(
-        required=False, max_length=1000, help_text="Comma-separated insight types."
+    lang = QueryText(max_length=20, help_text="Language of the texts (default en).")
+    insight_types = QueryText(max_length=1000, help_text="Comma-separated insight types.")
+    value_tag = QueryText(max_length=255)
+    brands = QueryText(max_length=1000, help_text="Comma-separated.")
+    countries = QueryText(max_length=1000, help_text="Comma-separated, e.g. en:france.")
+    predictor = QueryText(max_length=100)
+    with_image = QueryBool(required=False)
+    device_id = QueryText(max_length=255, help_text="Leaves out questions this device voted on.")
+    order_by = serializers.ChoiceField(
+        choices=Order.CHOICES, default=Order.RANDOM, allow_blank=True, help_text="Blank: random."
     )
-    value_tag = serializers.CharField(required=False, max_length=255)
-    brands = serializers.CharField(required=False, max_length=1000, help_text="Comma-separated.")
-    countries = serializers.CharField(
-        required=False, max_length=1000, help_text="Comma-separated, e.g. en:france."
-    )
-    predictor = serializers.CharField(required=False, max_length=100)
-    with_image = serializers.BooleanField(required=False, allow_null=True, default=None)
-    device_id = serializers.CharField(
-        required=False, max_length=255, help_text="Leaves out questions this device voted on."
-    )
-    order_by = serializers.ChoiceField(choices=Order.CHOICES, default=Order.RANDOM)
-
-    def validate_lang(self, value: str) -> str:
-        # An unknown or odd language falls back to English rather than failing the request.
-        return value if LANG_PATTERN.match(value) else "en"
 
     def filters(self, **extra: Any) -> QuestionFilters:
         data = self.validated_data
@@ -84,14 +125,10 @@ class QuestionQuerySerializer(serializers.Serializer):
 
 
 class BarcodeQuestionQuerySerializer(serializers.Serializer):
-    count = serializers.IntegerField(min_value=1, max_value=100, default=1)
-    lang = serializers.CharField(default="en", max_length=20)
-    insight_types = serializers.CharField(
-        required=False, max_length=1000, help_text="Comma-separated insight types."
-    )
-    device_id = serializers.CharField(required=False, max_length=255)
-
-    validate_lang = QuestionQuerySerializer.validate_lang
+    count = QueryInt(min_value=1, max_value=100, default=1)
+    lang = QueryText(max_length=20, help_text="Language of the texts (default en).")
+    insight_types = QueryText(max_length=1000, help_text="Comma-separated insight types.")
+    device_id = QueryText(max_length=255, help_text="Leaves out questions this device voted on.")
 
 
 class RandomInsightQuerySerializer(QuestionQuerySerializer):
@@ -99,6 +136,11 @@ class RandomInsightQuerySerializer(QuestionQuerySerializer):
     device_id = None
     order_by = None
     page = None
+
+
+def language(value: str | None) -> str:
+    """The `lang` asked for; an absent, unknown or odd one means English, never a failure."""
+    return value if value and LANG_PATTERN.match(value) else "en"
 
 
 class QuestionSerializer(serializers.Serializer):
@@ -231,7 +273,7 @@ class JsonObjectField(serializers.Field):
 
 
 class AnnotateSerializer(serializers.Serializer):
-    insight_id = serializers.UUIDField()
+    insight_id = TextUUID()
     annotation = serializers.IntegerField(
         min_value=-1,
         max_value=2,
@@ -243,12 +285,73 @@ class AnnotateSerializer(serializers.Serializer):
     data = JsonObjectField(
         required=False, help_text="JSON object text; required with annotation 2, refused otherwise."
     )
-    device_id = serializers.CharField(
-        required=False,
-        allow_blank=True,
+    device_id = QueryText(
         max_length=255,
         help_text="Identifies a voter's device; a hash of the client address when absent.",
     )
+
+
+class AnnotateJsonSerializer(AnnotateSerializer):
+    """The same fields in a JSON body, where `data` may also be an object (for the schema)."""
+
+
+# `data` as JSON object text: a fuzzer or client reading the schema knows it starts with "{".
+DATA_TEXT = {
+    "type": "string",
+    "pattern": r"^\s*\{[\s\S]*\}\s*$",
+    "description": "A JSON object as text; required with annotation 2, refused otherwise.",
+}
+
+
+class AnnotateSchema(OpenApiSerializerExtension):
+    """The contract's cross-field rules in the schema, for schema-driven clients and fuzzers:
+    annotation 2 requires `data`, the other annotations refuse it."""
+
+    target_class = AnnotateSerializer
+    data_schema: dict[str, Any] = DATA_TEXT
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        fields = auto_schema._map_basic_serializer(self.target, direction)["properties"]
+        common = {name: fields[name] for name in ("insight_id", "device_id")}
+        # Robotoff documents `update` as 0 or 1; true and false are read too.
+        common["update"] = {
+            "oneOf": [{"type": "boolean"}, {"type": "integer", "minimum": 0, "maximum": 1}],
+            "default": 1,
+            "description": fields["update"].get("description", ""),
+        }
+
+        # Bounds rather than enums: drf-spectacular would hoist two enums of one field into one
+        # shared component.
+        def annotation(low: int, high: int) -> dict[str, Any]:
+            return {**fields["annotation"], "minimum": low, "maximum": high}
+
+        return {
+            # Also at the top, where drf-spectacular looks to mark the body as required.
+            "required": ["insight_id", "annotation"],
+            "oneOf": [
+                {
+                    "type": "object",
+                    "properties": {**common, "annotation": annotation(-1, 1)},
+                    "required": ["insight_id", "annotation"],
+                    # Other fields are ignored, as Robotoff does; `data` is refused.
+                    "not": {"required": ["data"]},
+                },
+                {
+                    "type": "object",
+                    "properties": {
+                        **common,
+                        "annotation": annotation(2, 2),
+                        "data": self.data_schema,
+                    },
+                    "required": ["insight_id", "annotation", "data"],
+                },
+            ],
+        }
+
+
+class AnnotateJsonSchema(AnnotateSchema):
+    target_class = AnnotateJsonSerializer
+    data_schema = {"oneOf": [DATA_TEXT, {"type": "object", "additionalProperties": True}]}
 
 
 class AnnotationAnswerSerializer(serializers.Serializer):

@@ -13,11 +13,15 @@ from annotations import api, import_api
 
 
 def both(route: str, view: type[APIView], name: str) -> list[URLPattern]:
-    """The route without a slash (in the schema) and with one (left out of it, same view)."""
+    """The route without a slash (in the schema) and with one (left out of it, same view).
+
+    Both carry the name, so that metrics and logs count them as one route; reverse() gives the
+    slashless one (the last listed).
+    """
     unlisted = extend_schema(exclude=True)(type(f"{view.__name__}Slash", (view,), {}))
     return [
+        path(f"{route}/", unlisted.as_view(), name=name),
         path(route, view.as_view(), name=name),
-        path(f"{route}/", unlisted.as_view()),
     ]
 
 

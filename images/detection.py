@@ -34,6 +34,7 @@ from images.engine import (
 from images.models import Client, Detection, DetectionJob, DetectionRun, DetectorModel, Image
 from images.pipeline import SkipStep, queue_name_for, step
 from images.services import image_add_tags
+from imago_site import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -209,7 +210,15 @@ def detect(
         detector = get_detector(spec_of(model), threads=settings.DETECTION_THREADS)
     except (BackendUnavailable, FileNotFoundError) as exc:
         raise DetectionRefused("model_unavailable", str(exc)) from exc
-    return detector.predict(picture, confidence=confidence, classes=classes)
+    started = time.monotonic()
+    found = detector.predict(picture, confidence=confidence, classes=classes)
+    # Tenants' own models share one label: their names are theirs to choose, without bound.
+    metrics.inference_observed(
+        model=model.name if model.client_id is None else "custom",
+        backend=model.backend,
+        seconds=time.monotonic() - started,
+    )
+    return found
 
 
 def detection_run_create(

@@ -13,6 +13,7 @@ from images import storage
 from images.models import Client
 
 SALT = "imago.files.signed"
+CACHE_CONTROL = "private, max-age=300"
 
 
 def signed_url(
@@ -21,7 +22,10 @@ def signed_url(
     ttl = settings.SIGNED_URL_TTL
     expires_at = timezone.now() + timedelta(seconds=ttl)
     if storage.is_remote():
-        return default_storage.url(name, expire=ttl), expires_at
+        # S3 answers with the type the link names, as /files/signed/ does, whatever the object's
+        # metadata says.
+        params = {"ResponseContentType": content_type, "ResponseCacheControl": CACHE_CONTROL}
+        return default_storage.url(name, parameters=params, expire=ttl), expires_at
     token = signing.dumps({"c": client.pk, "n": name, "t": content_type}, salt=SALT, compress=True)
     path = reverse("signed-file", kwargs={"token": token})
     return (request.build_absolute_uri(path) if request else path), expires_at
@@ -45,5 +49,5 @@ def serve_signed(request: HttpRequest, token: str) -> FileResponse | JsonRespons
     if not default_storage.exists(payload["n"]):
         return _error(404, "not_found", "The file no longer exists.")
     response = FileResponse(default_storage.open(payload["n"], "rb"), content_type=payload["t"])
-    response["Cache-Control"] = "private, max-age=300"
+    response["Cache-Control"] = CACHE_CONTROL
     return response

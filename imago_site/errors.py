@@ -69,8 +69,13 @@ def json_404(request: HttpRequest, exception: Exception | None = None) -> Any:
 
 def json_500(request: HttpRequest) -> Any:
     if _wants_json(request):
+        # The request id lets a caller point operators at the logged traceback.
         return JsonResponse(
-            {"code": "server_error", "detail": "An unexpected error occurred; it was logged."},
+            {
+                "code": "server_error",
+                "detail": "An unexpected error occurred; it was logged.",
+                "request_id": getattr(request, "request_id", None),
+            },
             status=500,
         )
     return defaults.server_error(request)

@@ -10,6 +10,8 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from rq import Worker
 
+from images import storage
+
 QUEUES = ("high", "default", "low")
 
 
@@ -53,6 +55,7 @@ CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "database": _database,
     "redis": _redis,
     "tesseract": _tesseract,
+    "storage": storage.check,
 }
 
 

@@ -1,10 +1,14 @@
 """Imago settings: one file, every knob read from the environment (documented in README.md)."""
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from imago_site import logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -30,6 +34,11 @@ def envint(name: str, default: int) -> int:
     return int(value) if value.strip() else default
 
 
+def env_any(*names: str, default: str = "") -> str:
+    """The first of several spellings that is set (ours, then the one other tools document)."""
+    return next((value for name in names if (value := env(name))), default)
+
+
 def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
@@ -52,6 +61,21 @@ SECRET_KEY = env("SECRET_KEY") or _local_secret_key()
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 
+# HTTPS. Off by default so that `make run` works over plain HTTP; a production deployment turns
+# them on (`manage.py check --deploy` says what is missing).
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+# Probes and the Prometheus scraper talk plain HTTP inside the deployment's network.
+SECURE_REDIRECT_EXEMPT = [r"^health", r"^metrics$"]
+# Set only behind a proxy that always overwrites this header, e.g. X-Forwarded-Proto.
+_proxy_ssl_header = env("SECURE_PROXY_SSL_HEADER", "")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", SECURE_SSL_REDIRECT)
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -69,6 +93,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every answer (redirects, 404s, 500s) carries the request id and is counted.
+    "imago_site.logs.RequestIdMiddleware",
+    "imago_site.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -116,16 +143,24 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "imago",
+        # The rate limiter fails open when Redis is down: it should learn that quickly.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }
 
+RQ_JOB_TIMEOUT = envint("RQ_JOB_TIMEOUT", 600)
 RQ_QUEUES = {
-    name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": envint("RQ_JOB_TIMEOUT", 600)}
+    name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": RQ_JOB_TIMEOUT}
     for name in ("high", "default", "low")
 }
 # Jobs are enqueued only once the transaction that created their rows commits (django-rq's default,
 # spelled out because the pipeline relies on it).
-RQ = {"COMMIT_MODE": "on_db_commit"}
+# Our classes carry the request id into jobs and bind the job id on worker log lines.
+RQ = {
+    "COMMIT_MODE": "on_db_commit",
+    "QUEUE_CLASS": "imago_site.workers.Queue",
+    "WORKER_CLASS": "imago_site.workers.Worker",
+}
 RQ_SHOW_ADMIN_LINK = True
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -144,19 +179,45 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "/media/"
 MODELS_DIR = Path(env("MODELS_DIR", str(BASE_DIR / "models")))
 
-# Storage: the local filesystem by default; S3 or MinIO when STORAGE_BACKEND=s3.
+# Storage: the local filesystem by default; S3 or MinIO when STORAGE_BACKEND=s3. Each S3_* name
+# also answers to the AWS_* name django-storages documents.
 STORAGE_BACKEND = env("STORAGE_BACKEND", "local")
+SIGNED_URL_TTL = int(env_any("SIGNED_URL_TTL", "AWS_QUERYSTRING_EXPIRE", default="3600"))
 if STORAGE_BACKEND == "s3":
+    from botocore.config import Config
+
+    if not 1 <= SIGNED_URL_TTL <= 7 * 24 * 3600:
+        # S3 refuses presigned links that live longer than a week: better to fail at start than
+        # when someone follows a link.
+        raise ImproperlyConfigured("SIGNED_URL_TTL must be 1 to 604800 seconds with S3 storage.")
+    _s3_endpoint = env_any("S3_ENDPOINT_URL", "AWS_S3_ENDPOINT_URL")
     _default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "images.storage.S3Storage",
         "OPTIONS": {
-            "bucket_name": env("S3_BUCKET", "imago"),
-            "endpoint_url": env("S3_ENDPOINT_URL") or None,
-            "region_name": env("S3_REGION", "us-east-1"),
-            "access_key": env("S3_ACCESS_KEY_ID") or None,
-            "secret_key": env("S3_SECRET_ACCESS_KEY") or None,
-            "querystring_expire": envint("SIGNED_URL_TTL", 3600),
+            "bucket_name": env_any("S3_BUCKET", "AWS_STORAGE_BUCKET_NAME", default="imago"),
+            "endpoint_url": _s3_endpoint or None,
+            "public_endpoint_url": env("S3_PUBLIC_ENDPOINT_URL") or None,
+            "region_name": env_any("S3_REGION", "AWS_S3_REGION_NAME", default="us-east-1"),
+            # None lets boto3 find credentials itself (instance roles, ~/.aws).
+            "access_key": env_any("S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID") or None,
+            "secret_key": env_any("S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY") or None,
+            "client_config": Config(
+                # MinIO serves buckets as paths (bucket.minio:9000 resolves nowhere); botocore's
+                # guess for other endpoints has changed between releases, so say it.
+                s3={
+                    "addressing_style": env_any("S3_ADDRESSING_STYLE", "AWS_S3_ADDRESSING_STYLE")
+                    or ("path" if _s3_endpoint else None)
+                },
+                signature_version="s3v4",
+                # A storage that stops answering fails a request, and /health/detailed, in
+                # seconds rather than boto3's minutes.
+                connect_timeout=5,
+                read_timeout=30,
+                retries={"mode": "standard", "max_attempts": 3},
+            ),
+            "querystring_expire": SIGNED_URL_TTL,
             "file_overwrite": False,
+            # Objects stay private (bucket policy decides); links to them are presigned.
             "default_acl": None,
         },
     }
@@ -217,11 +278,12 @@ DATA_UPLOAD_MAX_NUMBER_FILES = MAX_UPLOAD_FILES + 10
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 THUMBNAIL_SIZES = [int(size) for size in envlist("THUMBNAIL_SIZES", "256,1024")]
 THUMBNAIL_QUALITY = envint("THUMBNAIL_QUALITY", 80)
-SIGNED_URL_TTL = envint("SIGNED_URL_TTL", 3600)
 
 # Pipeline.
 PIPELINE_RETRY_MAX = envint("PIPELINE_RETRY_MAX", 3)
 PIPELINE_RETRY_INTERVALS = [int(s) for s in envlist("PIPELINE_RETRY_INTERVALS", "10,60,300")]
+# Steps unfinished this long with no live RQ job are queued again (or failed): requeue_stuck_steps.
+PIPELINE_STUCK_AFTER = envint("PIPELINE_STUCK_AFTER", 300)
 
 # Detection: the built-in models (files under MODELS_DIR, fetched by `manage.py fetch_models`).
 # Task, class names and input size are read from each file's metadata.
@@ -255,12 +317,20 @@ PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "")
 RATE_LIMIT_FREE = envint("RATE_LIMIT_FREE", 120)
 RATE_LIMIT_PREMIUM = envint("RATE_LIMIT_PREMIUM", 1200)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-}
+# Logs: JSON lines in production, readable columns in development; Django's, RQ's and our own
+# lines all go through structlog (imago_site/logs.py) and carry request_id / job_id.
+LOG_FORMAT = env("LOG_FORMAT", "console" if DEBUG else "json")
+LOG_LEVEL = env("LOG_LEVEL", "INFO")
+LOGGING = logs.logging_config(LOG_FORMAT, LOG_LEVEL)
+logs.configure_structlog()
+
+# GET /metrics: a Bearer token, or no credentials from these networks (REMOTE_ADDR).
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+# Parsed here so that a mistyped CIDR stops the start, not the first scrape.
+METRICS_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(cidr, strict=False))
+    for cidr in envlist("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+]
 
 # --- AI (ai app)
 # The provider of vision, OCR fallback, summaries and task drafts: gemini, openrouter or local.

@@ -7,6 +7,7 @@ from rest_framework import routers
 from images.api import ClientViewSet, ImageViewSet
 from images.signing import serve_signed
 from imago_site import health
+from imago_site.metrics import MetricsView
 
 
 class ApiRoot(routers.APIRootView):
@@ -25,6 +26,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/api/docs/", permanent=False)),
     path("health", health.health, name="health"),
     path("health/detailed", health.health_detailed, name="health-detailed"),
+    path("metrics", MetricsView.as_view(), name="metrics"),
     path("api/v1/", include(router.urls)),
     path("api/v1/", include("images.urls")),
     path("api/v1/", include("ai.urls")),

@@ -6,9 +6,9 @@ from pathlib import Path
 import django_rq
 import pytest
 from rest_framework.test import APIClient
-from rq import SimpleWorker
 
 from images.models import ALL_SCOPES
+from imago_site.workers import SimpleWorker
 from tests.helpers import Tenant, make_tenant
 
 
@@ -64,7 +64,10 @@ def operator(db, django_user_model) -> APIClient:
 
 @pytest.fixture
 def run_jobs(transactional_db) -> Callable[[], None]:
-    """Run every queued job on a real burst worker (in-process, so it sees the test database)."""
+    """Run every queued job on a real burst worker (in-process, so it sees the test database).
+
+    Our worker class, as `manage.py rqworker` uses it: jobs run with their log context bound.
+    """
 
     def run() -> None:
         queues = [django_rq.get_queue(name) for name in ("high", "default", "low")]

@@ -214,3 +214,21 @@ def test_every_answer_is_json_even_for_a_bad_method(owner):
 
     assert response.status_code == 405
     assert response.json()["code"] == "method_not_allowed"
+
+
+def test_an_unreadable_or_mistyped_json_body_gets_the_contract_shape(owner, make_insight):
+    insight = make_insight(owner)
+
+    unreadable = owner.api.post(
+        "/api/v1/insights/annotate", "{oops", content_type="application/json"
+    )
+    mistyped = owner.api.post(
+        "/api/v1/insights/annotate",
+        {"insight_id": str(insight.id), "annotation": 0, "device_id": 7},
+        format="json",
+    )
+
+    for response in (unreadable, mistyped):
+        assert response.status_code == 400
+        assert response.json()["status"] == "error_invalid_data"
+    assert "device_id" in mistyped.json()["description"]

@@ -293,3 +293,14 @@ def test_anonymous_callers_are_rate_limited_by_address(anonymous, settings):
 
     assert statuses == [200, 200, 429]
     assert elsewhere.status_code == 200
+
+
+def test_blank_text_parameters_mean_absent_but_blank_numbers_are_refused(owner, make_insight):
+    make_insight(owner)
+
+    blank_text = owner.api.get("/api/v1/questions?value_tag=&lang=&order_by=&device_id=")
+    blank_count = owner.api.get("/api/v1/questions?count=")
+
+    assert blank_text.json()["status"] == "found"
+    assert blank_text.json()["questions"][0]["question"] == "Does the product have this label?"
+    assert blank_count.status_code == 400
