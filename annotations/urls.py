@@ -9,7 +9,7 @@ from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
 
-from annotations import api
+from annotations import api, import_api
 
 
 def both(route: str, view: type[APIView], name: str) -> list[URLPattern]:
@@ -31,6 +31,13 @@ urlpatterns: list[URLPattern | URLResolver] = [
     *both("questions/popular", api.PopularQuestionsView, "questions-popular"),
     *both("questions/<str:barcode>", api.BarcodeQuestionsView, "questions-barcode"),
     *both("insights/annotate", api.AnnotateView, "insights-annotate"),
+    # Import routes: before insights/<barcode>, which would take "import" for a barcode.
+    *both("insights/import", import_api.InsightImportView, "insight-import"),
+    *both(
+        "insights/imports/<uuid:import_id>",
+        import_api.InsightImportStatusView,
+        "insight-import-status",
+    ),
     *both("insights/random", api.RandomInsightsView, "insights-random"),
     *both("insights/detail/<uuid:insight_id>", api.InsightDetailView, "insight-detail"),
     *both("insights/<str:barcode>", api.BarcodeInsightsView, "insights-barcode"),

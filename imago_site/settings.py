@@ -261,6 +261,7 @@ SPECTACULAR_SETTINGS = {
         "StepStatusEnum": "images.models.StepStatus",
         # Detection jobs and plate tasks share these states.
         "JobStatusEnum": "images.models.DetectionJob.Status",
+        "InsightImportStatusEnum": "annotations.models.InsightImport.Status",
         "QuestionStatusEnum": "annotations.serializers.QUESTION_STATUSES",
         "InsightListStatusEnum": "annotations.serializers.INSIGHT_STATUSES",
         "AnnotationStatusEnum": "annotations.serializers.ANNOTATION_STATUSES",
@@ -363,3 +364,10 @@ INSIGHT_SOURCE_IMAGE_BASE_URL = env(
 )
 # Anonymous callers of the question and annotation routes, per address (DRF rate syntax).
 INSIGHT_ANONYMOUS_RATE = env("INSIGHT_ANONYMOUS_RATE", "300/min")
+
+# --- Insight import (annotations app)
+INSIGHT_IMPORT_BATCH_SIZE = envint("INSIGHT_IMPORT_BATCH_SIZE", 2000)
+INSIGHT_IMPORT_MAX_BYTES = envint("INSIGHT_IMPORT_MAX_BYTES", 512 * 1024 * 1024)
+# The errors kept on an import run (each bad line is still counted).
+INSIGHT_IMPORT_MAX_ERRORS = envint("INSIGHT_IMPORT_MAX_ERRORS", 1000)
+INSIGHT_IMPORT_JOB_TIMEOUT = envint("INSIGHT_IMPORT_JOB_TIMEOUT", 3600)
