@@ -8,7 +8,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/imago
 HOST ?= 127.0.0.1
 PORT ?= 8000
-APT_PACKAGES := redis-server tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra
+APT_PACKAGES := redis-server tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra chromium chromium-driver
 export OMP_THREAD_LIMIT := 1
 export REDIS_URL
 
@@ -41,6 +41,8 @@ system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v tesseract >/dev/null || missing="$$missing tesseract-ocr"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	if command -v tesseract >/dev/null; then \
 	  for lang in eng fra; do tesseract --list-langs 2>/dev/null | grep -qx $$lang || missing="$$missing tesseract-ocr-$$lang"; done; \
 	fi; \
@@ -78,6 +80,7 @@ run: install redis
 	echo "  API docs:  http://$(HOST):$(PORT)/api/docs/"; \
 	echo "  Admin:     http://$(HOST):$(PORT)/admin/  (user admin, password admin)"; \
 	echo "  Queues:    http://$(HOST):$(PORT)/admin/rq/"; \
+	echo "  Questions: http://$(HOST):$(PORT)/questions/"; \
 	echo "  Health:    http://$(HOST):$(PORT)/health/detailed"; \
 	echo "  API key:   imago_demo-key-change-me  (curl -H 'X-API-Key: imago_demo-key-change-me' ...)"; \
 	echo "  Worker log: .run/worker.log"; \

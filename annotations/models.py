@@ -96,6 +96,20 @@ class Insight(models.Model):
                 name="insight_open_type_random",
             ),
             models.Index(fields=["client", "type", "annotation"]),
+            # Anonymous callers and operators read across tenants: the orders they use most.
+            models.Index(
+                fields=["random_key"],
+                condition=Q(annotation__isnull=True),
+                name="insight_open_random_all",
+            ),
+            models.Index(
+                fields=["-unique_scans_n"],
+                condition=Q(annotation__isnull=True),
+                name="insight_open_popular_all",
+            ),
+            # Migration 0002 also adds, on PostgreSQL only, the (client, confidence DESC NULLS
+            # LAST) indexes that "best guesses first" needs (SQLite cannot index NULLS LAST) and
+            # statistics on how types spread over tenants.
         ]
 
     def __str__(self) -> str:

@@ -43,7 +43,7 @@ from images.models import (
     PlateTaskFile,
     WebhookAttempt,
 )
-from images.pipeline import SkipStep, queue_name_for, step
+from images.pipeline import SkipStep, queue_check, queue_name_for, step
 from images.services import Upload
 from images.validation import UploadRejected, inspect_upload
 
@@ -240,6 +240,8 @@ def plate_task_create(
     *, client: Client, uploads: Sequence[Upload], options: TaskOptions
 ) -> PlateTask:
     """Store the valid files, record the invalid ones with their error, and queue the work."""
+    # Nothing would queue the task again later: refuse it before storing anything.
+    queue_check()
     task = PlateTask(
         client=client,
         mode=options.mode,
@@ -250,6 +252,7 @@ def plate_task_create(
         expires_at=timezone.now() + timedelta(hours=settings.TASK_TTL_HOURS),
     )
     files, saved = [], []
+    committed: list[bool] = []
     try:
         for position, upload in enumerate(uploads):
             row = PlateTaskFile(position=position, filename=upload.name[:255])
@@ -263,6 +266,7 @@ def plate_task_create(
                 saved.append(row.source_file)
             files.append(row)
         with transaction.atomic():
+            transaction.on_commit(lambda: committed.append(True))
             task.processed = sum(row.status == "failed" for row in files)
             task.save()
             for row in files:
@@ -272,7 +276,9 @@ def plate_task_create(
                 "images.jobs.run_plate_task", task.pk, description=f"plate task {task.uuid}"
             )
     except BaseException:
-        storage.delete_quietly(saved)
+        # Once committed, the task's rows point at the files (the enqueue runs after the commit).
+        if not committed:
+            storage.delete_quietly(saved)
         raise
     return task
 

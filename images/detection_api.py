@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from images import detection, selectors
 from images.api import READ, WRITE, UtcDateTimeFilter, upload_images
 from images.models import Detection, DetectionJob, DetectionRun, DetectorModel, Image
+from images.pipeline import queue_check
 from images.signing import signed_url
 from imago_site.errors import ApiError
 from imago_site.openapi import error_responses
@@ -233,6 +234,8 @@ class DetectBatchView(APIView):
             raise ApiError(
                 400, "too_many_files", f"At most {settings.DETECTION_MAX_BATCH} images per batch."
             )
+        # A job whose enqueue failed would never run: answer 503 before storing the files.
+        queue_check()
         images = (
             _images_of(request, ids, "image_ids")
             if ids

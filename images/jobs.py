@@ -1,5 +1,9 @@
 """RQ entry points: thin adapters that take ids and call one service."""
 
+from datetime import timedelta
+
+from django.conf import settings
+
 from images import anonymize, detection, pipeline
 
 
@@ -21,3 +25,7 @@ def deliver_plate_task(task_id: int) -> None:
 
 def cleanup_tasks() -> None:
     anonymize.tasks_cleanup()
+
+
+def requeue_stuck_steps() -> None:
+    pipeline.pipeline_requeue_stuck(older_than=timedelta(seconds=settings.PIPELINE_STUCK_AFTER))

@@ -12,14 +12,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 import django_rq
 import structlog
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 from rq import Retry, get_current_job
-from rq.job import Dependency
+from rq.job import Dependency, Job, JobStatus
 
 from images.models import (
     TERMINAL_STEP_STATUSES,
@@ -74,14 +77,17 @@ def pipeline_enqueue(
 ) -> list[ImageStep]:
     """(Re)set the named steps (all by default) to pending and enqueue a job for each.
 
-    Call inside the transaction that wrote the image: django-rq enqueues on commit.
+    Call inside the transaction that wrote the image: the jobs are enqueued when it commits. When
+    Redis is unreachable then, the steps stay pending and `pipeline_requeue_stuck` queues them.
     """
     names = _prerequisites_first(set(steps) if steps is not None else set(STEPS))
-    queue = django_rq.get_queue(queue_name_for(image.client, bulk=bulk))
     retry = Retry(max=settings.PIPELINE_RETRY_MAX, interval=settings.PIPELINE_RETRY_INTERVALS)
     job_ids: dict[str, str] = {}
+    jobs: list[tuple[tuple[int, str], dict[str, Any]]] = []
     rows = []
     for name in names:
+        # The id is chosen here because the job is enqueued only when the transaction commits.
+        job_ids[name] = f"{image.uuid}-{name}-{uuid.uuid4().hex[:8]}"
         row, _ = ImageStep.objects.update_or_create(
             image=image,
             name=name,
@@ -92,25 +98,46 @@ def pipeline_enqueue(
                 "started_at": None,
                 "finished_at": None,
                 "duration_ms": None,
+                "job_id": job_ids[name],
             },
         )
-        # The id is chosen here because django-rq enqueues only when the transaction commits.
-        job_ids[name] = f"{image.uuid}-{name}-{uuid.uuid4().hex[:8]}"
         parents = [job_ids[parent] for parent in STEPS[name].after if parent in job_ids]
-        queue.enqueue(
-            "images.jobs.run_step",
-            image.pk,
-            name,
-            retry=retry,
-            job_id=job_ids[name],
-            depends_on=Dependency(jobs=parents, allow_failure=True) if parents else None,
-            description=f"{name} of image {image.pk}",
-        )
-        row.job_id = job_ids[name]
-        row.save(update_fields=["job_id"])
+        options = {
+            "retry": retry,
+            "job_id": job_ids[name],
+            "depends_on": Dependency(jobs=parents, allow_failure=True) if parents else None,
+            "description": f"{name} of image {image.pk}",
+        }
+        jobs.append(((image.pk, name), options))
         rows.append(row)
+    queue_name = queue_name_for(image.client, bulk=bulk)
+    transaction.on_commit(lambda: _enqueue_jobs(queue_name, image.pk, jobs))
     image_refresh_status(image=image)
     return rows
+
+
+def queue_check() -> None:
+    """Raise redis's ConnectionError, which the API answers with 503 `service_unavailable`, when
+    the queues' Redis does not answer: for work that no sweep would queue again later."""
+    django_rq.get_connection("default").ping()
+
+
+def _enqueue_jobs(
+    queue_name: str, image_id: int, jobs: list[tuple[tuple[int, str], dict[str, Any]]]
+) -> None:
+    # Runs after the commit: raising here would fail a request whose image is already stored.
+    # Parents come first, so a failure part-way leaves no child waiting on a parent never queued.
+    try:
+        queue = django_rq.get_queue(queue_name, commit_mode="auto")
+        for args, options in jobs:
+            queue.enqueue("images.jobs.run_step", *args, **options)
+    except RedisError as exc:
+        logger.warning(
+            "Could not queue the steps of image %s (%s): they stay pending until "
+            "requeue_stuck_steps queues them again",
+            image_id,
+            exc,
+        )
 
 
 def _prerequisites_first(wanted: set[str]) -> list[str]:
@@ -243,3 +270,90 @@ def _publish_finished(image_id: int) -> None:
     except Exception:
         # The event is a notification; losing it must not fail the step that already succeeded.
         logger.exception("Could not publish the event for image %s", image_id)
+
+
+# Jobs that some worker will still run (or is running): their steps need no help.
+LIVE_JOB_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+
+
+@dataclass(frozen=True)
+class Sweep:
+    requeued: dict[int, list[str]]
+    failed: dict[int, list[str]]
+
+
+def pipeline_requeue_stuck(*, older_than: timedelta) -> Sweep:
+    """Move on the unfinished steps that no RQ job will ever run.
+
+    A pending step whose job never reached Redis (it was down at commit) or was lost with it is
+    queued again. A running step whose job RQ gave up on (the worker died and the retries ran
+    out) is failed, so that a step that kills its worker is not rerun forever; one whose job is
+    gone altogether is queued again once it has run longer than any job may. An image is left
+    alone while any of its unfinished steps has a live job: its steps may wait on each other.
+    """
+    now = timezone.now()
+    # A job RQ lost may still run in a worker until it times out.
+    running_cutoff = now - older_than - timedelta(seconds=settings.RQ_JOB_TIMEOUT)
+    unfinished = list(
+        ImageStep.objects.filter(
+            status__in=[StepStatus.PENDING, StepStatus.RUNNING],
+            image__created_at__lt=now - older_than,
+        ).order_by("image_id", "id")
+    )
+    if not unfinished:
+        return Sweep({}, {})
+    connection = django_rq.get_connection("default")
+    jobs = Job.fetch_many([row.job_id or "-" for row in unfinished], connection=connection)
+    by_image: dict[int, list[tuple[ImageStep, Job | None]]] = {}
+    for row, job in zip(unfinished, jobs, strict=True):
+        by_image.setdefault(row.image_id, []).append((row, job))
+    sweep = Sweep({}, {})
+    for image_id, steps in by_image.items():
+        if any(_is_live(job) for _, job in steps):
+            continue
+        requeue, fail = [], []
+        for row, job in steps:
+            if row.status == StepStatus.PENDING:
+                requeue.append(row.name)
+            elif job is not None:
+                fail.append(row)
+            elif row.started_at is None or row.started_at < running_cutoff:
+                requeue.append(row.name)
+        _sweep_image(image_id, requeue, fail, sweep)
+    return sweep
+
+
+def _is_live(job: Job | None) -> bool:
+    return job is not None and job.get_status(refresh=False) in LIVE_JOB_STATUSES
+
+
+def _sweep_image(image_id: int, requeue: list[str], fail: list[ImageStep], sweep: Sweep) -> None:
+    with transaction.atomic():
+        image = (
+            Image.objects.select_for_update().select_related("client").filter(pk=image_id).first()
+        )
+        if image is None:
+            return
+        # A step that finished since we looked (its last write locks the image too) stays done.
+        requeue = list(
+            ImageStep.objects.filter(
+                image_id=image_id,
+                name__in=requeue,
+                status__in=[StepStatus.PENDING, StepStatus.RUNNING],
+            ).values_list("name", flat=True)
+        )
+        if fail:
+            ImageStep.objects.filter(pk__in=[row.pk for row in fail]).update(
+                status=StepStatus.FAILED,
+                error="The worker running this step stopped, and its retries ran out.",
+                finished_at=timezone.now(),
+            )
+            sweep.failed[image_id] = [row.name for row in fail]
+            logger.warning(
+                "Failed abandoned steps %s of image %s", sweep.failed[image_id], image_id
+            )
+        if requeue:
+            pipeline_enqueue(image=image, steps=requeue)
+            sweep.requeued[image_id] = requeue
+            logger.info("Queued stuck steps %s of image %s again", requeue, image_id)
+        _set_image_status(image_id)

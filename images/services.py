@@ -143,6 +143,7 @@ def _store(client: Client, uploads: Sequence[Upload], infos: list[ImageInfo]) ->
     }
     new: dict[str, Image] = {}
     saved_files: list[str] = []
+    committed: list[bool] = []
     try:
         for upload, info in zip(uploads, infos, strict=True):
             if info.sha256 in existing or info.sha256 in new:
@@ -155,11 +156,15 @@ def _store(client: Client, uploads: Sequence[Upload], infos: list[ImageInfo]) ->
             new[info.sha256] = image
         with transaction.atomic():
             _check_quota(client, list(new.values()))
+            # Registered first, so it runs before any other after-commit work that might raise.
+            transaction.on_commit(lambda: committed.append(True))
             for image in new.values():
                 image.save()
                 pipeline_enqueue(image=image)
     except BaseException:
-        storage.delete_quietly(saved_files)
+        # Once committed, rows point at the files: deleting them then would lose the upload.
+        if not committed:
+            storage.delete_quietly(saved_files)
         raise
     results = []
     for info in infos:

@@ -2,7 +2,9 @@
 
 from rq import cron
 
-from images.jobs import cleanup_tasks
+from images.jobs import cleanup_tasks, requeue_stuck_steps
 
 # Expired anonymisation tasks are purged, and undelivered ones are delivered again.
 cron.register(cleanup_tasks, queue_name="low", interval=600)
+# Steps whose jobs never reached Redis (it was down) or were lost with it are queued again.
+cron.register(requeue_stuck_steps, queue_name="high", interval=300)

@@ -143,11 +143,14 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "imago",
+        # The rate limiter fails open when Redis is down: it should learn that quickly.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }
 
+RQ_JOB_TIMEOUT = envint("RQ_JOB_TIMEOUT", 600)
 RQ_QUEUES = {
-    name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": envint("RQ_JOB_TIMEOUT", 600)}
+    name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": RQ_JOB_TIMEOUT}
     for name in ("high", "default", "low")
 }
 # Jobs are enqueued only once the transaction that created their rows commits (django-rq's default,
@@ -258,6 +261,10 @@ SPECTACULAR_SETTINGS = {
         "StepStatusEnum": "images.models.StepStatus",
         # Detection jobs and plate tasks share these states.
         "JobStatusEnum": "images.models.DetectionJob.Status",
+        "InsightImportStatusEnum": "annotations.models.InsightImport.Status",
+        "QuestionStatusEnum": "annotations.serializers.QUESTION_STATUSES",
+        "InsightListStatusEnum": "annotations.serializers.INSIGHT_STATUSES",
+        "AnnotationStatusEnum": "annotations.serializers.ANNOTATION_STATUSES",
     },
 }
 
@@ -275,6 +282,8 @@ THUMBNAIL_QUALITY = envint("THUMBNAIL_QUALITY", 80)
 # Pipeline.
 PIPELINE_RETRY_MAX = envint("PIPELINE_RETRY_MAX", 3)
 PIPELINE_RETRY_INTERVALS = [int(s) for s in envlist("PIPELINE_RETRY_INTERVALS", "10,60,300")]
+# Steps unfinished this long with no live RQ job are queued again (or failed): requeue_stuck_steps.
+PIPELINE_STUCK_AFTER = envint("PIPELINE_STUCK_AFTER", 300)
 
 # Detection: the built-in models (files under MODELS_DIR, fetched by `manage.py fetch_models`).
 # Task, class names and input size are read from each file's metadata.
@@ -344,3 +353,21 @@ AI_FETCH_ALLOWED_HOSTS = envlist("AI_FETCH_ALLOWED_HOSTS", "")
 AI_FETCH_MAX_BYTES = envint("AI_FETCH_MAX_BYTES", 5 * 1024 * 1024)
 AI_FETCH_TIMEOUT = float(env("AI_FETCH_TIMEOUT", "10"))
 AI_FETCH_MAX_REDIRECTS = envint("AI_FETCH_MAX_REDIRECTS", 5)
+
+# --- Insights (annotations app)
+# Question routes count matching questions up to this many (an exact count is a full index scan;
+# 1,000 rows cost about 2 ms on PostgreSQL, 10,000 about 20 ms).
+INSIGHT_QUESTION_COUNT_CAP = envint("INSIGHT_QUESTION_COUNT_CAP", 1_000)
+# Imported insights' relative source_image paths are served from here (Open Food Facts' images).
+INSIGHT_SOURCE_IMAGE_BASE_URL = env(
+    "INSIGHT_SOURCE_IMAGE_BASE_URL", "https://images.openfoodfacts.org/images/products"
+)
+# Anonymous callers of the question and annotation routes, per address (DRF rate syntax).
+INSIGHT_ANONYMOUS_RATE = env("INSIGHT_ANONYMOUS_RATE", "300/min")
+
+# --- Insight import (annotations app)
+INSIGHT_IMPORT_BATCH_SIZE = envint("INSIGHT_IMPORT_BATCH_SIZE", 2000)
+INSIGHT_IMPORT_MAX_BYTES = envint("INSIGHT_IMPORT_MAX_BYTES", 512 * 1024 * 1024)
+# The errors kept on an import run (each bad line is still counted).
+INSIGHT_IMPORT_MAX_ERRORS = envint("INSIGHT_IMPORT_MAX_ERRORS", 1000)
+INSIGHT_IMPORT_JOB_TIMEOUT = envint("INSIGHT_IMPORT_JOB_TIMEOUT", 3600)

@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework import routers
 
+from annotations.views import question_page
 from images.api import ClientViewSet, ImageViewSet
 from images.signing import serve_signed
 from imago_site import health
@@ -35,6 +36,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api-auth/", include("rest_framework.urls")),
+    path("questions/", question_page, name="question-page"),
     path("files/signed/<str:token>", serve_signed, name="signed-file"),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),

@@ -37,6 +37,7 @@ def test_it_reads_the_gps_of_a_real_photo(owner, run_jobs):
     statuses = {s["name"]: s["status"] for s in detail["steps"]}
     assert set(statuses) == set(pipeline.step_names())
     assert statuses["exif"] == statuses["thumbnails"] == statuses["detection"] == "done"
+    assert statuses["insights"] == "done"
     assert set(statuses.values()) <= {"done", "skipped"}
     assert all(s["duration_ms"] is not None for s in detail["steps"])
     has_gps = owner.api.get("/api/v1/images/?has_gps=true").json()

@@ -1,0 +1,317 @@
+"""The Robotoff-compatible routes: questions, insights and annotations (robotoff-compat.md).
+
+Anonymous callers are welcome here (they see the tenants that opted in with public_questions,
+and their answers are votes); a key needs insights:read to read and insights:annotate to answer.
+"""
+
+import logging
+from typing import Any
+
+import redis
+from django.conf import settings
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, permissions, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle, BaseThrottle
+from rest_framework.views import APIView
+
+from annotations import selectors, services
+from annotations.models import Insight
+from annotations.serializers import (
+    AnnotateJsonSerializer,
+    AnnotateSerializer,
+    AnnotationAnswerSerializer,
+    ApiErrorSerializer,
+    BarcodeQuestionQuerySerializer,
+    BarcodeQuestionsSerializer,
+    InsightSerializer,
+    InsightsSerializer,
+    QuestionQuerySerializer,
+    QuestionSerializer,
+    QuestionsSerializer,
+    RandomInsightQuerySerializer,
+    language,
+)
+from images.auth import ClientPrincipal, ClientRateThrottle, is_operator, required_scopes
+from images.models import Scope
+from imago_site.errors import ApiError
+
+logger = logging.getLogger(__name__)
+
+ERRORS = {
+    400: OpenApiResponse(ApiErrorSerializer, description="Invalid query parameters."),
+    403: OpenApiResponse(ApiErrorSerializer, description="The key lacks the scope."),
+}
+
+
+class InsightAccess(permissions.BasePermission):
+    """Anyone may call; a keyed caller must hold the view's scopes (anonymous ones are limited
+    to public tenants by the selectors, staff see every tenant)."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        user = request.user
+        if isinstance(user, ClientPrincipal):
+            missing = [s for s in required_scopes(request, view) if not user.has_scope(s)]
+            if missing:
+                raise exceptions.PermissionDenied(
+                    f"This key lacks the scope {', '.join(missing)}.", code="missing_scope"
+                )
+        return True
+
+
+class AnonymousThrottle(AnonRateThrottle):
+    """Anonymous callers share no key, so they are limited by address."""
+
+    def get_rate(self) -> str:
+        return settings.INSIGHT_ANONYMOUS_RATE
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except redis.exceptions.RedisError as exc:
+            # As for keyed callers: losing the limit for a moment beats refusing everyone.
+            logger.warning("Anonymous rate limiting skipped, Redis unavailable: %s", exc)
+            return True
+
+
+class OptionalAuthSchema(AutoSchema):
+    """These routes also answer anonymous callers: an empty security requirement says so."""
+
+    def get_auth(self) -> list[dict[str, Any]]:
+        return [*super().get_auth(), {}]
+
+
+class InsightApiView(APIView):
+    schema = OptionalAuthSchema()
+    permission_classes = [InsightAccess]
+    throttle_classes = [ClientRateThrottle, AnonymousThrottle]
+    required_scopes = [Scope.INSIGHTS_READ]
+
+
+def _valid(serializer_class: type[serializers.Serializer], request: Request) -> Any:
+    form = serializer_class(data=request.query_params)
+    form.is_valid(raise_exception=True)
+    return form
+
+
+def _voter(request: Request, device_id: str | None) -> selectors.Voter:
+    """Leave out what this device voted on; a keyed or staff caller without one, its own votes."""
+    if device_id:
+        return selectors.Voter(device_id=device_id)
+    return selectors.Voter(
+        device_id=_device_of_address(request),
+        username=_username(request),
+    )
+
+
+def _device_of_address(request: Request) -> str:
+    # The address as DRF's throttles see it: behind a proxy, X-Forwarded-For (trimmed to
+    # REST_FRAMEWORK["NUM_PROXIES"] when set). A device id is the caller's word either way.
+    return services.device_id_for_address(BaseThrottle().get_ident(request))
+
+
+def _username(request: Request) -> str | None:
+    user = request.user
+    if isinstance(user, ClientPrincipal):
+        return user.username
+    if is_operator(user):
+        return user.get_username()
+    return None
+
+
+class QuestionsView(InsightApiView):
+    order: str | None = None  # fixed by /random and /popular; else `order_by`
+
+    @extend_schema(
+        parameters=[QuestionQuerySerializer],
+        responses={200: QuestionsSerializer, **ERRORS},
+        summary="Open questions",
+    )
+    def get(self, request: Request) -> Response:
+        form = _valid(QuestionQuerySerializer, request)
+        data = form.validated_data
+        questions = selectors.open_questions(
+            selectors.visible_insights(request),
+            form.filters(),
+            _voter(request, data.get("device_id")),
+        )
+        count = selectors.question_count(questions)
+        page = (
+            selectors.question_page(
+                questions,
+                order_by=self.order or data["order_by"] or selectors.Order.RANDOM,
+                count=data["count"],
+                page=data["page"],
+            )
+            if count
+            else []
+        )
+        return Response(
+            {
+                "count": count,
+                "questions": _questions(page, request, language(data.get("lang"))),
+                "status": "found" if page else "no_questions",
+            }
+        )
+
+
+class RandomQuestionsView(QuestionsView):
+    order = selectors.Order.RANDOM
+
+
+class PopularQuestionsView(QuestionsView):
+    order = selectors.Order.POPULARITY
+
+
+def _questions(insights: list[Insight], request: Request, lang: str) -> list[dict[str, Any]]:
+    return QuestionSerializer(insights, many=True, context={"request": request, "lang": lang}).data
+
+
+class BarcodeQuestionsView(InsightApiView):
+    @extend_schema(
+        parameters=[BarcodeQuestionQuerySerializer],
+        responses={200: BarcodeQuestionsSerializer, **ERRORS},
+        summary="Open questions about one subject",
+        operation_id="questions_for_barcode",
+    )
+    def get(self, request: Request, barcode: str) -> Response:
+        data = _valid(BarcodeQuestionQuerySerializer, request).validated_data
+        filters = selectors.QuestionFilters(
+            barcode=barcode,
+            insight_types=[t for t in data.get("insight_types", "").split(",") if t.strip()],
+        )
+        questions = selectors.open_questions(
+            selectors.visible_insights(request), filters, _voter(request, data.get("device_id"))
+        )
+        page = selectors.question_page(
+            questions, order_by=selectors.Order.CONFIDENCE, count=data["count"]
+        )
+        return Response(
+            {
+                "status": "found" if page else "no_questions",
+                "questions": _questions(page, request, language(data.get("lang"))),
+            }
+        )
+
+
+class AnnotateView(InsightApiView):
+    required_scopes = [Scope.INSIGHTS_ANNOTATE]
+
+    @extend_schema(
+        request={
+            "application/x-www-form-urlencoded": AnnotateSerializer,
+            "multipart/form-data": AnnotateSerializer,
+            "application/json": AnnotateJsonSerializer,
+        },
+        responses={
+            200: OpenApiResponse(
+                AnnotationAnswerSerializer,
+                description="Saved, updated, voted, or an answer such as error_unknown_insight.",
+            ),
+            400: OpenApiResponse(
+                AnnotationAnswerSerializer,
+                description="Malformed: error_invalid_data or error_missing_data.",
+            ),
+            403: ERRORS[403],
+        },
+        summary="Annotate an insight",
+        operation_id="insights_annotate",
+    )
+    def post(self, request: Request) -> Response:
+        try:
+            payload = request.data
+        except exceptions.ParseError as exc:
+            # The contract's shape for every malformed request, unreadable bodies included.
+            return _answer(services.INVALID_DATA.with_description(str(exc.detail)))
+        form = AnnotateSerializer(data=payload)
+        if not form.is_valid():
+            return _answer(services.INVALID_DATA.with_description(_describe(form.errors)))
+        data = form.validated_data
+        if data["annotation"] == 2 and "data" not in data:
+            return _answer(services.MISSING_DATA)
+        if data["annotation"] != 2 and "data" in data:
+            return _answer(
+                services.INVALID_DATA.with_description("`data` is only accepted with annotation 2")
+            )
+        user = request.user
+        result = services.insight_annotate(
+            insight_id=data["insight_id"],
+            annotation=data["annotation"],
+            update=data["update"],
+            data=data.get("data"),
+            device_id=data.get("device_id") or _device_of_address(request),
+            username=_username(request),
+            authenticated=isinstance(user, ClientPrincipal) or is_operator(user),
+            insights=selectors.visible_insights(request),
+        )
+        return _answer(result)
+
+
+def _answer(result: services.AnnotationResult) -> Response:
+    malformed = result.status_code in services.MALFORMED_CODES
+    return Response(result.as_dict(), status=400 if malformed else 200)
+
+
+def _describe(errors: dict[str, Any]) -> str:
+    return "; ".join(
+        f"{name}: {' '.join(str(m) for m in messages)}" for name, messages in errors.items()
+    )
+
+
+class BarcodeInsightsView(InsightApiView):
+    @extend_schema(
+        responses={200: InsightsSerializer, 403: ERRORS[403]},
+        summary="A subject's insights",
+        operation_id="insights_for_barcode",
+    )
+    def get(self, request: Request, barcode: str) -> Response:
+        insights = list(
+            selectors.insights_for_barcode(selectors.visible_insights(request), barcode)
+        )
+        return Response(
+            {
+                "insights": InsightSerializer(insights, many=True).data,
+                "status": "found" if insights else "no_insights",
+            }
+        )
+
+
+class InsightDetailView(InsightApiView):
+    @extend_schema(
+        responses={
+            200: InsightSerializer,
+            403: ERRORS[403],
+            404: OpenApiResponse(ApiErrorSerializer, description="No such insight."),
+        },
+        summary="One insight",
+        operation_id="insights_detail",
+    )
+    def get(self, request: Request, insight_id: str) -> Response:
+        insight = selectors.visible_insights(request).filter(pk=insight_id).first()
+        if insight is None:
+            raise ApiError(404, "insight_not_found", f"No insight {insight_id}.")
+        return Response(InsightSerializer(insight).data)
+
+
+class RandomInsightsView(InsightApiView):
+    @extend_schema(
+        parameters=[RandomInsightQuerySerializer],
+        responses={200: InsightsSerializer, **ERRORS},
+        summary="Random open insights",
+        operation_id="insights_random",
+    )
+    def get(self, request: Request) -> Response:
+        form = _valid(RandomInsightQuerySerializer, request)
+        insights = selectors.question_page(
+            selectors.open_questions(selectors.visible_insights(request), form.filters()),
+            order_by=selectors.Order.RANDOM,
+            count=form.validated_data["count"],
+        )
+        return Response(
+            {
+                "insights": InsightSerializer(insights, many=True).data,
+                "status": "found" if insights else "no_insights",
+            }
+        )

@@ -1,0 +1,122 @@
+"""Insight import over HTTP: upload a file, poll its run (an RQ job) until it is done."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from annotations import importer
+from annotations.models import InsightImport
+from images import selectors
+from images.models import Scope
+from imago_site.errors import ApiError
+
+
+class ImportRequestSerializer(serializers.Serializer):
+    # Empty files are refused by the service, with its own code (empty_file).
+    file = serializers.FileField(
+        allow_empty_file=True,
+        help_text="Robotoff predictions (JSON Lines, plain or gzip) or questions (JSON).",
+    )
+    format = serializers.ChoiceField(choices=importer.FORMATS, default="auto", required=False)
+
+
+class ImportAcceptedSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=InsightImport.Status.choices)
+    status_url = serializers.URLField()
+
+
+class ImportErrorSerializer(serializers.Serializer):
+    line = serializers.IntegerField(required=False, help_text="JSON Lines: the line number.")
+    question = serializers.IntegerField(required=False, help_text="Questions: the n-th question.")
+    reason = serializers.CharField()
+
+
+class ImportStatusSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField(
+        help_text="The fraction of the file read, when known."
+    )
+    errors = ImportErrorSerializer(many=True, help_text="The first refused records (capped).")
+
+    class Meta:
+        model = InsightImport
+        fields = [
+            "id",
+            "status",
+            "format",
+            "original_filename",
+            "progress",
+            "lines_read",
+            "created",
+            "updated",
+            "unchanged",
+            "bad",
+            "errors",
+            "error",
+            "created_at",
+            "finished_at",
+        ]
+
+    def get_progress(self, run: InsightImport) -> float | None:
+        return importer.import_progress(run)
+
+
+class InsightImportView(APIView):
+    """Queue the import of a file of insights; the answer says where to follow it."""
+
+    required_scopes = [Scope.INSIGHTS_WRITE]
+
+    @extend_schema(
+        request={"multipart/form-data": ImportRequestSerializer},
+        responses={
+            202: ImportAcceptedSerializer,
+            400: OpenApiResponse(
+                description="empty_file, not_json, unreadable_file, unknown_format, no_file"
+            ),
+            413: OpenApiResponse(description="file_too_large (INSIGHT_IMPORT_MAX_BYTES)"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        client = selectors.request_client(request)
+        if client is None:
+            raise ApiError(400, "client_required", "Staff must name a client (?client=).")
+        if not request.FILES.get("file"):
+            raise ApiError(400, "no_file", "Send the file as multipart field 'file'.")
+        form = ImportRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        upload = form.validated_data["file"]
+        try:
+            run = importer.insight_import_create(
+                client=client,
+                fp=upload,
+                size=upload.size or 0,
+                filename=upload.name or "",
+                format=form.validated_data.get("format", "auto"),
+            )
+        except importer.ImportRefused as exc:
+            code = 413 if exc.code == "file_too_large" else 400
+            raise ApiError(code, exc.code, exc.detail) from exc
+        body = {
+            "id": str(run.id),
+            "status": run.status,
+            "status_url": reverse("insight-import-status", args=[run.id], request=request),
+        }
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class InsightImportStatusView(APIView):
+    required_scopes = [Scope.INSIGHTS_READ]
+
+    @extend_schema(responses=ImportStatusSerializer)
+    def get(self, request: Request, import_id: str) -> Response:
+        runs = InsightImport.objects.all()
+        client = selectors.request_client(request)
+        if client is not None:
+            runs = runs.filter(client=client)
+        run = runs.filter(pk=import_id).first()
+        if run is None:
+            raise ApiError(404, "not_found", "No such insight import.")
+        return Response(ImportStatusSerializer(run).data)

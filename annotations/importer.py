@@ -1,0 +1,1004 @@
+"""Import Robotoff predictions (JSON Lines, plain or gzip) and questions (JSON) as insights.
+
+The file is read as a stream (a line, or one question, at a time) and written in batches, so a
+file of millions of lines takes constant memory. Re-importing follows Robotoff's rule
+(shared/docs/robotoff-compat.md, "Import formats"):
+
+- a record whose id is an existing insight updates it, or leaves it unchanged when nothing differs;
+- an annotated insight is never altered;
+- a record with a new id but the same subject, type, value, value_tag and source image as an
+  unannotated insight is mapped onto that insight (so its votes survive) instead of duplicating
+  it, and one matching an annotated insight is not asked again.
+
+On PostgreSQL a batch goes through COPY into a temporary table and two set-based statements; other
+databases use bulk_create / bulk_update.
+"""
+
+import datetime as dt
+import gzip
+import io
+import json
+import logging
+import math
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any, Literal
+
+import django_rq
+import ijson
+from django.conf import settings
+from django.db import IntegrityError, connection, connections, transaction
+from django.utils import timezone
+from redis.exceptions import RedisError
+from rq import get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+from annotations.models import Insight, InsightImport, new_random_key
+from images import storage
+from images.models import Client
+from images.pipeline import queue_name_for
+
+logger = logging.getLogger(__name__)
+
+Format = Literal["predictions", "questions"]
+FORMATS = ("auto", "predictions", "questions")
+GZIP_MAGIC = b"\x1f\x8b"
+HEAD_BYTES = 64 * 1024
+# Ids of insights made from another tenant's copy of the same prediction: stable, so that the
+# second tenant's re-imports find their own rows again.
+TENANT_ID_NAMESPACE = uuid.UUID("6f1d9a52-5b0e-4c39-9a51-3f0f0c1f2d7e")
+# Serialises batches of concurrent imports of one tenant on PostgreSQL (pg_advisory_xact_lock).
+ADVISORY_LOCK_CLASS = 6_060_006
+
+# Every column an import may set; the rest (annotation, votes, username, …) belongs to people.
+IMPORT_FIELDS = [
+    "barcode",
+    "type",
+    "value",
+    "value_tag",
+    "data",
+    "timestamp",
+    "source_image",
+    "automatic_processing",
+    "predictor",
+    "predictor_version",
+    "confidence",
+    "server_type",
+    "countries",
+    "brands",
+    "campaign",
+    "bounding_box",
+    "lc",
+    "unique_scans_n",
+    "reserved_barcode",
+    "with_image",
+]
+NATURAL_KEY = ("barcode", "type", "value", "value_tag", "source_image")
+JSON_FIELDS = {"data", "countries", "brands", "campaign", "bounding_box", "lc"}
+
+
+class ImportRefused(Exception):
+    """Nothing in the file could be read (empty, not JSON, an unknown format)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+class BadRecord(ValueError):
+    """A record that was skipped, and why."""
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """Where a refused record was (a line of JSONL, or the n-th question) and why."""
+
+    unit: Literal["line", "question", "file"]
+    number: int
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {self.unit: self.number, "reason": self.reason}
+
+    def __str__(self) -> str:
+        return f"{self.unit} {self.number}: {self.reason}"
+
+
+@dataclass
+class ImportCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    bad: int = 0
+
+    @property
+    def good(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+    @property
+    def read(self) -> int:
+        return self.good + self.bad
+
+    def add(self, other: "ImportCounts") -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.bad += other.bad
+
+    def summary(self) -> str:
+        return (
+            f"created {self.created}, updated {self.updated}, "
+            f"unchanged {self.unchanged}, bad {self.bad}"
+        )
+
+
+@dataclass(frozen=True)
+class Record:
+    id: uuid.UUID
+    fields: dict[str, Any]
+
+
+# --- Reading
+
+
+@dataclass
+class Source:
+    """A file opened for import: its format, its records, and how far into it we are."""
+
+    format: Format
+    stream: IO[bytes]
+    position: Callable[[], int]
+    size: int | None
+
+
+def open_source(fp: IO[bytes], *, format: str = "auto") -> Source:
+    """Detect gzip (by magic bytes) and the format (by content), or raise ImportRefused."""
+    if format not in FORMATS:
+        raise ImportRefused("unknown_format", f"format must be one of {', '.join(FORMATS)}.")
+    raw_position = fp.tell
+    size = _size_of(fp)
+    buffered = io.BufferedReader(_Unclosable(fp), HEAD_BYTES)
+    stream: IO[bytes] = buffered
+    if buffered.peek(2)[:2] == GZIP_MAGIC:
+        stream = io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"), HEAD_BYTES)
+    try:
+        head = stream.peek(HEAD_BYTES)  # type: ignore[attr-defined]
+    except (OSError, EOFError) as exc:
+        raise ImportRefused("unreadable_file", f"The file cannot be decompressed: {exc}") from exc
+    if not head.strip():
+        raise ImportRefused("empty_file", "The file is empty.")
+    detected = _detect(head)
+    if detected is None:
+        raise ImportRefused(
+            "not_json",
+            "The file is neither Robotoff predictions (JSON Lines) nor questions (JSON).",
+        )
+    return Source(
+        format=detected if format == "auto" else format,  # type: ignore[arg-type]
+        stream=stream,
+        position=raw_position,
+        size=size,
+    )
+
+
+def _size_of(fp: IO[bytes]) -> int | None:
+    try:
+        here = fp.tell()
+        end = fp.seek(0, io.SEEK_END)
+        fp.seek(here)
+    except (OSError, AttributeError, ValueError):
+        return None
+    return end
+
+
+class _Unclosable(io.RawIOBase):
+    """Lets a BufferedReader read a caller's file without closing it when it is collected."""
+
+    def __init__(self, fp: IO[bytes]) -> None:
+        self.fp = fp
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.fp.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        pass
+
+
+def _detect(head: bytes) -> Format | None:
+    """Questions when the first JSON object has a top-level "questions" key; JSONL otherwise."""
+    first = head.lstrip()[:1]
+    if first not in (b"{", b"["):
+        # Still JSON Lines if a later line is an object: the bad first line will be reported.
+        return "predictions" if b"\n{" in head else None
+    try:
+        for prefix, event, value in ijson.parse(io.BytesIO(head)):
+            if prefix == "" and event == "map_key" and value == "questions":
+                return "questions"
+            if prefix == "" and event in ("end_map", "end_array"):
+                return "predictions"
+    except ijson.common.IncompleteJSONError:
+        pass
+    return "predictions"
+
+
+def read_records(source: Source) -> Iterator[Record | BadLine]:
+    if source.format == "questions":
+        return _read_questions(source.stream)
+    return _read_lines(source.stream)
+
+
+def _no_constant(name: str) -> None:
+    # json accepts NaN and Infinity, which are not JSON and which jsonb refuses.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
+def _decode(text: str) -> Any:
+    """json.loads, less its two regular-expression passes for whitespace (a third of its time)."""
+    text = text.strip()
+    obj, end = _DECODER.raw_decode(text)
+    if end != len(text):
+        raise ValueError(f"Extra data: line 1 column {end + 1} (char {end})")
+    return obj
+
+
+def _read_lines(stream: IO[bytes]) -> Iterator[Record | BadLine]:
+    number = 0
+    try:
+        for number, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            if b"\\u0000" in line:
+                # PostgreSQL stores no NUL character, in text or in jsonb.
+                yield BadLine("line", number, "contains a NUL character (\\u0000)")
+                continue
+            try:
+                obj = _decode(line.decode())
+            except ValueError as exc:
+                yield BadLine("line", number, f"not valid JSON ({exc})")
+                continue
+            try:
+                yield prediction_record(obj)
+            except BadRecord as exc:
+                yield BadLine("line", number, str(exc))
+    except (OSError, EOFError) as exc:
+        yield BadLine("file", number + 1, f"the file could not be read on: {exc}")
+
+
+def _read_questions(stream: IO[bytes]) -> Iterator[Record | BadLine]:
+    number = 0
+    try:
+        questions = ijson.items(stream, "questions.item", use_float=True)
+        for number, obj in enumerate(questions, 1):
+            try:
+                yield question_record(obj)
+            except BadRecord as exc:
+                yield BadLine("question", number, str(exc))
+    except (ijson.JSONError, OSError, EOFError) as exc:
+        yield BadLine("file", number + 1, f"invalid JSON after question {number}: {exc}")
+
+
+# --- Validating
+
+
+def prediction_record(obj: Any) -> Record:
+    """A Robotoff prediction (one JSONL line) as the fields of an insight."""
+    if not isinstance(obj, dict):
+        raise BadRecord(f"expected a JSON object, got {_json_type(obj)}")
+    fields: dict[str, Any] = {
+        "barcode": _barcode(obj),
+        "type": _text(obj, "type", required=True, max_length=64),
+        "value": _text(obj, "value"),
+        "value_tag": _text(obj, "value_tag", max_length=255),
+        "data": _typed(obj, "data", dict, "an object") or {},
+        "timestamp": _timestamp(obj.get("timestamp")),
+        "source_image": _text(obj, "source_image", max_length=500),
+        "automatic_processing": _typed(obj, "automatic_processing", bool, "true or false"),
+        "predictor": _text(obj, "predictor", max_length=100),
+        "predictor_version": _text(obj, "predictor_version", max_length=100),
+        "confidence": _confidence(obj.get("confidence")),
+        "server_type": _text(obj, "server_type", max_length=20) or "off",
+    }
+    # Fields of Robotoff's insight table that predictions rarely carry: set only when present.
+    for name in ("countries", "brands", "campaign", "lc"):
+        if name in obj:
+            fields[name] = _typed(obj, name, list, "a list") or []
+    if "bounding_box" in obj:
+        fields["bounding_box"] = obj["bounding_box"]
+    if "unique_scans_n" in obj:
+        fields["unique_scans_n"] = _count(obj.get("unique_scans_n"))
+    if "reserved_barcode" in obj:
+        fields["reserved_barcode"] = bool(_typed(obj, "reserved_barcode", bool, "true or false"))
+    with_image = _typed(obj, "with_image", bool, "true or false")
+    fields["with_image"] = bool(fields["source_image"]) if with_image is None else with_image
+    return Record(_uuid(obj, "id"), fields)
+
+
+def question_record(obj: Any) -> Record:
+    """A question of Robotoff's /questions answer: only the insight fields it carries."""
+    if not isinstance(obj, dict):
+        raise BadRecord(f"expected a JSON object, got {_json_type(obj)}")
+    source_image = _text(obj, "source_image_url", max_length=500)
+    fields = {
+        "barcode": _barcode(obj),
+        "type": _text(obj, "insight_type", required=True, max_length=64),
+        "value": _text(obj, "value"),
+        "value_tag": _text(obj, "value_tag", max_length=255),
+        "source_image": source_image,
+        "with_image": bool(source_image),
+        "server_type": _text(obj, "server_type", max_length=20) or "off",
+    }
+    return Record(_uuid(obj, "insight_id"), fields)
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number")
+
+
+def _typed(obj: dict, name: str, kind: type, described: str) -> Any:
+    value = obj.get(name)
+    # bool is an int in Python; JSON keeps them apart, and so do we.
+    if value is not None and (not isinstance(value, kind) or (kind is int and value is True)):
+        raise BadRecord(f"{name} must be {described}, not {_json_type(value)}")
+    return value
+
+
+def _text(obj: dict, name: str, *, required: bool = False, max_length: int | None = None) -> Any:
+    # Called nine times a record: the common case (a string) is checked first, in few steps.
+    value = obj.get(name)
+    if type(value) is str:
+        if max_length is not None and len(value) > max_length:
+            raise BadRecord(f"{name} is longer than {max_length} characters")
+        if "\x00" in value:
+            raise BadRecord(f"{name} contains a NUL character")
+        if required and not value:
+            raise BadRecord(f"{name} is empty")
+        return value
+    if value is None:
+        if required:
+            raise BadRecord(f"{name} is missing")
+        return None
+    raise BadRecord(f"{name} must be a string, not {_json_type(value)}")
+
+
+def _barcode(obj: dict) -> str:
+    return _text(obj, "barcode", required=True, max_length=100)
+
+
+def _uuid(obj: dict, name: str) -> uuid.UUID:
+    value = _text(obj, name, required=True)
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise BadRecord(f"{name} is not a UUID: {value[:60]!r}") from None
+
+
+def _timestamp(value: Any) -> dt.datetime:
+    if value is None:
+        return timezone.now()
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BadRecord(f"timestamp must be an ISO 8601 string, not {_json_type(value)}")
+    try:
+        if isinstance(value, str):
+            parsed = dt.datetime.fromisoformat(value)
+        else:
+            parsed = dt.datetime.fromtimestamp(value, dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        raise BadRecord(f"timestamp is not a date and time: {str(value)[:60]!r}") from None
+    # Robotoff writes naive UTC timestamps.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _confidence(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BadRecord(f"confidence must be a number or null, not {_json_type(value)}")
+    return float(value)
+
+
+def _count(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        raise BadRecord("unique_scans_n must be a whole number from 0 to 2³¹-1")
+    return value
+
+
+# --- Importing
+
+
+def insights_import(
+    *,
+    client: Client,
+    fp: IO[bytes],
+    format: str = "auto",
+    batch_size: int | None = None,
+    on_bad: Callable[[BadLine], None] | None = None,
+    on_batch: Callable[[ImportCounts, float | None], None] | None = None,
+) -> ImportCounts:
+    """Import a file for a tenant; report each bad record to on_bad and progress to on_batch.
+
+    on_batch gets the counts so far and the fraction of the file read (None when unknown).
+    Raises ImportRefused when the file cannot be read at all.
+    """
+    source = open_source(fp, format=format)
+    batch_size = batch_size or settings.INSIGHT_IMPORT_BATCH_SIZE
+    counts = ImportCounts()
+    batch: list[Record] = []
+    writer = _BackgroundWriter(client) if _can_write_in_background() else _Writer(client)
+
+    def report() -> None:
+        if on_batch is not None:
+            fraction = source.position() / source.size if source.size else None
+            on_batch(counts, fraction)
+
+    try:
+        for item in read_records(source):
+            if isinstance(item, BadLine):
+                counts.bad += 1
+                if on_bad is not None:
+                    on_bad(item)
+                continue
+            batch.append(item)
+            if len(batch) >= batch_size:
+                writer.put(batch)
+                batch = []
+                counts.add(writer.written())
+                report()
+        writer.put(batch)
+    finally:
+        writer.close()
+    counts.add(writer.written())
+    report()
+    return counts
+
+
+class _Writer:
+    """Plans and writes batches, one after the other, on the caller's connection."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.counts = ImportCounts()
+        self.created: _CreatedIds | None = None
+
+    def put(self, batch: list[Record]) -> None:
+        self._write(batch)
+
+    def _write(self, batch: list[Record]) -> None:
+        if self.created is None:
+            self.created = _CreatedIds()
+        self.counts.add(_import_batch(self.client, batch, self.created))
+
+    def written(self) -> ImportCounts:
+        """The counts of the batches written since the last call."""
+        done, self.counts = self.counts, ImportCounts()
+        return done
+
+    def close(self) -> None:
+        pass
+
+
+def _can_write_in_background() -> bool:
+    # Another connection cannot see the rows of a caller's open transaction (tests, admin
+    # actions in atomic requests); SQLite takes one writer at a time anyway.
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+class _BackgroundWriter(_Writer):
+    """Writes batches in a thread with its own connection while the caller parses the next.
+
+    PostgreSQL's work on a batch (index upkeep, mostly) then overlaps Python's parsing of the
+    next one. Batches are written in order, and at most two wait, so memory stays bounded.
+    """
+
+    def __init__(self, client: Client) -> None:
+        super().__init__(client)
+        self.queue: queue.Queue[list[Record] | None] = queue.Queue(maxsize=2)
+        self.lock = threading.Lock()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="insight-import-writer")
+        self.thread.start()
+
+    def put(self, batch: list[Record]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(batch)
+
+    def _run(self) -> None:
+        try:
+            while (batch := self.queue.get()) is not None:
+                if self.error is None:
+                    try:
+                        self._write(batch)
+                    except BaseException as exc:
+                        # Kept for the caller; the queue is still drained so that it never blocks.
+                        self.error = exc
+        finally:
+            connections.close_all()
+
+    def _write(self, batch: list[Record]) -> None:
+        if self.created is None:
+            self.created = _CreatedIds()
+        counts = _import_batch(self.client, batch, self.created)
+        with self.lock:
+            self.counts.add(counts)
+
+    def written(self) -> ImportCounts:
+        with self.lock:
+            return super().written()
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+def tenant_insight_id(insight_id: uuid.UUID, client: Client) -> uuid.UUID:
+    return uuid.uuid5(TENANT_ID_NAMESPACE, f"{insight_id}:{client.pk}")
+
+
+def _import_batch(client: Client, records: list[Record], created: "_CreatedIds") -> ImportCounts:
+    if not records:
+        return ImportCounts()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_CLASS, client.pk]
+                )
+                # The batch's lookups are by key: an index is always right for them, but a table
+                # growing under an import has stale statistics, and the planner then scans it
+                # whole for every batch.
+                cursor.execute("SET LOCAL enable_seqscan = off")
+                # A batch lost to a crash is written again by re-running the import (it is
+                # idempotent): no need to wait for each commit's WAL flush.
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        plan = _Plan(client, records, created)
+        _write(plan)
+        created.add(list(plan.creates))
+    return plan.counts
+
+
+_LOADED = ["id", "client_id", "annotation", *IMPORT_FIELDS]
+_SELECTED = ", ".join(f'"{name}"' for name in _LOADED)
+
+
+def _rows_by_id(ids: list[uuid.UUID], client: Client | None = None) -> list[dict[str, Any]]:
+    if connection.vendor != "postgresql":
+        rows = Insight.objects.filter(id__in=ids)
+        if client is not None:
+            rows = rows.filter(client=client)
+        return list(rows.order_by().values(*_LOADED))
+    # One array parameter: a batch's thousands of `IN (%s, …)` placeholders cost more to build
+    # and parse than the lookups themselves.
+    sql = f"SELECT {_SELECTED} FROM {Insight._meta.db_table} WHERE id = ANY(%s::uuid[])"
+    if client is not None:
+        return _fetch(f"{sql} AND client_id = %s", [ids, client.pk])
+    return _fetch(sql, [ids])
+
+
+def _rows_by_barcode(client: Client, barcodes: list[str]) -> list[dict[str, Any]]:
+    if connection.vendor != "postgresql":
+        rows = Insight.objects.filter(client=client, barcode__in=barcodes)
+        return list(rows.order_by().values(*_LOADED))
+    # One probe of the (client, barcode) index per barcode. With `barcode = ANY(…)` or a plain
+    # join, and the stale statistics of a table growing under an import, the planner reads the
+    # whole tenant for every batch instead; OFFSET 0 keeps it from flattening the subquery
+    # into such a join.
+    sql = (
+        f"SELECT found.* FROM unnest(%s::text[]) AS wanted(barcode) CROSS JOIN LATERAL "
+        f"(SELECT {_SELECTED} FROM {Insight._meta.db_table} "
+        f"WHERE client_id = %s AND barcode = wanted.barcode OFFSET 0) AS found"
+    )
+    return _fetch(sql, [barcodes, client.pk])
+
+
+def _fetch(sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    """Rows as dicts, decoding JSON here: Django's converters cost more than the query.
+
+    psycopg gives uuid, timestamptz and the rest as Python values already; Django has it give
+    jsonb as text, most of which is an empty list.
+    """
+    json_at = [i for i, name in enumerate(_LOADED) if name in JSON_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    found = []
+    for row in rows:
+        values = list(row)
+        for i in json_at:
+            text = values[i]
+            if isinstance(text, str):
+                values[i] = [] if text == "[]" else _DECODER.raw_decode(text)[0]
+        found.append(dict(zip(_LOADED, values, strict=True)))
+    return found
+
+
+class _CreatedIds:
+    """The ids this run created, in a temporary table (not in memory: a run may be huge).
+
+    Natural-key matching is for insights that existed before the run: two predictions of one
+    file with different ids stay two insights, whichever batches they fall in.
+    """
+
+    table = "insight_import_created"
+
+    def __init__(self) -> None:
+        self.postgresql = connection.vendor == "postgresql"
+        id_type = "uuid" if self.postgresql else "char(32)"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {self.table} (id {id_type} PRIMARY KEY)"
+            )
+            cursor.execute(f"DELETE FROM {self.table}")
+
+    def add(self, ids: list[uuid.UUID]) -> None:
+        if not ids:
+            return
+        with connection.cursor() as cursor:
+            if self.postgresql:
+                cursor.execute(
+                    f"INSERT INTO {self.table} SELECT unnest(%s::uuid[]) ON CONFLICT DO NOTHING",
+                    [ids],
+                )
+            else:
+                cursor.executemany(
+                    f"INSERT OR IGNORE INTO {self.table} (id) VALUES (%s)", [(i.hex,) for i in ids]
+                )
+
+    def among(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        if not ids:
+            return set()
+        with connection.cursor() as cursor:
+            if self.postgresql:
+                cursor.execute(f"SELECT id FROM {self.table} WHERE id = ANY(%s::uuid[])", [ids])
+            else:
+                marks = ", ".join(["%s"] * len(ids))
+                cursor.execute(
+                    f"SELECT id FROM {self.table} WHERE id IN ({marks})", [i.hex for i in ids]
+                )
+            return {uuid.UUID(str(row[0])) for row in cursor.fetchall()}
+
+
+class _Plan:
+    """What a batch does: rows to create, rows to update, and the counts."""
+
+    def __init__(self, client: Client, records: list[Record], created: _CreatedIds) -> None:
+        self.created_before = created
+        self.counts = ImportCounts()
+        self.creates: dict[uuid.UUID, dict[str, Any]] = {}
+        self.updates: dict[uuid.UUID, dict[str, Any]] = {}
+        records = self._own_ids(client, records)
+        self._plan(client, records)
+
+    def _own_ids(self, client: Client, records: list[Record]) -> list[Record]:
+        """Load the rows these ids name; ids that another tenant holds get this tenant's id."""
+        ids = [r.id for r in records]
+        self.by_id = {row["id"]: row for row in _rows_by_id(ids)}
+        foreign = {i for i, row in self.by_id.items() if row["client_id"] != client.pk}
+        if not foreign:
+            return records
+        records = [
+            Record(tenant_insight_id(r.id, client), r.fields) if r.id in foreign else r
+            for r in records
+        ]
+        own_ids = [tenant_insight_id(i, client) for i in foreign]
+        self.by_id.update({row["id"]: row for row in _rows_by_id(own_ids, client)})
+        return records
+
+    def _plan(self, client: Client, records: list[Record]) -> None:
+        barcodes = list({r.fields["barcode"] for r in records if r.id not in self.by_id})
+        candidates = _rows_by_barcode(client, barcodes) if barcodes else []
+        this_run = self.created_before.among([row["id"] for row in candidates])
+        annotated_keys: set[tuple] = set()
+        open_by_key: dict[tuple, dict[str, Any]] = {}
+        for row in candidates:
+            if row["id"] not in this_run:
+                key = tuple(row[name] for name in NATURAL_KEY)
+                if row["annotation"] is not None:
+                    annotated_keys.add(key)
+                else:
+                    open_by_key.setdefault(key, row)
+        for record in records:
+            row = self.by_id.get(record.id)
+            if row is not None:
+                self._update(row, record.fields)
+            elif record.id in self.creates:
+                self._merge(record.id, record.fields)
+            else:
+                key = tuple(record.fields.get(name) for name in NATURAL_KEY)
+                if key in annotated_keys:
+                    # Already answered by someone: not asked again.
+                    self.counts.unchanged += 1
+                elif key in open_by_key:
+                    self._update(open_by_key[key], record.fields)
+                else:
+                    self.creates[record.id] = _new_row(client, record)
+                    self.counts.created += 1
+
+    def _update(self, row: dict[str, Any], fields: dict[str, Any]) -> None:
+        if row["annotation"] is not None:
+            self.counts.unchanged += 1
+            return
+        current = self.updates.get(row["id"]) or {name: row[name] for name in IMPORT_FIELDS}
+        new = {**current, **fields}
+        if new == current:
+            self.counts.unchanged += 1
+        else:
+            self.updates[row["id"]] = new
+            self.counts.updated += 1
+
+    def _merge(self, insight_id: uuid.UUID, fields: dict[str, Any]) -> None:
+        """A second record with the id of a row this batch creates: the later one wins."""
+        current = self.creates[insight_id]
+        if all(current[name] == value for name, value in fields.items()):
+            self.counts.unchanged += 1
+        else:
+            self.creates[insight_id] = {**current, **fields}
+            self.counts.updated += 1
+
+
+def _new_row(client: Client, record: Record) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "client_id": client.pk,
+        "image_id": None,
+        "completed_at": None,
+        "annotation": None,
+        "n_votes": 0,
+        "username": None,
+        "random_key": new_random_key(),
+        "value": None,
+        "value_tag": None,
+        "data": {},
+        "timestamp": timezone.now(),
+        "source_image": None,
+        "automatic_processing": None,
+        "predictor": None,
+        "predictor_version": None,
+        "confidence": None,
+        "server_type": "off",
+        "countries": [],
+        "brands": [],
+        "campaign": [],
+        "bounding_box": None,
+        "lc": [],
+        "unique_scans_n": 0,
+        "reserved_barcode": False,
+        "with_image": False,
+        **record.fields,
+    }
+
+
+# --- Writing
+
+
+def _write(plan: _Plan) -> None:
+    if connection.vendor == "postgresql":
+        _write_postgresql(plan)
+    else:
+        _write_portable(plan)
+
+
+def _write_portable(plan: _Plan) -> None:
+    if plan.creates:
+        Insight.objects.bulk_create([Insight(**row) for row in plan.creates.values()])
+    if plan.updates:
+        rows = [Insight(id=insight_id, **values) for insight_id, values in plan.updates.items()]
+        # Filtered so that an insight annotated since we read it is left alone.
+        Insight.objects.filter(annotation__isnull=True).bulk_update(rows, IMPORT_FIELDS)
+
+
+def _json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    # Most lists are empty: skip the encoder for them.
+    return "[]" if value == [] else json.dumps(value)
+
+
+def _copy_rows(rows: Iterator[dict[str, Any]], names: list[str]) -> Iterator[list[Any]]:
+    json_at = [i for i, name in enumerate(names) if name in JSON_FIELDS]
+    for row in rows:
+        values = [row[name] for name in names]
+        for i in json_at:
+            values[i] = _json_text(values[i])
+        yield values
+
+
+def _write_postgresql(plan: _Plan) -> None:
+    table = Insight._meta.db_table
+    with connection.cursor() as cursor:
+        if plan.creates:
+            try:
+                # Straight into the table: the batch's ids were looked up under the tenant's lock.
+                with transaction.atomic():
+                    _copy(cursor, table, plan.creates.values(), _ALL_COLUMNS)
+            except IntegrityError:
+                # Another tenant's import created one of these ids meanwhile: skip those rows.
+                _temp_table(cursor, "insight_import_new", table)
+                _copy(cursor, "insight_import_new", plan.creates.values(), _ALL_COLUMNS)
+                names = ", ".join(_ALL_COLUMNS)
+                cursor.execute(
+                    f"INSERT INTO {table} ({names}) SELECT {names} FROM insight_import_new "
+                    "ON CONFLICT (id) DO NOTHING"
+                )
+                lost = len(plan.creates) - cursor.rowcount
+                logger.warning("%s insights were created concurrently by another import", lost)
+                plan.counts.created -= lost
+                plan.counts.unchanged += lost
+        if plan.updates:
+            columns = [Insight._meta.get_field(name).column for name in IMPORT_FIELDS]
+            _temp_table(cursor, "insight_import_changed", table)
+            rows = ({"id": i, **values} for i, values in plan.updates.items())
+            _copy(cursor, "insight_import_changed", rows, ["id", *IMPORT_FIELDS])
+            # Its size, for the planner: a join by the primary key, not a scan of the table.
+            cursor.execute("ANALYZE insight_import_changed")
+            assignments = ", ".join(f"{column} = new.{column}" for column in columns)
+            # annotation IS NULL: an insight annotated since we read it is left alone.
+            cursor.execute(
+                f"UPDATE {table} AS insight SET {assignments} FROM insight_import_changed AS new "
+                "WHERE insight.id = new.id AND insight.annotation IS NULL"
+            )
+
+
+# Attribute names equal column names on Insight except for foreign keys, whose attname is the
+# column (client_id, image_id).
+_ALL_COLUMNS = [f.column for f in Insight._meta.concrete_fields]
+
+
+def _copy(cursor: Any, table: str, rows: Any, names: list[str]) -> None:
+    columns = ", ".join(names)
+    # psycopg 3's COPY, on the driver's cursor under Django's wrapper.
+    with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for values in _copy_rows(rows, names):
+            copy.write_row(values)
+
+
+def _temp_table(cursor: Any, name: str, like: str) -> None:
+    # Made once per connection, without the table's NOT NULLs (CREATE ... AS); emptied before
+    # each use rather than at commit, since a caller's outer transaction may span many batches.
+    cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} AS SELECT * FROM {like} WITH NO DATA")
+    cursor.execute(f"TRUNCATE {name}")
+
+
+# --- Import runs over HTTP (InsightImport rows, run as RQ jobs)
+
+
+def insight_import_create(
+    *, client: Client, fp: IO[bytes], size: int, filename: str = "", format: str = "auto"
+) -> InsightImport:
+    """Check and store an upload, and queue its import; raise ImportRefused for a bad file.
+
+    The file is written before the row, and deleted again when the row cannot be written.
+    """
+    if size == 0:
+        raise ImportRefused("empty_file", "The file is empty.")
+    if size > settings.INSIGHT_IMPORT_MAX_BYTES:
+        raise ImportRefused(
+            "file_too_large",
+            f"The file has {size} bytes; the limit is {settings.INSIGHT_IMPORT_MAX_BYTES}.",
+        )
+    open_source(fp, format=format)
+    run = InsightImport(client=client, original_filename=filename[:255], format=format)
+    run.file = storage.save_file(f"{client.storage_prefix}/imports/{run.id}/upload", fp)
+    try:
+        with transaction.atomic():
+            run.save()
+            django_rq.get_queue(queue_name_for(client)).enqueue(
+                "annotations.jobs.run_insight_import",
+                str(run.id),
+                job_id=import_job_id(run),
+                job_timeout=settings.INSIGHT_IMPORT_JOB_TIMEOUT,
+                description=f"insight import {run.id}",
+            )
+    except BaseException:
+        storage.delete_quietly([run.file])
+        raise
+    return run
+
+
+def import_job_id(run: InsightImport) -> str:
+    return f"insight-import-{run.id}"
+
+
+def import_progress(run: InsightImport) -> float | None:
+    """The fraction of the file read, as the running job last reported it."""
+    if run.status == InsightImport.Status.DONE:
+        return 1.0
+    if run.status != InsightImport.Status.RUNNING:
+        return 0.0 if run.status == InsightImport.Status.PENDING else None
+    try:
+        job = Job.fetch(import_job_id(run), connection=django_rq.get_connection())
+    except (NoSuchJobError, RedisError):
+        return None
+    return job.meta.get("progress")
+
+
+def insight_import_run(*, import_id: uuid.UUID | str) -> None:
+    """Run a stored upload's import, recording progress; the uploaded file is deleted at the end."""
+    run = InsightImport.objects.select_related("client").filter(pk=import_id).first()
+    if run is None or run.status not in (
+        InsightImport.Status.PENDING,
+        InsightImport.Status.RUNNING,
+    ):
+        logger.info("Insight import %s is gone or finished; nothing to do", import_id)
+        return
+    job = get_current_job()
+    InsightImport.objects.filter(pk=run.pk).update(status=InsightImport.Status.RUNNING)
+    errors: list[dict[str, Any]] = []
+    cap = settings.INSIGHT_IMPORT_MAX_ERRORS
+
+    def on_bad(bad: BadLine) -> None:
+        if len(errors) < cap:
+            errors.append(bad.as_dict())
+
+    def on_batch(counts: ImportCounts, fraction: float | None) -> None:
+        _save_progress(run, counts, errors)
+        if job is not None:
+            job.meta.update(progress=fraction, counts=vars(counts), lines_read=counts.read)
+            job.save_meta()
+
+    try:
+        with storage.default_storage.open(run.file, "rb") as fp:
+            counts = insights_import(
+                client=run.client, fp=fp, format=run.format, on_bad=on_bad, on_batch=on_batch
+            )
+    except ImportRefused as exc:
+        _finish(run, InsightImport.Status.FAILED, ImportCounts(), errors, error=exc.detail)
+    except Exception as exc:
+        _finish(
+            run, InsightImport.Status.FAILED, None, errors, error=f"{type(exc).__name__}: {exc}"
+        )
+        raise
+    else:
+        if counts.good == 0:
+            _finish(
+                run, InsightImport.Status.FAILED, counts, errors, error="No record could be read."
+            )
+        else:
+            _finish(run, InsightImport.Status.DONE, counts, errors)
+    finally:
+        storage.delete_quietly([run.file])
+
+
+def _save_progress(run: InsightImport, counts: ImportCounts, errors: list[dict]) -> None:
+    InsightImport.objects.filter(pk=run.pk).update(
+        lines_read=counts.read,
+        created=counts.created,
+        updated=counts.updated,
+        unchanged=counts.unchanged,
+        bad=counts.bad,
+        errors=errors,
+    )
+
+
+def _finish(
+    run: InsightImport,
+    status: str,
+    counts: ImportCounts | None,
+    errors: list[dict],
+    *,
+    error: str = "",
+) -> None:
+    if counts is not None:
+        _save_progress(run, counts, errors)
+    InsightImport.objects.filter(pk=run.pk).update(
+        status=status, error=error, errors=errors, finished_at=timezone.now()
+    )
