@@ -19,18 +19,11 @@ from ai.serializers import (
     VisionResultSerializer,
 )
 from images import selectors
-from images.models import Image, Scope
+from images.models import Scope
 from imago_site.errors import ApiError
+from imago_site.openapi import error_responses
 
 FETCH_STATUS = {"blocked_address": 400, "unreachable": 502, "too_large": 413, "not_html": 422}
-
-
-def _image(request: Request, pk: str) -> Image:
-    lookup = {"pk": pk} if pk.isdigit() else {"uuid": pk}
-    image = selectors.image_queryset(request).filter(**lookup).first()
-    if image is None:
-        raise ApiError(404, "not_found", "No such image.")
-    return image
 
 
 class ImageResultView(APIView):
@@ -42,7 +35,7 @@ class ImageResultView(APIView):
     not_ready: tuple[str, str]
 
     def get(self, request: Request, pk: str) -> Response:
-        result = self.model.objects.filter(image=_image(request, pk)).first()
+        result = self.model.objects.filter(image=selectors.image_get(request, pk)).first()
         if result is None:
             raise ApiError(404, *self.not_ready)
         return Response(self.serializer_class(result).data)
@@ -63,7 +56,19 @@ class ImageAiView(ImageResultView):
 class SummarizeView(APIView):
     required_scopes = [Scope.AI_USE.value]
 
-    @extend_schema(request=SummarizeRequestSerializer, responses=SummaryResponseSerializer)
+    @extend_schema(
+        request=SummarizeRequestSerializer,
+        responses={
+            200: SummaryResponseSerializer,
+            **error_responses(
+                {
+                    413: "The page is too large.",
+                    422: "The address does not serve HTML.",
+                    502: "The page is unreachable, or the AI provider failed.",
+                }
+            ),
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = SummarizeRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -81,7 +86,13 @@ class SummarizeView(APIView):
 class DraftTaskView(APIView):
     required_scopes = [Scope.AI_USE.value]
 
-    @extend_schema(request=DraftTaskRequestSerializer, responses=DraftTaskResponseSerializer)
+    @extend_schema(
+        request=DraftTaskRequestSerializer,
+        responses={
+            200: DraftTaskResponseSerializer,
+            **error_responses({502: "The AI provider failed."}),
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = DraftTaskRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

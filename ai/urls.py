@@ -2,7 +2,7 @@ from django.urls import URLPattern, URLResolver, path, re_path
 
 from ai import api
 
-IMAGE = r"^images/(?P<pk>[0-9]+|[0-9a-fA-F-]{36})"
+IMAGE = r"^images/(?P<pk>(?:[0-9]+|[0-9a-fA-F-]{36}))"
 
 urlpatterns: list[URLPattern | URLResolver] = [
     re_path(rf"{IMAGE}/ocr/$", api.ImageOcrView.as_view(), name="image-ocr"),

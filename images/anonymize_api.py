@@ -18,6 +18,7 @@ from images.pipeline import pipeline_enqueue
 from images.signing import signed_url
 from images.validation import UploadRejected, inspect_upload
 from imago_site.errors import ApiError
+from imago_site.openapi import error_responses
 
 
 class TaskRequestSerializer(serializers.Serializer):
@@ -87,7 +88,12 @@ class ProcessTaskView(APIView):
 
     @extend_schema(
         request={"multipart/form-data": TaskRequestSerializer},
-        responses={202: TaskCreatedSerializer},
+        responses={
+            202: TaskCreatedSerializer,
+            **error_responses(
+                {413: "The files are too large together, or one has too many pixels."}
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         client = _client(request)
@@ -130,7 +136,12 @@ class ProcessTaskNoSlashView(ProcessTaskView):
 class TaskStatusView(APIView):
     required_scopes = [READ]
 
-    @extend_schema(responses=TaskStatusSerializer)
+    @extend_schema(
+        responses={
+            200: TaskStatusSerializer,
+            **error_responses({410: "The task expired; its files are deleted."}),
+        }
+    )
     def get(self, request: Request, task_id: str) -> Response:
         tasks = PlateTask.objects.select_related("client")
         client = selectors.request_client(request)
@@ -172,16 +183,9 @@ class ImageAnonymizeView(APIView):
 
     required_scopes = {"POST": [WRITE], "GET": [READ]}
 
-    def _image(self, request: Request, pk: str):
-        lookup = {"pk": pk} if pk.isdigit() else {"uuid": pk}
-        image = selectors.image_queryset(request).filter(**lookup).first()
-        if image is None:
-            raise ApiError(404, "not_found", "No such image.")
-        return image
-
     @extend_schema(request=AnonymizeRequestSerializer, responses={202: ImageAnonymizedSerializer})
     def post(self, request: Request, pk: str) -> Response:
-        image = self._image(request, pk)
+        image = selectors.image_get(request, pk)
         form = AnonymizeRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         with transaction.atomic():
@@ -195,7 +199,7 @@ class ImageAnonymizeView(APIView):
 
     @extend_schema(responses=ImageAnonymizedSerializer)
     def get(self, request: Request, pk: str) -> Response:
-        image = self._image(request, pk)
+        image = selectors.image_get(request, pk)
         step = image.steps.filter(name="anonymize").first()
         result = step.result if step else {}
         url = None
@@ -254,7 +258,13 @@ class StubView(APIView):
 
     required_scopes = [WRITE]
 
-    @extend_schema(request={"multipart/form-data": StubUploadSerializer}, responses=StubSerializer)
+    @extend_schema(
+        request={"multipart/form-data": StubUploadSerializer},
+        responses={
+            200: StubSerializer,
+            **error_responses({413: "A file is too large or has too many pixels."}),
+        },
+    )
     def put(self, request: Request) -> Response:
         client = _client(request)
         upload = request.FILES.get("file")
@@ -274,7 +284,7 @@ class StubView(APIView):
             storage.delete_quietly([old])
         return Response({"stub": "custom", "width": info.width, "height": info.height})
 
-    @extend_schema(responses=StubSerializer)
+    @extend_schema(responses={200: StubSerializer})
     def delete(self, request: Request) -> Response:
         options = anonymize.settings_for(_client(request))
         if options.stub_file:

@@ -1,11 +1,14 @@
 """HTTP API for tenants (images) and operators (clients). Views validate, call a service, answer."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import django_filters
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -33,17 +36,35 @@ from images.serializers import (
 )
 from images.signing import signed_url
 from imago_site.errors import ApiError
+from imago_site.openapi import error_responses
 
 READ, WRITE, DELETE = Scope.IMAGES_READ.value, Scope.IMAGES_WRITE.value, Scope.IMAGES_DELETE.value
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    def to_python(self, value: str | None) -> datetime | None:
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValidationError("This date is out of range.", code="invalid") from exc
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """ISO 8601 allows offsets up to ±23:59, PostgreSQL only to ±15:59: compare in UTC."""
+
+    field_class = UtcIsoDateTimeField
 
 
 class ImageFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ImageStatus.choices)
     tag = django_filters.CharFilter(field_name="tags__name")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    taken_after = django_filters.IsoDateTimeFilter(field_name="exif__taken_at", lookup_expr="gte")
-    taken_before = django_filters.IsoDateTimeFilter(field_name="exif__taken_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    taken_after = UtcDateTimeFilter(field_name="exif__taken_at", lookup_expr="gte")
+    taken_before = UtcDateTimeFilter(field_name="exif__taken_at", lookup_expr="lt")
     has_gps = django_filters.BooleanFilter(method="filter_has_gps")
     q = django_filters.CharFilter(
         method="filter_q", label="Words in the OCR text, the AI description or the tags."
@@ -84,7 +105,20 @@ class UsagePagination(PageNumberPagination):
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
         schema = super().get_paginated_response_schema(schema)
-        schema["properties"]["usage"] = {"type": "object", "nullable": True}
+        count = {"type": "integer"}
+        quota = {"type": "integer", "nullable": True, "description": "Empty: unlimited."}
+        schema["properties"]["usage"] = {
+            "type": "object",
+            "nullable": True,
+            "description": "The tenant's use of its quotas; null for staff across tenants.",
+            "properties": {
+                "images": count,
+                "bytes": count,
+                "image_quota": quota,
+                "storage_quota_bytes": quota,
+            },
+            "required": ["images", "bytes", "image_quota", "storage_quota_bytes"],
+        }
         return schema
 
 
@@ -108,25 +142,24 @@ class ImageViewSet(
     }
     filterset_class = ImageFilter
     pagination_class = UsagePagination
-    lookup_value_regex = r"[0-9]+|[0-9a-fA-F-]{36}"
+    # A group: the schema anchors it as ^...$, which must hold for both alternatives.
+    lookup_value_regex = r"(?:[0-9]+|[0-9a-fA-F-]{36})"
 
     def get_queryset(self) -> QuerySet[Image]:
         return selectors.image_queryset(self.request)
 
     def get_object(self) -> Image:
-        value = self.kwargs["pk"]
-        lookup = {"pk": value} if value.isdigit() else {"uuid": value}
-        image = self.get_queryset().filter(**lookup).first()
-        if image is None:
-            raise ApiError(404, "not_found", "No such image.")
-        return image
+        return selectors.image_get(self.request, self.kwargs["pk"])
 
     def get_serializer_class(self) -> type:
         return ImageDetailSerializer if self.action == "retrieve" else ImageSerializer
 
     @extend_schema(
         request={"multipart/form-data": UploadRequestSerializer},
-        responses={201: UploadResponseSerializer},
+        responses={
+            201: UploadResponseSerializer,
+            **error_responses({413: "A file is too large or has too many pixels."}),
+        },
     )
     def create(self, request: Request) -> Response:
         stored = upload_images(request)
@@ -160,8 +193,18 @@ class ImageViewSet(
         return Response({"url": url, "expires_at": expires})
 
     @extend_schema(
-        parameters=[OpenApiParameter("size", int, description="Long side; default the smallest.")],
-        responses=SignedUrlSerializer,
+        parameters=[
+            OpenApiParameter(
+                "size",
+                int,
+                enum=settings.THUMBNAIL_SIZES,
+                description="Long side; default the smallest.",
+            )
+        ],
+        responses={
+            200: SignedUrlSerializer,
+            **error_responses({409: "The thumbnails are not made yet."}),
+        },
     )
     @action(detail=True, url_path="thumbnail-url")
     def thumbnail_url(self, request: Request, pk: str) -> Response:

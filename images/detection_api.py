@@ -13,11 +13,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from images import detection, selectors
-from images.api import READ, WRITE, upload_images
+from images.api import READ, WRITE, UtcDateTimeFilter, upload_images
 from images.models import Detection, DetectionJob, DetectionRun, DetectorModel, Image
 from images.pipeline import queue_check
 from images.signing import signed_url
 from imago_site.errors import ApiError
+from imago_site.openapi import error_responses
+
+INPUT_ERRORS = {
+    404: "No such image (an `image_id` or `image_ids` entry).",
+    413: "A file is too large or has too many pixels.",
+}
 
 
 class DetectionSerializer(serializers.ModelSerializer):
@@ -151,13 +157,7 @@ def _params(request: Request) -> tuple[dict[str, Any], DetectorModel]:
 def _images_of(request: Request, ids: list[str], field: str) -> list[Image]:
     found = []
     for value in ids:
-        value = str(value)
-        lookup = {"pk": value} if value.isdigit() else {"uuid": value}
-        image = (
-            selectors.image_queryset(request).filter(**lookup).first()
-            if value.isdigit() or _is_uuid(value)
-            else None
-        )
+        image = selectors.image_find(request, value)
         if image is None:
             raise ApiError(404, "not_found", f"No such image: {value}.", field=field)
         found.append(image)
@@ -177,7 +177,10 @@ class DetectImageView(APIView):
 
     required_scopes = [WRITE]
 
-    @extend_schema(request={"multipart/form-data": DetectParamsSerializer}, responses=RunSerializer)
+    @extend_schema(
+        request={"multipart/form-data": DetectParamsSerializer},
+        responses={200: RunSerializer, **error_responses(INPUT_ERRORS)},
+    )
     def post(self, request: Request) -> Response:
         params, model = _params(request)
         if request.data.get("image_id"):
@@ -220,7 +223,8 @@ class DetectBatchView(APIView):
     required_scopes = [WRITE]
 
     @extend_schema(
-        request={"multipart/form-data": DetectParamsSerializer}, responses={202: JobSerializer}
+        request={"multipart/form-data": DetectParamsSerializer},
+        responses={202: JobSerializer, **error_responses(INPUT_ERRORS)},
     )
     def post(self, request: Request) -> Response:
         params, _ = _params(request)
@@ -276,8 +280,8 @@ class DetectJobView(APIView):
 class HistoryFilter(django_filters.FilterSet):
     class_name = django_filters.CharFilter(field_name="detections__class_name", distinct=True)
     model = django_filters.CharFilter(field_name="model_name")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = DetectionRun
@@ -344,13 +348,19 @@ class DetectModelsView(generics.ListAPIView):
         return models.order_by("name")
 
 
+class DetectionsQuerySerializer(serializers.Serializer):
+    model = serializers.CharField(required=False, help_text="Only this model's runs.")
+
+
 class ImageDetectionsView(APIView):
     required_scopes = [READ]
 
-    @extend_schema(responses=RunSerializer(many=True))
+    @extend_schema(parameters=[DetectionsQuerySerializer], responses=RunSerializer(many=True))
     def get(self, request: Request, pk: str) -> Response:
+        query = DetectionsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         [image] = _images_of(request, [pk], "id")
         runs = _run_queryset().filter(image=image)
-        if request.query_params.get("model"):
-            runs = runs.filter(model_name=request.query_params["model"])
+        if query.validated_data.get("model"):
+            runs = runs.filter(model_name=query.validated_data["model"])
         return Response(RunSerializer(runs, many=True, context={"request": request}).data)

@@ -7,6 +7,10 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "images.auth.ApiKeyAuthentication"
     name = ["TokenAuth", "ApiKeyHeader"]
 
+    def get_security_requirement(self, auto_schema: object) -> list[dict]:
+        # Either header will do: two requirements (OR), not one requirement naming both (AND).
+        return [{name: []} for name in self.name]
+
     def get_security_definition(self, auto_schema: object) -> list[dict]:
         return [
             {

@@ -1,5 +1,7 @@
 """Reads: the querysets every API view and admin page starts from."""
 
+import uuid
+
 from django.db.models import QuerySet
 from rest_framework.request import Request
 
@@ -18,6 +20,8 @@ def request_client(request: Request) -> Client | None:
         return user.client
     if is_operator(user):
         chosen = request.query_params.get("client") or request.data.get("client")
+        if chosen and "\x00" in str(chosen):
+            raise ApiError(400, "unknown_client", "A client's id or slug has no NUL character.")
         if chosen:
             lookup = {"pk": chosen} if str(chosen).isdigit() else {"slug": chosen}
             client = Client.objects.filter(**lookup).first()
@@ -37,3 +41,24 @@ def image_queryset(request: Request) -> QuerySet[Image]:
     if is_operator(request.user):
         return images
     return images.none()
+
+
+def image_find(request: Request, value: object) -> Image | None:
+    """The request's image by id or uuid; None when it has none, or the value is neither."""
+    value = str(value)
+    # isdigit() alone accepts "²" and other digits that int() refuses.
+    if value.isascii() and value.isdigit():
+        return image_queryset(request).filter(pk=int(value)).first()
+    try:
+        key = uuid.UUID(value)
+    except ValueError:
+        return None
+    return image_queryset(request).filter(uuid=key).first()
+
+
+def image_get(request: Request, value: object) -> Image:
+    """image_find, answering 404 when there is no such image."""
+    image = image_find(request, value)
+    if image is None:
+        raise ApiError(404, "not_found", "No such image.")
+    return image

@@ -191,10 +191,3 @@ class ReprocessSerializer(serializers.Serializer):
 class SignedUrlSerializer(serializers.Serializer):
     url = serializers.URLField()
     expires_at = serializers.DateTimeField()
-
-
-class UsageSerializer(serializers.Serializer):
-    images = serializers.IntegerField()
-    bytes = serializers.IntegerField()
-    image_quota = serializers.IntegerField(allow_null=True)
-    storage_quota_bytes = serializers.IntegerField(allow_null=True)

@@ -14,12 +14,12 @@ urlpatterns = [
     path("anonymize/settings", anonymize_api.AnonymizeSettingsView.as_view(), name="anon-settings"),
     path("anonymize/stub", anonymize_api.StubView.as_view(), name="anonymize-stub"),
     re_path(
-        r"^images/(?P<pk>[0-9]+|[0-9a-fA-F-]{36})/anonymize/$",
+        r"^images/(?P<pk>(?:[0-9]+|[0-9a-fA-F-]{36}))/anonymize/$",
         anonymize_api.ImageAnonymizeView.as_view(),
         name="image-anonymize",
     ),
     re_path(
-        r"^images/(?P<pk>[0-9]+|[0-9a-fA-F-]{36})/detections/$",
+        r"^images/(?P<pk>(?:[0-9]+|[0-9a-fA-F-]{36}))/detections/$",
         detection_api.ImageDetectionsView.as_view(),
         name="image-detections",
     ),

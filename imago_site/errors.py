@@ -4,9 +4,10 @@ import logging
 from typing import Any
 
 import redis
-from django.http import HttpRequest, JsonResponse
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
 from django.views import defaults
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -42,6 +43,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "30"},
         )
+    # DRF turns these two into its own exceptions inside exception_handler; do it first so that
+    # they get our shape too (get_object_or_404 raises Http404).
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound("No such resource.", code="not_found")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
@@ -79,3 +86,14 @@ def json_500(request: HttpRequest) -> Any:
             status=500,
         )
     return defaults.server_error(request)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The error shape, for the OpenAPI schema: every 4xx and 5xx of the API has it."""
+
+    code = serializers.CharField(help_text="A stable, machine-readable code, e.g. `not_found`.")
+    detail = serializers.CharField(help_text="A sentence a person can act on.")
+    errors = serializers.JSONField(
+        required=False,
+        help_text="With `invalid`: the messages by field. With rejected uploads: one per file.",
+    )

@@ -241,7 +241,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["images.auth.ClientRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "imago_site.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "imago_site.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
