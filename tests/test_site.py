@@ -1,7 +1,9 @@
+import io
 import subprocess
 import sys
 
 import pytest
+from django.core.management import call_command
 from django.test import Client as HttpClient
 
 from imago_site import health
@@ -72,3 +74,14 @@ def test_migrations_match_the_models():
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.django_db
+def test_seed_demo_gives_the_question_page_something_to_ask_once():
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())
+
+    # Anonymous visitors see the demo tenant's questions, imported once.
+    body = HttpClient().get("/api/v1/questions/random?count=100").json()
+    assert body["status"] == "found"
+    assert len(body["questions"]) == 6

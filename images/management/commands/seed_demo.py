@@ -1,14 +1,20 @@
 import os
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from annotations.importer import insights_import
+from annotations.models import InsightSettings
 from images import services
 from images.auth import hash_key, key_prefix
 from images.models import ALL_SCOPES, ApiKey, Client, Plan
 
 DEMO_SLUG = "demo"
+# Robotoff-shaped questions, so that the question page has something to ask on a fresh install.
+DEMO_QUESTIONS = Path(settings.BASE_DIR) / "fixtures" / "demo-questions.json"
 
 
 class Command(BaseCommand):
@@ -26,6 +32,10 @@ class Command(BaseCommand):
             key_hash=hash_key(key),
             defaults={"client": client, "prefix": key_prefix(key), "revoked_at": None},
         )
+        InsightSettings.objects.update_or_create(client=client, defaults={"public_questions": True})
+        with DEMO_QUESTIONS.open("rb") as fp:
+            counts = insights_import(client=client, fp=fp)
+        self.stdout.write(f"Demo questions: {counts.created} new, {counts.unchanged} unchanged")
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME", "admin")
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "admin")
         user_model = get_user_model()
