@@ -207,7 +207,9 @@ def detect(
     classes: Sequence[int] | None = None,
 ) -> list[Found]:
     try:
-        detector = get_detector(spec_of(model), threads=settings.DETECTION_THREADS)
+        detector = get_detector(
+            spec_of(model), threads=settings.DETECTION_THREADS, spin=settings.DETECTION_SPIN
+        )
     except (BackendUnavailable, FileNotFoundError) as exc:
         raise DetectionRefused("model_unavailable", str(exc)) from exc
     started = time.monotonic()
