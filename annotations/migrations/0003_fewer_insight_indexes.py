@@ -1,5 +1,4 @@
-"""Fewer indexes to keep up on each imported insight (issue 6: import ≥ 20,000/s), and question
-orders that an index serves whole.
+"""Fewer indexes to keep up on each imported insight (issue 6: import ≥ 20,000/s).
 
 - client: its own index repeats the first column of (client, barcode) and of every per-tenant
   question index.
@@ -10,11 +9,6 @@ orders that an index serves whole.
   insight_open_type_random serves by type; only the admin's counts per type read all of them.
 - On PostgreSQL, the GIN indexes of `brands` and `countries` hold only non-empty lists (the
   selectors say `<> '[]'` with `?|`), so that the usual empty list costs them nothing.
-- The popularity indexes end with id, the routes' tie-breaker: without it a page sorted the whole
-  tie group (with every unique_scans_n 0, as in most imports, the tenant's every open insight:
-  0.8 s a request at 1M insights). It costs a few µs a row, as entries that were one posting
-  list go to random places. The confidence indexes are left without id: a confidence's ties
-  are few, and an incremental sort of them is cheap (adding id cost ~3 µs a row).
 """
 
 from django.db import migrations, models
@@ -88,23 +82,5 @@ class Migration(migrations.Migration):
         ),
         migrations.RemoveIndex(model_name="insight", name="insight_open_confidence"),
         migrations.RemoveIndex(model_name="insight", name="annotations_client__e30fdf_idx"),
-        migrations.RemoveIndex(model_name="insight", name="insight_open_popular"),
-        migrations.AddIndex(
-            model_name="insight",
-            index=models.Index(
-                condition=models.Q(("annotation__isnull", True)),
-                fields=["client", "-unique_scans_n", "id"],
-                name="insight_open_popular",
-            ),
-        ),
-        migrations.RemoveIndex(model_name="insight", name="insight_open_popular_all"),
-        migrations.AddIndex(
-            model_name="insight",
-            index=models.Index(
-                condition=models.Q(("annotation__isnull", True)),
-                fields=["-unique_scans_n", "id"],
-                name="insight_open_popular_all",
-            ),
-        ),
         migrations.RunPython(forwards, backwards, elidable=False),
     ]
