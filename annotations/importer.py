@@ -42,7 +42,7 @@ from rq.job import Job
 from annotations.models import Insight, InsightImport, new_random_key
 from images import storage
 from images.models import Client
-from images.pipeline import queue_name_for
+from images.pipeline import LIVE_JOB_STATUSES, queue_check, queue_name_for
 
 logger = logging.getLogger(__name__)
 
@@ -921,22 +921,76 @@ def insight_import_create(
             f"The file has {size} bytes; the limit is {settings.INSIGHT_IMPORT_MAX_BYTES}.",
         )
     open_source(fp, format=format)
+    queue_check()  # Redis down: 503 before anything is stored
     run = InsightImport(client=client, original_filename=filename[:255], format=format)
     run.file = storage.save_file(f"{client.storage_prefix}/imports/{run.id}/upload", fp)
+    committed: list[bool] = []
     try:
         with transaction.atomic():
             run.save()
-            django_rq.get_queue(queue_name_for(client)).enqueue(
-                "annotations.jobs.run_insight_import",
-                str(run.id),
-                job_id=import_job_id(run),
-                job_timeout=settings.INSIGHT_IMPORT_JOB_TIMEOUT,
-                description=f"insight import {run.id}",
-            )
+            transaction.on_commit(lambda: committed.append(True))
+            transaction.on_commit(lambda: _enqueue_import(run))
     except BaseException:
-        storage.delete_quietly([run.file])
+        # Once committed, the row points at the file: the sweep will queue it if need be.
+        if not committed:
+            storage.delete_quietly([run.file])
         raise
     return run
+
+
+def _enqueue_import(run: InsightImport) -> None:
+    # Runs after the commit: a Redis that went away since queue_check() leaves the run pending,
+    # and insight_imports_sweep() queues it again.
+    try:
+        django_rq.get_queue(queue_name_for(run.client), commit_mode="auto").enqueue(
+            "annotations.jobs.run_insight_import",
+            str(run.id),
+            job_id=import_job_id(run),
+            job_timeout=settings.INSIGHT_IMPORT_JOB_TIMEOUT,
+            description=f"insight import {run.id}",
+        )
+    except RedisError as exc:
+        logger.warning("Could not queue insight import %s (%s); the sweep will", run.id, exc)
+
+
+@dataclass(frozen=True)
+class ImportSweep:
+    requeued: list[uuid.UUID]
+    failed: list[uuid.UUID]
+
+
+def insight_imports_sweep(*, older_than: dt.timedelta) -> ImportSweep:
+    """Queue again the pending runs whose job never reached Redis; fail the running ones whose
+    worker died (RQ moved their job to the failed registry or lost it) and delete their upload.
+
+    A run is only looked at once it is older than `older_than`, so a job about to be queued or
+    picked up is left alone.
+    """
+    stale = list(
+        InsightImport.objects.select_related("client").filter(
+            status__in=[InsightImport.Status.PENDING, InsightImport.Status.RUNNING],
+            created_at__lt=timezone.now() - older_than,
+        )
+    )
+    connection = django_rq.get_connection()
+    jobs = Job.fetch_many([import_job_id(run) for run in stale], connection=connection)
+    sweep = ImportSweep([], [])
+    for run, job in zip(stale, jobs, strict=True):
+        if job is not None and job.get_status(refresh=False) in LIVE_JOB_STATUSES:
+            continue
+        if run.status == InsightImport.Status.PENDING and job is None:
+            _enqueue_import(run)
+            sweep.requeued.append(run.id)
+            continue
+        stopped = InsightImport.objects.filter(pk=run.pk, status=run.status).update(
+            status=InsightImport.Status.FAILED,
+            error="The worker running this import stopped before it ended; upload the file again.",
+            finished_at=timezone.now(),
+        )
+        if stopped:
+            storage.delete_quietly([run.file])
+            sweep.failed.append(run.id)
+    return sweep
 
 
 def import_job_id(run: InsightImport) -> str:

@@ -2,9 +2,12 @@
 
 from rq import cron
 
+from annotations.jobs import sweep_stuck_imports
 from images.jobs import cleanup_tasks, requeue_stuck_steps
 
 # Expired anonymisation tasks are purged, and undelivered ones are delivered again.
 cron.register(cleanup_tasks, queue_name="low", interval=600)
 # Steps whose jobs never reached Redis (it was down) or were lost with it are queued again.
 cron.register(requeue_stuck_steps, queue_name="high", interval=300)
+# Insight imports whose job never reached Redis are queued again; those whose worker died fail.
+cron.register(sweep_stuck_imports, queue_name="high", interval=300)

@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
+from annotations.models import InsightImport
 from images.models import DetectionJob, Image, ImageStep, PlateTask
 from tests.helpers import image_bytes, media_files, upload, upload_file
 
@@ -80,7 +81,7 @@ def test_the_sweep_says_so_when_redis_is_still_down(owner, own_redis):
         call_command("requeue_stuck_steps", older_than=0)
 
 
-def test_plate_tasks_and_detection_batches_answer_503_and_store_nothing(owner, own_redis):
+def test_plate_tasks_detection_batches_and_imports_answer_503_and_store_nothing(owner, own_redis):
     # Neither has a sweep to queue it later, so both are refused while Redis is down.
     own_redis.kill()
     photo = ("car.png", image_bytes("PNG"))
@@ -91,13 +92,19 @@ def test_plate_tasks_and_detection_batches_answer_503_and_store_nothing(owner, o
         owner.api.post(
             "/api/v1/detect/batch", {"files": [upload_file(*photo)]}, format="multipart"
         ),
+        owner.api.post(
+            "/api/v1/insights/import",
+            {"file": upload_file("p.jsonl", b'{"barcode": "1"}\n')},
+            format="multipart",
+        ),
     ]
 
     assert [(r.status_code, r.json()["code"]) for r in answers] == [
         (503, "service_unavailable")
-    ] * 2
+    ] * 3
     assert all(r["Retry-After"] for r in answers)
     assert not PlateTask.objects.exists()
     assert not DetectionJob.objects.exists()
+    assert not InsightImport.objects.exists()
     assert not Image.objects.exists()
     assert media_files() == []
