@@ -22,8 +22,7 @@ from annotations.models import (
     InsightSettings,
 )
 from annotations.serializers import source_image_url
-from images.models import Image
-from images.signing import signed_url
+from images.admin import ReadOnlyInline, thumbnail_tag
 
 # Each review state as a filter on the annotation column.
 STATUSES = {
@@ -94,28 +93,9 @@ def _report(request: HttpRequest, outcomes: Counter[str]) -> None:
     messages.add_message(request, messages.WARNING if failed else messages.SUCCESS, summary)
 
 
-def _thumbnail(image: Image, max_px: int) -> str:
-    thumbnails = sorted(image.thumbnails.all(), key=lambda t: t.size)
-    if not thumbnails:
-        return "—"
-    # The smallest thumbnail at least as large as shown, else the largest there is.
-    thumbnail = next((t for t in thumbnails if t.size >= max_px), thumbnails[-1])
-    # A relative signed link: no request needed, and it works behind any host name.
-    url, _ = signed_url(None, client=image.client, name=thumbnail.file, content_type="image/webp")
-    return format_html(
-        '<img src="{}" style="max-width:{}px;max-height:{}px" alt="">', url, max_px, max_px
-    )
-
-
-class VoteInline(admin.TabularInline):
+class VoteInline(ReadOnlyInline):
     model = AnnotationVote
     fields = ["timestamp", "value", "username", "device_id"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Insight)
@@ -215,12 +195,12 @@ class InsightAdmin(admin.ModelAdmin):
 
     @admin.display(description="")
     def preview(self, insight: Insight) -> str:
-        return _thumbnail(insight.image, 80) if insight.image else "—"
+        return thumbnail_tag(insight.image, 80) if insight.image else "—"
 
     @admin.display(description="preview")
     def large_preview(self, insight: Insight) -> str:
         if insight.image:
-            return _thumbnail(insight.image, 480)
+            return thumbnail_tag(insight.image, 480)
         url = source_image_url(insight, None)
         if not url:
             return "—"

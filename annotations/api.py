@@ -9,7 +9,6 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, permissions, serializers
 from rest_framework.request import Request
@@ -23,7 +22,6 @@ from annotations.serializers import (
     AnnotateJsonSerializer,
     AnnotateSerializer,
     AnnotationAnswerSerializer,
-    ApiErrorSerializer,
     BarcodeQuestionQuerySerializer,
     BarcodeQuestionsSerializer,
     InsightSerializer,
@@ -32,18 +30,15 @@ from annotations.serializers import (
     QuestionSerializer,
     QuestionsSerializer,
     RandomInsightQuerySerializer,
+    comma_list,
     language,
 )
 from images.auth import ClientPrincipal, ClientRateThrottle, is_operator, required_scopes
 from images.models import Scope
 from imago_site.errors import ApiError
+from imago_site.openapi import AutoSchema, error_responses
 
 logger = logging.getLogger(__name__)
-
-ERRORS = {
-    400: OpenApiResponse(ApiErrorSerializer, description="Invalid query parameters."),
-    403: OpenApiResponse(ApiErrorSerializer, description="The key lacks the scope."),
-}
 
 
 class InsightAccess(permissions.BasePermission):
@@ -127,7 +122,7 @@ class QuestionsView(InsightApiView):
 
     @extend_schema(
         parameters=[QuestionQuerySerializer],
-        responses={200: QuestionsSerializer, **ERRORS},
+        responses={200: QuestionsSerializer},
         summary="Open questions",
     )
     def get(self, request: Request) -> Response:
@@ -141,7 +136,7 @@ class QuestionsView(InsightApiView):
         count = selectors.question_count(questions)
         page = (
             selectors.question_page(
-                questions,
+                selectors.with_pictures(questions),
                 order_by=self.order or data["order_by"] or selectors.Order.RANDOM,
                 count=data["count"],
                 page=data["page"],
@@ -173,7 +168,7 @@ def _questions(insights: list[Insight], request: Request, lang: str) -> list[dic
 class BarcodeQuestionsView(InsightApiView):
     @extend_schema(
         parameters=[BarcodeQuestionQuerySerializer],
-        responses={200: BarcodeQuestionsSerializer, **ERRORS},
+        responses={200: BarcodeQuestionsSerializer},
         summary="Open questions about one subject",
         operation_id="questions_for_barcode",
     )
@@ -181,13 +176,15 @@ class BarcodeQuestionsView(InsightApiView):
         data = _valid(BarcodeQuestionQuerySerializer, request).validated_data
         filters = selectors.QuestionFilters(
             barcode=barcode,
-            insight_types=[t for t in data.get("insight_types", "").split(",") if t.strip()],
+            insight_types=comma_list(data.get("insight_types", "")),
         )
         questions = selectors.open_questions(
             selectors.visible_insights(request), filters, _voter(request, data.get("device_id"))
         )
         page = selectors.question_page(
-            questions, order_by=selectors.Order.CONFIDENCE, count=data["count"]
+            selectors.with_pictures(questions),
+            order_by=selectors.Order.CONFIDENCE,
+            count=data["count"],
         )
         return Response(
             {
@@ -215,7 +212,6 @@ class AnnotateView(InsightApiView):
                 AnnotationAnswerSerializer,
                 description="Malformed: error_invalid_data or error_missing_data.",
             ),
-            403: ERRORS[403],
         },
         summary="Annotate an insight",
         operation_id="insights_annotate",
@@ -263,7 +259,7 @@ def _describe(errors: dict[str, Any]) -> str:
 
 class BarcodeInsightsView(InsightApiView):
     @extend_schema(
-        responses={200: InsightsSerializer, 403: ERRORS[403]},
+        responses={200: InsightsSerializer},
         summary="A subject's insights",
         operation_id="insights_for_barcode",
     )
@@ -283,8 +279,7 @@ class InsightDetailView(InsightApiView):
     @extend_schema(
         responses={
             200: InsightSerializer,
-            403: ERRORS[403],
-            404: OpenApiResponse(ApiErrorSerializer, description="No such insight."),
+            **error_responses({404: "No such insight."}),
         },
         summary="One insight",
         operation_id="insights_detail",
@@ -299,7 +294,7 @@ class InsightDetailView(InsightApiView):
 class RandomInsightsView(InsightApiView):
     @extend_schema(
         parameters=[RandomInsightQuerySerializer],
-        responses={200: InsightsSerializer, **ERRORS},
+        responses={200: InsightsSerializer},
         summary="Random open insights",
         operation_id="insights_random",
     )

@@ -42,7 +42,7 @@ from rq.job import Job
 from annotations.models import Insight, InsightImport, new_random_key
 from images import storage
 from images.models import Client
-from images.pipeline import LIVE_JOB_STATUSES, queue_check, queue_name_for
+from images.pipeline import is_live_job, queue_check, queue_name_for
 
 logger = logging.getLogger(__name__)
 
@@ -495,6 +495,8 @@ class _Writer:
         self.client = client
         self.counts = ImportCounts()
         self.created: _CreatedIds | None = None
+        # Taken by the background writer's thread and its caller; uncontended otherwise.
+        self.lock = threading.Lock()
 
     def put(self, batch: list[Record]) -> None:
         self._write(batch)
@@ -502,11 +504,14 @@ class _Writer:
     def _write(self, batch: list[Record]) -> None:
         if self.created is None:
             self.created = _CreatedIds()
-        self.counts.add(_import_batch(self.client, batch, self.created))
+        counts = _import_batch(self.client, batch, self.created)
+        with self.lock:
+            self.counts.add(counts)
 
     def written(self) -> ImportCounts:
         """The counts of the batches written since the last call."""
-        done, self.counts = self.counts, ImportCounts()
+        with self.lock:
+            done, self.counts = self.counts, ImportCounts()
         return done
 
     def close(self) -> None:
@@ -529,7 +534,6 @@ class _BackgroundWriter(_Writer):
     def __init__(self, client: Client) -> None:
         super().__init__(client)
         self.queue: queue.Queue[list[Record] | None] = queue.Queue(maxsize=2)
-        self.lock = threading.Lock()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="insight-import-writer")
         self.thread.start()
@@ -550,17 +554,6 @@ class _BackgroundWriter(_Writer):
                         self.error = exc
         finally:
             connections.close_all()
-
-    def _write(self, batch: list[Record]) -> None:
-        if self.created is None:
-            self.created = _CreatedIds()
-        counts = _import_batch(self.client, batch, self.created)
-        with self.lock:
-            self.counts.add(counts)
-
-    def written(self) -> ImportCounts:
-        with self.lock:
-            return super().written()
 
     def close(self) -> None:
         self.queue.put(None)
@@ -964,7 +957,8 @@ def insight_imports_sweep(*, older_than: dt.timedelta) -> ImportSweep:
     worker died (RQ moved their job to the failed registry or lost it) and delete their upload.
 
     A run is only looked at once it is older than `older_than`, so a job about to be queued or
-    picked up is left alone.
+    picked up is left alone. A running one whose job Redis lost (a restart) may still be read by
+    its worker: it is failed only once the job's timeout has passed too.
     """
     stale = list(
         InsightImport.objects.select_related("client").filter(
@@ -972,15 +966,20 @@ def insight_imports_sweep(*, older_than: dt.timedelta) -> ImportSweep:
             created_at__lt=timezone.now() - older_than,
         )
     )
-    connection = django_rq.get_connection()
-    jobs = Job.fetch_many([import_job_id(run) for run in stale], connection=connection)
+    queues = django_rq.get_connection()
+    jobs = Job.fetch_many([import_job_id(run) for run in stale], connection=queues)
+    timed_out = (
+        timezone.now() - older_than - dt.timedelta(seconds=settings.INSIGHT_IMPORT_JOB_TIMEOUT)
+    )
     sweep = ImportSweep([], [])
     for run, job in zip(stale, jobs, strict=True):
-        if job is not None and job.get_status(refresh=False) in LIVE_JOB_STATUSES:
+        if is_live_job(job):
             continue
-        if run.status == InsightImport.Status.PENDING and job is None:
+        if job is None and run.status == InsightImport.Status.PENDING:
             _enqueue_import(run)
             sweep.requeued.append(run.id)
+            continue
+        if job is None and run.created_at >= timed_out:
             continue
         stopped = InsightImport.objects.filter(pk=run.pk, status=run.status).update(
             status=InsightImport.Status.FAILED,
@@ -1058,14 +1057,17 @@ def insight_import_run(*, import_id: uuid.UUID | str) -> None:
 
 
 def _save_progress(run: InsightImport, counts: ImportCounts, errors: list[dict]) -> None:
-    InsightImport.objects.filter(pk=run.pk).update(
-        lines_read=counts.read,
-        created=counts.created,
-        updated=counts.updated,
-        unchanged=counts.unchanged,
-        bad=counts.bad,
-        errors=errors,
-    )
+    InsightImport.objects.filter(pk=run.pk).update(**_count_fields(counts), errors=errors)
+
+
+def _count_fields(counts: ImportCounts) -> dict[str, int]:
+    return {
+        "lines_read": counts.read,
+        "created": counts.created,
+        "updated": counts.updated,
+        "unchanged": counts.unchanged,
+        "bad": counts.bad,
+    }
 
 
 def _finish(
@@ -1076,8 +1078,7 @@ def _finish(
     *,
     error: str = "",
 ) -> None:
-    if counts is not None:
-        _save_progress(run, counts, errors)
+    fields = {} if counts is None else _count_fields(counts)
     InsightImport.objects.filter(pk=run.pk).update(
-        status=status, error=error, errors=errors, finished_at=timezone.now()
+        **fields, status=status, error=error, errors=errors, finished_at=timezone.now()
     )

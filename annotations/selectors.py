@@ -116,6 +116,11 @@ def open_questions(
     return questions
 
 
+def with_pictures(questions: QuerySet[Insight]) -> QuerySet[Insight]:
+    """What a question's source_image_url reads: the tenant and the image's thumbnails."""
+    return questions.select_related("client", "image").prefetch_related("image__thumbnails")
+
+
 def question_page(
     questions: QuerySet[Insight], *, order_by: str, count: int, page: int = 1
 ) -> list[Insight]:
@@ -125,7 +130,6 @@ def question_page(
     wrapping round to the start when fewer than `count` rows follow r; `page` means nothing for
     a random draw (each call is a fresh draw), so it is ignored there.
     """
-    questions = questions.select_related("client", "image").prefetch_related("image__thumbnails")
     if order_by == Order.RANDOM:
         point = random.random()
         first = list(questions.filter(random_key__gte=point).order_by("random_key")[:count])
@@ -146,7 +150,7 @@ def question_count(questions: QuerySet[Insight]) -> int:
     """How many questions match, counted up to INSIGHT_QUESTION_COUNT_CAP.
 
     An exact COUNT(*) over millions of open insights reads every matching index entry on every
-    request; counting at most CAP + 1 rows keeps the cost bounded, and a client only needs to
+    request; counting at most CAP rows keeps the cost bounded, and a client only needs to
     know whether there are "many" questions left. A count at the cap means "at least this many".
     """
     cap = settings.INSIGHT_QUESTION_COUNT_CAP

@@ -43,7 +43,7 @@ def question_text(insight_type: str, lang: str) -> str:
         return str(QUESTION_TEXTS.get(insight_type, DEFAULT_QUESTION))
 
 
-def _comma_list(value: str) -> list[str]:
+def comma_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
@@ -114,10 +114,10 @@ class QuestionQuerySerializer(serializers.Serializer):
     def filters(self, **extra: Any) -> QuestionFilters:
         data = self.validated_data
         return QuestionFilters(
-            insight_types=_comma_list(data.get("insight_types", "")),
+            insight_types=comma_list(data.get("insight_types", "")),
             value_tag=data.get("value_tag") or None,
-            brands=_comma_list(data.get("brands", "")),
-            countries=_comma_list(data.get("countries", "")),
+            brands=comma_list(data.get("brands", "")),
+            countries=comma_list(data.get("countries", "")),
             predictor=data.get("predictor") or None,
             with_image=data.get("with_image"),
             **extra,
@@ -360,11 +360,3 @@ class AnnotationAnswerSerializer(serializers.Serializer):
     status_code = serializers.IntegerField()
     status = serializers.ChoiceField(choices=ANNOTATION_STATUSES)
     description = serializers.CharField()
-
-
-class ApiErrorSerializer(serializers.Serializer):
-    """Imago's error shape for everything outside the contract's annotation answers."""
-
-    code = serializers.CharField()
-    detail = serializers.CharField()
-    errors = serializers.DictField(required=False)

@@ -17,14 +17,13 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from annotations.models import Annotation, AnnotationVote, Insight, InsightSettings
-from images.anonymize import SIGNATURE_HEADER, sign
+from images.anonymize import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from images.models import ImageTag
-from images.services import image_add_tags
+from images.services import image_add_tags, tag_name
 
 logger = logging.getLogger(__name__)
 
 VOTES_TO_APPLY = 3
-TIMESTAMP_HEADER = "X-Imago-Timestamp"
 # Tags that the pipeline gave an image (ai.services, images.detection), as opposed to people.
 MACHINE_TAG_SOURCES = ("ai", "detection")
 
@@ -138,10 +137,8 @@ def _vote(
             "annotation 2 (with user data) needs an API key; "
             "anonymous answers are votes of -1, 0 or 1"
         )
-    if insight.votes.filter(device_id=device_id).exists():
-        return ALREADY_ANNOTATED.with_description("this device has already voted on this insight")
     try:
-        # A savepoint: a concurrent duplicate (on a database that did not lock the row) must
+        # A savepoint: a second vote from this device (the unique constraint refuses it) must
         # leave the outer transaction usable.
         with transaction.atomic():
             AnnotationVote.objects.create(
@@ -207,7 +204,7 @@ def _apply_to_subject(insight: Insight, data: dict[str, Any] | None) -> Annotati
 
 def _untag_machine_guess(insight: Insight) -> None:
     """A rejected guess about an image takes back the tag the vision or detection step gave it."""
-    name = _tag_of(insight, None).strip().lower()
+    name = tag_name(_tag_of(insight, None))
     ImageTag.objects.filter(
         image_id=insight.image_id, tag__name=name, source__in=MACHINE_TAG_SOURCES
     ).delete()

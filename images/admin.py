@@ -17,21 +17,27 @@ from images.models import (
     ImageStep,
     PlateTask,
     PlateTaskFile,
-    Thumbnail,
     WebhookAttempt,
 )
 from images.signing import signed_url
 
 
-class ApiKeyInline(admin.TabularInline):
-    model = ApiKey
-    fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = fields
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown for reference on their parent's page: none added, changed or deleted there."""
+
     extra = 0
     can_delete = False
 
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+        return list(self.fields or [])
+
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+class ApiKeyInline(ReadOnlyInline):
+    model = ApiKey
+    fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
 
 
 class AnonymizeSettingsInline(admin.StackedInline):
@@ -104,23 +110,17 @@ def _show_key_once(request: HttpRequest, client: Client, key: str) -> None:
     )
 
 
-class StepInline(admin.TabularInline):
+class StepInline(ReadOnlyInline):
     model = ImageStep
     fields = ["name", "status", "attempts", "duration_ms", "error", "finished_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
-def _thumbnail_tag(image: Image, size: int, max_px: int) -> str:
-    thumbnail: Thumbnail | None = next(
-        (t for t in image.thumbnails.all() if t.size == size), None
-    ) or next(iter(image.thumbnails.all()), None)
-    if thumbnail is None:
+def thumbnail_tag(image: Image, max_px: int) -> str:
+    thumbnails = sorted(image.thumbnails.all(), key=lambda t: t.size)
+    if not thumbnails:
         return "—"
+    # The smallest thumbnail at least as large as shown, else the largest there is.
+    thumbnail = next((t for t in thumbnails if t.size >= max_px), thumbnails[-1])
     # A relative signed link: no request needed, and it works behind any host name.
     url, _ = signed_url(None, client=image.client, name=thumbnail.file, content_type="image/webp")
     return format_html(
@@ -128,16 +128,10 @@ def _thumbnail_tag(image: Image, size: int, max_px: int) -> str:
     )
 
 
-class DetectionInline(admin.TabularInline):
+class DetectionInline(ReadOnlyInline):
     model = Detection
     fields = ["model_name", "class_name", "confidence", "x1", "y1", "x2", "y2", "source"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ["model_name", "-confidence"]
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 def _detection_overlay(image: Image) -> str:
@@ -250,11 +244,11 @@ class ImageAdmin(admin.ModelAdmin):
 
     @admin.display(description="")
     def preview(self, image: Image) -> str:
-        return _thumbnail_tag(image, 256, 80)
+        return thumbnail_tag(image, 80)
 
     @admin.display(description="preview")
     def large_preview(self, image: Image) -> str:
-        return _thumbnail_tag(image, 1024, 480)
+        return thumbnail_tag(image, 480)
 
     @admin.display(description="size")
     def size(self, image: Image) -> str:
@@ -310,15 +304,9 @@ def _preview(client: Client, name: str, max_px: int = 240) -> str:
     )
 
 
-class PlateTaskFileInline(admin.TabularInline):
+class PlateTaskFileInline(ReadOnlyInline):
     model = PlateTaskFile
     fields = ["filename", "status", "plates", "faces", "error_code", "before", "after"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     @admin.display(description="before")
     def before(self, row: PlateTaskFile) -> str:
@@ -329,15 +317,9 @@ class PlateTaskFileInline(admin.TabularInline):
         return _preview(row.task.client, row.result_file)
 
 
-class WebhookAttemptInline(admin.TabularInline):
+class WebhookAttemptInline(ReadOnlyInline):
     model = WebhookAttempt
     fields = ["created_at", "kind", "url", "status_code", "ok", "duration_ms", "error"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(PlateTask)

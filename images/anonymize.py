@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_STUB = Path(__file__).parent / "assets" / "plate-stub.png"
 SIGNATURE_HEADER = "X-Imago-Signature"
+TIMESTAMP_HEADER = "X-Imago-Timestamp"
 
 
 # Finding regions ------------------------------------------------------------------------------
@@ -390,7 +391,7 @@ def _post(task: PlateTask, kind: str, url: str, secret: str) -> bool:
             )
         body_bytes = request.read()
         timestamp = str(int(time.time()))
-        request.headers["X-Imago-Timestamp"] = timestamp
+        request.headers[TIMESTAMP_HEADER] = timestamp
         request.headers[SIGNATURE_HEADER] = sign(secret, timestamp, body_bytes) if secret else ""
         started = time.monotonic()
         attempt = WebhookAttempt(task=task, kind=kind, url=url)

@@ -147,7 +147,7 @@ class TaskStatusView(APIView):
         client = selectors.request_client(request)
         if client is not None:
             tasks = tasks.filter(client=client)
-        task = tasks.filter(uuid=task_id).first() if _is_uuid(task_id) else None
+        task = tasks.filter(uuid=task_id).first() if selectors.parse_uuid(task_id) else None
         if task is None:
             raise ApiError(404, "not_found", "No such task.")
         if task.purged_at or task.expires_at <= timezone.now():
@@ -164,14 +164,6 @@ class TaskStatusView(APIView):
             "delivered_at": task.delivered_at,
         }
         return Response(body)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 class AnonymizeRequestSerializer(serializers.Serializer):

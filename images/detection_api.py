@@ -1,6 +1,5 @@
 """The object-detection API (compatible in spirit with the ObjectVision seed)."""
 
-import uuid
 from typing import Any
 
 import django_filters
@@ -164,14 +163,6 @@ def _images_of(request: Request, ids: list[str], field: str) -> list[Image]:
     return found
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
 class DetectImageView(APIView):
     """Detect objects in one image (a new file or a stored image) and answer at once."""
 
@@ -257,7 +248,7 @@ class DetectJobView(APIView):
         client = selectors.request_client(request)
         if client is not None:
             jobs = jobs.filter(client=client)
-        job = jobs.filter(uuid=job_id).first() if _is_uuid(job_id) else None
+        job = jobs.filter(uuid=job_id).first() if selectors.parse_uuid(job_id) else None
         if job is None:
             raise ApiError(404, "not_found", "No such detection job.")
         runs = _run_queryset().filter(job=job).order_by("image_id")

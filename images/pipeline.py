@@ -309,7 +309,7 @@ def pipeline_requeue_stuck(*, older_than: timedelta) -> Sweep:
         by_image.setdefault(row.image_id, []).append((row, job))
     sweep = Sweep({}, {})
     for image_id, steps in by_image.items():
-        if any(_is_live(job) for _, job in steps):
+        if any(is_live_job(job) for _, job in steps):
             continue
         requeue, fail = [], []
         for row, job in steps:
@@ -323,7 +323,7 @@ def pipeline_requeue_stuck(*, older_than: timedelta) -> Sweep:
     return sweep
 
 
-def _is_live(job: Job | None) -> bool:
+def is_live_job(job: Job | None) -> bool:
     return job is not None and job.get_status(refresh=False) in LIVE_JOB_STATUSES
 
 
@@ -343,7 +343,9 @@ def _sweep_image(image_id: int, requeue: list[str], fail: list[ImageStep], sweep
             ).values_list("name", flat=True)
         )
         if fail:
-            ImageStep.objects.filter(pk__in=[row.pk for row in fail]).update(
+            ImageStep.objects.filter(
+                pk__in=[row.pk for row in fail], status=StepStatus.RUNNING
+            ).update(
                 status=StepStatus.FAILED,
                 error="The worker running this step stopped, and its retries ran out.",
                 finished_at=timezone.now(),

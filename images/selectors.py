@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.core.validators import slug_re
 from django.db.models import QuerySet
 from rest_framework.request import Request
 
@@ -20,11 +21,14 @@ def request_client(request: Request) -> Client | None:
         return user.client
     if is_operator(user):
         chosen = request.query_params.get("client") or request.data.get("client")
-        if chosen and "\x00" in str(chosen):
-            raise ApiError(400, "unknown_client", "A client's id or slug has no NUL character.")
         if chosen:
-            lookup = {"pk": chosen} if str(chosen).isdigit() else {"slug": chosen}
-            client = Client.objects.filter(**lookup).first()
+            chosen = str(chosen)
+            lookup = {"pk": chosen} if chosen.isascii() and chosen.isdigit() else {"slug": chosen}
+            client = (
+                Client.objects.filter(**lookup).first()
+                if "pk" in lookup or slug_re.fullmatch(chosen)
+                else None
+            )
             if client is None:
                 raise ApiError(400, "unknown_client", f"No client {chosen!r}.")
             return client
@@ -49,11 +53,16 @@ def image_find(request: Request, value: object) -> Image | None:
     # isdigit() alone accepts "²" and other digits that int() refuses.
     if value.isascii() and value.isdigit():
         return image_queryset(request).filter(pk=int(value)).first()
+    key = parse_uuid(value)
+    return None if key is None else image_queryset(request).filter(uuid=key).first()
+
+
+def parse_uuid(value: str) -> uuid.UUID | None:
+    """A UUID from a URL or a form, or None: the database would refuse a malformed one."""
     try:
-        key = uuid.UUID(value)
+        return uuid.UUID(value)
     except ValueError:
         return None
-    return image_queryset(request).filter(uuid=key).first()
 
 
 def image_get(request: Request, value: object) -> Image:

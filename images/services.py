@@ -233,9 +233,14 @@ def image_reprocess(
     return names
 
 
+def tag_name(name: str) -> str:
+    """A tag's stored form: trimmed, lower-case, at most 100 characters."""
+    return name.strip().lower()[:100]
+
+
 def image_add_tags(*, image: Image, names: Iterable[str], source: str) -> list[str]:
     """Attach tags (lower-cased, deduplicated) to an image; returns the names attached."""
-    clean = sorted({name.strip().lower()[:100] for name in names if name and name.strip()})
+    clean = sorted({tag_name(name) for name in names if name and name.strip()})
     for name in clean:
         tag, _ = Tag.objects.get_or_create(client_id=image.client_id, name=name)
         ImageTag.objects.get_or_create(image=image, tag=tag, defaults={"source": source})

@@ -99,7 +99,9 @@ class MetricsMiddleware:
 # Redis-kept metrics -----------------------------------------------------------------------------
 
 
+@functools.cache
 def _redis() -> redis.Redis:
+    # get_connection builds a new pool on each call; redis-py pools reset themselves after a fork.
     return django_rq.get_connection("default")
 
 

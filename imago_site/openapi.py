@@ -8,7 +8,6 @@ from rest_framework import permissions
 
 from imago_site.errors import ErrorSerializer
 
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 SECONDS = {"type": "integer"}
 # DRF always names the scheme on a 401 and the wait on a 429; the queue's 503 gives a wait, a
 # refused detection does not.
@@ -77,7 +76,7 @@ class AutoSchema(openapi.AutoSchema):
             errors["404"] = "No such resource, or no such page."
         if self.view.get_throttles():
             errors["429"] = "Too many requests for this client; wait for Retry-After seconds."
-        if self.method not in SAFE_METHODS:
+        if self.method not in permissions.SAFE_METHODS:
             errors["503"] = "The job queue is unreachable; retry after Retry-After seconds."
         return errors
 

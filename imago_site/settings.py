@@ -192,7 +192,7 @@ if STORAGE_BACKEND == "s3":
         raise ImproperlyConfigured("SIGNED_URL_TTL must be 1 to 604800 seconds with S3 storage.")
     _s3_endpoint = env_any("S3_ENDPOINT_URL", "AWS_S3_ENDPOINT_URL")
     _default_storage = {
-        "BACKEND": "images.storage.S3Storage",
+        "BACKEND": "images.s3.S3Storage",
         "OPTIONS": {
             "bucket_name": env_any("S3_BUCKET", "AWS_STORAGE_BUCKET_NAME", default="imago"),
             "endpoint_url": _s3_endpoint or None,

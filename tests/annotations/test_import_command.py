@@ -2,11 +2,13 @@
 
 import io
 import json
+import sys
 import uuid
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from rich.progress import Progress
 
 from annotations.models import AnnotationVote, Insight
 from tests.annotations.import_support import (
@@ -241,10 +243,32 @@ def test_it_imports_several_files_and_prints_a_total(owner, tmp_path):
     assert out.splitlines()[-1] == "total: created 3, updated 0, unchanged 0, bad 0"
 
 
-def test_it_prints_no_progress_bar_when_not_at_a_terminal(owner, tmp_path):
+def test_it_prints_no_progress_bar_when_not_at_a_terminal(owner, tmp_path, monkeypatch):
+    started = bars_started(monkeypatch)
     out, err = run(write(tmp_path, "p.jsonl", jsonl(predictions(2))), client=owner.client.slug)
     assert out.count("\n") == 1
     assert err == ""
+    assert started == []
+
+
+def test_it_shows_a_progress_bar_at_a_terminal(owner, tmp_path, monkeypatch):
+    started = bars_started(monkeypatch)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    run(write(tmp_path, "p.jsonl", jsonl(predictions(2))), client=owner.client.slug)
+    assert len(started) == 1
+
+
+def bars_started(monkeypatch) -> list[Progress]:
+    started: list[Progress] = []
+    start = Progress.start
+
+    def recording(progress: Progress) -> None:
+        started.append(progress)
+        start(progress)
+
+    monkeypatch.setattr(Progress, "start", recording)
+    return started
 
 
 # --- Refusals

@@ -62,3 +62,21 @@ def test_runs_with_a_live_job_or_too_young_are_left_alone(owner, transactional_d
 
     assert sweep == importer.ImportSweep([], [])
     assert set(InsightImport.objects.values_list("status", flat=True)) == {"pending"}
+
+
+def test_a_running_run_whose_job_redis_lost_is_failed_only_after_the_job_timeout(
+    owner, transactional_db, settings
+):
+    run_id = post_import(owner, jsonl(predictions(2))).json()["id"]
+    InsightImport.objects.filter(pk=run_id).update(status="running")
+    django_rq.get_connection().flushdb()  # its worker may still be reading the upload
+    age(run_id)
+
+    settings.INSIGHT_IMPORT_JOB_TIMEOUT = 3 * 3600
+    assert importer.insight_imports_sweep(older_than=AN_HOUR) == importer.ImportSweep([], [])
+    assert len(media_files()) == 1
+
+    settings.INSIGHT_IMPORT_JOB_TIMEOUT = 0
+    sweep = importer.insight_imports_sweep(older_than=AN_HOUR)
+    assert [str(i) for i in sweep.failed] == [run_id]
+    assert media_files() == []
