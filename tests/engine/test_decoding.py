@@ -5,6 +5,7 @@ import pytest
 
 from images.engine import (
     Letterbox,
+    ProtoGrid,
     boxes_to_original,
     candidates,
     letterbox,
@@ -94,7 +95,7 @@ def test_a_mask_is_traced_into_a_polygon_in_original_pixels():
     logits = np.full((160, 160), -8.0, dtype=np.float32)
     logits[70:90, 50:110] = 8.0
     box = Letterbox(ratio=0.5, pad_x=0, pad_y=140)
-    polygon = mask_polygon(logits, np.array([380.0, 260.0, 900.0, 460.0]), box, 640)
+    polygon = mask_polygon(logits, np.array([380.0, 260.0, 900.0, 460.0]), box, ProtoGrid(4.0))
     xs = [x for x, _ in polygon]
     ys = [y for _, y in polygon]
     assert min(xs) == pytest.approx(400, abs=10)
@@ -103,7 +104,17 @@ def test_a_mask_is_traced_into_a_polygon_in_original_pixels():
     assert max(ys) == pytest.approx(440, abs=10)
 
 
+def test_a_crop_of_the_prototype_grid_traces_the_same_polygon_as_the_whole_grid():
+    logits = np.full((160, 160), -8.0, dtype=np.float32)
+    logits[70:90, 50:110] = 8.0
+    box = Letterbox(ratio=0.5, pad_x=0, pad_y=140)
+    outline = np.array([380.0, 260.0, 900.0, 460.0])
+    whole = mask_polygon(logits, outline, box, ProtoGrid(4.0))
+    crop = logits[60:100, 40:120]  # rows from 60, columns from 40
+    assert mask_polygon(crop, outline, box, ProtoGrid(4.0, x0=40, y0=60)) == whole
+
+
 def test_an_empty_mask_has_no_polygon():
     logits = np.full((160, 160), -8.0, dtype=np.float32)
     box = Letterbox(ratio=1.0, pad_x=0, pad_y=0)
-    assert mask_polygon(logits, np.array([10.0, 10.0, 50.0, 50.0]), box, 640) is None
+    assert mask_polygon(logits, np.array([10.0, 10.0, 50.0, 50.0]), box, ProtoGrid(4.0)) is None
