@@ -1,10 +1,14 @@
 """Detection speed and memory: Imago's ONNX engine vs ultralytics `predict`, same files, same run.
 
-    .venv/bin/python bench/detect.py [--images 24]
+    .venv/bin/python bench/detect.py [--images 24 --rounds 3]
 
 Both backends run the same ONNX exports (ultralytics loads them through its own ONNX Runtime
-backend), so the comparison is of everything around the network: letterbox, decoding, NMS,
-masks. RSS is measured in fresh processes that load both models and run one image, like a worker.
+backend). Imago is timed one image at a time (the pipeline step, /detect/image) and two images in
+flight (`ordered_map`, as a /detect/batch job runs); ultralytics one at a time, and in two threads
+with a model each (its documented way to predict from threads) to show that this does not help it.
+Latency is per image in the one-at-a-time runs; images/s is the median over the rounds, each
+round timing every variant once, in turn. RSS is measured in a fresh process that loads both
+models and runs them like a worker serving the pipeline and batch jobs.
 """
 
 import argparse
@@ -12,6 +16,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -30,7 +35,13 @@ import PIL.Image  # noqa: E402
 import PIL.ImageOps  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from images.engine import ModelSpec, OnnxDetector, read_onnx_metadata, ultralytics_model  # noqa: E402
+from images.engine import (  # noqa: E402
+    ModelSpec,
+    OnnxDetector,
+    ordered_map,
+    read_onnx_metadata,
+    ultralytics_model,
+)
 
 PHOTOS = ROOT.parent / "shared" / "data" / "plates" / "us"
 RSS_SCRIPT = """
@@ -40,10 +51,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imago_site.settings")
 import django; django.setup()
 import PIL.Image
 from bench.detect import spec
-from images.engine import get_detector
+from images.engine import get_detector, ordered_map
 picture = PIL.Image.new("RGB", (1280, 720), "gray")
 for name in ("coco", "plates"):
     get_detector(spec(name), threads=2).predict(picture)
+    # and the sessions of a /detect/batch job, two images in flight
+    list(ordered_map(get_detector(spec(name), threads=1).predict, [picture] * 2, workers=2))
 # VmHWM, not ru_maxrss: the latter survives execve and would report this parent's peak.
 status = open("/proc/self/status").read()
 print(int(status.split("VmHWM:")[1].split()[0]) // 1024)
@@ -67,14 +80,29 @@ def pictures(count: int) -> list[PIL.Image.Image]:
     ]
 
 
-def timed(run, images: list) -> list[float]:
-    run(images[0])  # warm-up: session start, first allocations
+def one_at_a_time(predict, images: list) -> list[float]:
+    """Milliseconds per image."""
     times = []
     for image in images:
         started = time.perf_counter()
-        run(image)
+        predict(image)
         times.append((time.perf_counter() - started) * 1000)
     return times
+
+
+def two_threads(predicts: list, images: list) -> None:
+    """Half the images each in two threads, one model each."""
+    second = threading.Thread(target=lambda: [predicts[1](im) for im in images[1::2]])
+    second.start()
+    for image in images[::2]:
+        predicts[0](image)
+    second.join()
+
+
+def rate(run, images: list) -> float:
+    started = time.perf_counter()
+    run(images)
+    return len(images) / (time.perf_counter() - started)
 
 
 def p90(values: list[float]) -> float:
@@ -91,36 +119,54 @@ def rss_mb() -> int:
     return int(result.stdout.strip().splitlines()[-1])
 
 
+def bgr(image: PIL.Image.Image) -> np.ndarray:
+    return np.asarray(image)[:, :, ::-1]  # ultralytics takes OpenCV's channel order
+
+
+def compare(name: str, images: list, rounds: int) -> None:
+    model_spec = spec(name)
+    ours = OnnxDetector(model_spec, threads=2)
+    # A /detect/batch job's way: two images in flight, one ONNX Runtime thread each.
+    batch = OnnxDetector(model_spec, threads=1)
+    references = [ultralytics_model(model_spec.path, task=model_spec.task) for _ in range(2)]
+    predicts = [lambda im, m=m: m.predict(bgr(im), verbose=False) for m in references]
+    runs = {
+        "imago, one at a time": lambda ims: [ours.predict(im) for im in ims],
+        "imago, 2 in flight (batch)": lambda ims: list(ordered_map(batch.predict, ims, workers=2)),
+        "ultralytics predict": lambda ims: [predicts[0](im) for im in ims],
+        "ultralytics, 2 threads": lambda ims: two_threads(predicts, ims),
+    }
+    for run in runs.values():
+        run(images[:2])  # warm-up: session start, first allocations
+    rates: dict[str, list[float]] = {backend: [] for backend in runs}
+    for _ in range(rounds):
+        for backend, run in runs.items():
+            rates[backend].append(rate(run, images))
+    latency = {
+        "imago, one at a time": one_at_a_time(ours.predict, images),
+        "ultralytics predict": one_at_a_time(predicts[0], images),
+    }
+    reference = statistics.median(rates["ultralytics predict"])
+    for backend, measured in rates.items():
+        median = statistics.median(measured)
+        times = latency.get(backend)
+        columns = f"{statistics.median(times):9.1f} {p90(times):7.1f}" if times else " " * 17
+        print(f"{name:7} {backend:28} {columns} {median:8.2f} {median / reference:5.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=24)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     images = pictures(args.images)
-    print(f"{len(images)} images, {os.cpu_count()} CPUs, ONNX Runtime with 2 threads\n")
     print(
-        f"{'model':8} {'backend':12} {'median ms':>10} {'p90 ms':>8} {'images/s':>9} {'ratio':>9}"
+        f"{len(images)} images, {os.cpu_count()} CPUs, ONNX Runtime with 2 threads, "
+        f"{args.rounds} rounds\n"
     )
+    print(f"{'model':7} {'backend':28} {'median ms':>9} {'p90 ms':>7} {'images/s':>8} {'ratio':>6}")
     for name in ("coco", "plates"):
-        model_spec = spec(name)
-        ours = OnnxDetector(model_spec, threads=2)
-        spinning = OnnxDetector(model_spec, threads=2, spin=True)
-        reference = ultralytics_model(model_spec.path, task=model_spec.task)
-        results = {
-            "imago-onnx": timed(lambda im, d=ours: d.predict(im), images),
-            # DETECTION_SPIN=true: faster on idle cores, slower when other workers need them.
-            "imago-spin": timed(lambda im, d=spinning: d.predict(im), images),
-            "ultralytics": timed(
-                lambda im, m=reference: m.predict(np.asarray(im)[:, :, ::-1], verbose=False),
-                images,
-            ),
-        }
-        rates = {k: 1000 * len(v) / sum(v) for k, v in results.items()}
-        for backend, times in results.items():
-            ratio = rates[backend] / rates["ultralytics"]
-            print(
-                f"{name:8} {backend:12} {statistics.median(times):10.1f} {p90(times):8.1f} "
-                f"{rates[backend]:9.2f} {ratio:8.2f}x"
-            )
+        compare(name, images, args.rounds)
     print("\ngoal: ONNX engine >= 1.2x ultralytics throughput")
     print(f"worker RSS with both models loaded: {rss_mb()} MB (goal <= 700 MB)")
 
