@@ -3,9 +3,11 @@
     .venv/bin/python bench/detect.py [--images 24 --rounds 3]
 
 Both backends run the same ONNX exports (ultralytics loads them through its own ONNX Runtime
-backend). Imago is timed one image at a time (the pipeline step, /detect/image) and two images in
-flight (`ordered_map`, as a /detect/batch job runs); ultralytics one at a time, and in two threads
-with a model each (its documented way to predict from threads) to show that this does not help it.
+backend). Imago is timed one image at a time (the pipeline step, /detect/image), two images in
+flight (`ordered_map`, as a /detect/batch job runs), and one at a time on the export as it is
+(square input decoded by the export's own tail, `rect=False`: what the rectangular input
+saves); ultralytics one at a time, and in two threads with a model each (its documented way to
+predict from threads) to show that this does not help it.
 Latency is per image in the one-at-a-time runs; images/s is the median over the rounds, each
 round timing every variant once, in turn. RSS is measured in a fresh process that loads both
 models and runs them like a worker serving the pipeline and batch jobs.
@@ -126,6 +128,8 @@ def bgr(image: PIL.Image.Image) -> np.ndarray:
 def compare(name: str, images: list, rounds: int) -> None:
     model_spec = spec(name)
     ours = OnnxDetector(model_spec, threads=2)
+    # The export as it is: square 640x640 input, decoded by its own tail.
+    square = OnnxDetector(model_spec, threads=2, rect=False)
     # A /detect/batch job's way: two images in flight, one ONNX Runtime thread each.
     batch = OnnxDetector(model_spec, threads=1)
     references = [ultralytics_model(model_spec.path, task=model_spec.task) for _ in range(2)]
@@ -133,6 +137,7 @@ def compare(name: str, images: list, rounds: int) -> None:
     runs = {
         "imago, one at a time": lambda ims: [ours.predict(im) for im in ims],
         "imago, 2 in flight (batch)": lambda ims: list(ordered_map(batch.predict, ims, workers=2)),
+        "imago, square input": lambda ims: [square.predict(im) for im in ims],
         "ultralytics predict": lambda ims: [predicts[0](im) for im in ims],
         "ultralytics, 2 threads": lambda ims: two_threads(predicts, ims),
     }
@@ -144,6 +149,7 @@ def compare(name: str, images: list, rounds: int) -> None:
             rates[backend].append(rate(run, images))
     latency = {
         "imago, one at a time": one_at_a_time(ours.predict, images),
+        "imago, square input": one_at_a_time(square.predict, images),
         "ultralytics predict": one_at_a_time(predicts[0], images),
     }
     reference = statistics.median(rates["ultralytics predict"])

@@ -6,6 +6,7 @@ the EXIF orientation already applied). ultralytics is the reference our decoder 
 
 import ast
 import functools
+import logging
 import os
 import threading
 from collections import deque
@@ -18,6 +19,8 @@ from typing import Any, Protocol, TypeVar
 import cv2
 import numpy as np
 import PIL.Image
+
+logger = logging.getLogger(__name__)
 
 TASKS = ("detect", "segment", "obb")
 LETTERBOX_FILL = 114  # ultralytics' grey: the model was trained with this padding
@@ -93,12 +96,20 @@ class Letterbox:
         return (xs - self.pad_x) / self.ratio, (ys - self.pad_y) / self.ratio
 
 
-def letterbox(rgb: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
-    """Resize keeping the aspect ratio and pad to size x size, exactly as ultralytics does."""
+def letterbox(
+    rgb: np.ndarray, size: int, stride: int | None = None
+) -> tuple[np.ndarray, Letterbox]:
+    """Resize keeping the aspect ratio and pad to size x size, exactly as ultralytics does.
+
+    With a stride, pad only to the next multiple of it instead (ultralytics' `auto` letterbox,
+    the rectangle it feeds PyTorch models): a 16:9 photo becomes 640x384, not 640x640.
+    """
     height, width = rgb.shape[:2]
     ratio = min(size / height, size / width)
     new_w, new_h = round(width * ratio), round(height * ratio)
     pad_x, pad_y = (size - new_w) / 2, (size - new_h) / 2
+    if stride is not None:
+        pad_x, pad_y = (size - new_w) % stride / 2, (size - new_h) % stride / 2
     if (new_w, new_h) != (width, height):
         rgb = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     top, bottom = round(pad_y - 0.1), round(pad_y + 0.1)
@@ -144,6 +155,70 @@ def candidates(
     scores = class_scores[np.arange(len(rows)), class_ids]
     keep = scores > confidence
     return Candidates(rows[keep, :4], scores[keep], class_ids[keep], rows[keep, 4 + n_classes :])
+
+
+@dataclass(frozen=True)
+class HeadLayout:
+    """How a YOLOv8 head's per-level maps read: each level's tensors, concatenated on channels,
+    hold 4 x reg_max box-distance logits (DFL), then the class logits, then the extra channels
+    (mask coefficients); levels are in anchor order, with their strides in input pixels."""
+
+    reg_max: int
+    n_classes: int
+    strides: tuple[int, ...]
+    tensors: tuple[tuple[str, ...], ...]  # per level, in channel order
+
+
+def level_candidates(
+    levels: list[list[np.ndarray]],
+    layout: HeadLayout,
+    confidence: float | None,
+    classes: Iterable[int] | None = None,
+) -> Candidates:
+    """Decode a head's per-level maps (what the export's own tail does), keeping confident rows.
+
+    Rows are picked on their class logits first (sigmoid(x) > c  <=>  x > logit(c)), so the box
+    distributions are decoded for the few kept anchors only instead of for all of them. With
+    confidence None every anchor is kept.
+    """
+    box_channels, n_classes = 4 * layout.reg_max, layout.n_classes
+    threshold = -np.inf if confidence is None else _logit(confidence)
+    allowed = None
+    if classes is not None:
+        allowed = np.zeros(n_classes, dtype=bool)
+        allowed[[c for c in classes if 0 <= c < n_classes]] = True
+    bins = np.arange(layout.reg_max, dtype=np.float32)
+    parts = []
+    for tensors, stride in zip(levels, layout.strides, strict=True):
+        block = tensors[0][0] if len(tensors) == 1 else np.concatenate([t[0] for t in tensors])
+        width = block.shape[2]
+        flat = block.reshape(block.shape[0], -1)
+        logits = flat[box_channels : box_channels + n_classes].astype(np.float32)
+        if allowed is not None:
+            logits = np.where(allowed[:, np.newaxis], logits, -np.inf)
+        class_ids = logits.argmax(axis=0)
+        best = np.take_along_axis(logits, class_ids[np.newaxis], axis=0)[0]
+        keep = np.flatnonzero(best > threshold)
+        rows = flat[:, keep].T.astype(np.float32)
+        distribution = rows[:, :box_channels].reshape(-1, 4, layout.reg_max)
+        distribution = np.exp(distribution - distribution.max(axis=2, keepdims=True))
+        left, top, right, bottom = ((distribution @ bins) / distribution.sum(axis=2)).T
+        ys, xs = np.divmod(keep, width)
+        x1, y1 = xs + 0.5 - left, ys + 0.5 - top
+        x2, y2 = xs + 0.5 + right, ys + 0.5 + bottom
+        xywh = np.column_stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]) * stride
+        scores = 1 / (1 + np.exp(-best[keep]))
+        parts.append((xywh, scores, class_ids[keep], rows[:, box_channels + n_classes :]))
+    xywh, scores, class_ids, extra = (np.concatenate(column) for column in zip(*parts, strict=True))
+    return Candidates(xywh.astype(np.float32), scores.astype(np.float32), class_ids, extra)
+
+
+def _logit(probability: float) -> float:
+    if probability <= 0:
+        return -np.inf
+    if probability >= 1:
+        return np.inf
+    return float(np.log(probability / (1 - probability)))
 
 
 def nms(boxes_xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
@@ -334,13 +409,92 @@ def proto_branch(path: Path) -> ProtoBranch | None:
 
 
 def _free_spatial_dims(model: Any) -> None:
-    """Let the branch take crops of any size: its height and width become symbolic."""
-    for value, prefix in ((model.graph.input[0], "in"), (model.graph.output[0], "out")):
-        dims = value.type.tensor_type.shape.dim
-        for dim, axis in zip(dims[2:], ("h", "w"), strict=True):
+    """Let a cut network take inputs of any size: the height and width of its inputs and
+    outputs become symbolic."""
+    for value in [*model.graph.input, *model.graph.output]:
+        for dim, axis in zip(_dims(value)[2:], ("h", "w"), strict=True):
             dim.ClearField("dim_value")
-            dim.dim_param = f"{prefix}_{axis}"
+            dim.dim_param = f"{value.name}_{axis}"
     del model.graph.value_info[:]  # inferred for the full size; ONNX Runtime infers them again
+
+
+def _dims(value: Any) -> Any:
+    return value.type.tensor_type.shape.dim
+
+
+# Heads cut off their decoding tail, for inputs of any size -----------------------------------
+
+
+@dataclass(frozen=True)
+class LevelCut:
+    """A YOLOv8 export whose outputs are its head's per-level maps instead of `output0`.
+
+    A static export (the usual kind) decodes with anchors and shapes fixed for a square input,
+    so it only takes 640x640. Without that tail every remaining operator takes any size, and the
+    network runs on ultralytics' rectangular letterbox: a 16:9 photo costs 640x384, 60% of the
+    square's work. `level_candidates` does the tail's decoding. The network's other outputs
+    (prototypes, or the feature map of a cut prototype branch) follow the levels' tensors.
+    """
+
+    network: bytes
+    layout: HeadLayout
+
+
+def level_cut(model: Any, n_classes: int) -> LevelCut | None:
+    """Cut a detect or segment export (an onnx.ModelProto) before its decoding tail, or None
+    when its head does not read like a YOLOv8 one. The first output must be `output0`."""
+    import onnx
+    from onnx.utils import Extractor
+
+    model = onnx.shape_inference.infer_shapes(model)
+    graph = model.graph
+    shapes = {
+        value.name: [d.dim_value if d.HasField("dim_value") else None for d in _dims(value)]
+        for value in [*graph.input, *graph.value_info, *graph.output]
+    }
+    size = shapes[graph.input[0].name][2:]
+    channels = shapes[graph.output[0].name][1]
+    if None in size or size[0] != size[1] or channels is None:
+        return None
+    # Each level's maps are flattened to (1, C, H*W) before the levels are concatenated.
+    maps: dict[tuple[int, int], list[tuple[str, int]]] = {}
+    for node in graph.node:
+        if node.op_type != "Reshape":
+            continue
+        shape = shapes.get(node.input[0], [])
+        if len(shape) == 4 and None not in shape:
+            _, depth, height, width = shape
+            if shapes.get(node.output[0]) == [1, depth, height * width]:
+                maps.setdefault((height, width), []).append((node.input[0], depth))
+    extra = channels - 4 - n_classes
+    levels = sorted(maps.items(), reverse=True)  # finest first: the anchors' order
+    if len(levels) < 2 or extra < 0:
+        return None
+    box = sum(depth for _, depth in levels[0][1]) - n_classes - extra
+    roles = {"box+classes": box + n_classes, "box": box, "classes": n_classes, "extra": extra}
+    complete = [{"box+classes"}, {"box", "classes"}]
+    if extra:
+        complete = [roles | {"extra"} for roles in complete]
+    tensors = []
+    for (height, width), found in levels:
+        ordered: dict[str, str] = {}
+        for name, depth in found:
+            role = [r for r, wanted in roles.items() if wanted == depth]
+            if len(role) != 1 or role[0] in ordered:
+                return None
+            ordered[role[0]] = name
+        if set(ordered) not in complete or size[0] % height or size[1] % width:
+            return None
+        tensors.append(tuple(ordered[r] for r in roles if r in ordered))
+    if box % 4 or box <= 0:
+        return None
+    strides = tuple(size[0] // height for (height, _), _ in levels)
+    kept = [output.name for output in graph.output[1:]]
+    outputs = [name for level in tensors for name in level] + kept
+    network = Extractor(model).extract_model([graph.input[0].name], outputs)
+    _free_spatial_dims(network)
+    layout = HeadLayout(box // 4, n_classes, strides, tuple(tensors))
+    return LevelCut(network.SerializeToString(), layout)
 
 
 # Backends -------------------------------------------------------------------------------------
@@ -358,10 +512,24 @@ def _register_shared_arena() -> None:
 
 
 class OnnxDetector:
-    """A model's ONNX Runtime session (two for a cut segmentation model), loaded once per
-    process and thread count; threads may share it."""
+    """A model's ONNX Runtime sessions, loaded once per process and thread count; threads may
+    share them.
 
-    def __init__(self, spec: ModelSpec, *, threads: int = 2, spin: bool = False) -> None:
+    A detect or segment export runs cut before its decoding tail, on rectangular inputs
+    (`level_cut`), and a segmentation export's prototype branch runs apart, around the found
+    boxes only (`proto_branch`). `rect` and `branch` turn either off (tests and benchmarks
+    compare with the export as it is).
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        threads: int = 2,
+        spin: bool = False,
+        rect: bool = True,
+        branch: bool = True,
+    ) -> None:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -378,24 +546,67 @@ class OnnxDetector:
             # 2 cores with a second worker busy: platedet 425 ms with spinning, 307 ms without).
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.spec = spec
-        split = proto_branch(spec.path) if spec.task == "segment" else None
         providers = ["CPUExecutionProvider"]
-        model = split.head if split else str(spec.path)
-        self.session = onnxruntime.InferenceSession(model, options, providers=providers)
-        # The split's bytes are not kept: the sessions hold what they need.
+
+        def session(model: bytes | str) -> Any:
+            return onnxruntime.InferenceSession(model, options, providers=providers)
+
+        split = proto_branch(spec.path) if spec.task == "segment" and branch else None
+        network: bytes | str = split.head if split else str(spec.path)
+        # The cuts' bytes are not kept: the sessions hold what they need.
         self.branch = (
-            BranchSession(
-                onnxruntime.InferenceSession(split.branch, options, providers=providers),
-                split.feature,
-                split.margin,
-            )
-            if split
-            else None
+            BranchSession(session(split.branch), split.feature, split.margin) if split else None
         )
+        cut = self._level_cut(network) if spec.task != "obb" and rect else None
+        self.layout: HeadLayout | None = None
+        self.session = session(cut.network if cut else network)
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         # platedet takes float16: feeding float32 would be refused.
         self.dtype = np.float16 if "float16" in model_input.type else np.float32
+        if cut is not None:
+            if self._decodes_like(network, cut.layout):
+                self.layout = cut.layout
+            else:
+                logger.warning("%s: the cut head decodes differently; run whole", spec.path)
+                self.session = session(network)
+
+    def _level_cut(self, network: bytes | str) -> LevelCut | None:
+        import onnx
+
+        model = onnx.load_from_string(network) if isinstance(network, bytes) else onnx.load(network)
+        return level_cut(model, len(self.spec.class_names))
+
+    def _decodes_like(self, network: bytes | str, layout: HeadLayout) -> bool:
+        """Whether our decoding of the cut head gives the export's own output0 on a square input
+        (a check of the layout read from the graph, once per load)."""
+        import onnxruntime
+
+        size = self.spec.input_size
+        sample = np.random.default_rng(0).random((1, 3, size, size)).astype(self.dtype)
+        whole = onnxruntime.InferenceSession(network, providers=["CPUExecutionProvider"])
+        output = whole.run(None, {whole.get_inputs()[0].name: sample})[0]
+        levels, _ = self._levels(self.session.run(None, {self.input_name: sample}), layout)
+        mine = level_candidates(levels, layout, None)
+        rows = output[0].T.astype(np.float32)
+        n_classes = layout.n_classes
+        return (
+            mine.xywh.shape[0] == rows.shape[0]
+            and np.allclose(mine.xywh, rows[:, :4], rtol=1e-2, atol=0.5)
+            and np.allclose(mine.scores, rows[:, 4 : 4 + n_classes].max(axis=1), atol=1e-2)
+            and np.allclose(mine.extra, rows[:, 4 + n_classes :], rtol=1e-2, atol=1e-2)
+        )
+
+    @staticmethod
+    def _levels(
+        outputs: list[np.ndarray], layout: HeadLayout
+    ) -> tuple[list[list[np.ndarray]], list[np.ndarray]]:
+        """The cut network's outputs: its levels' maps, and the outputs after them."""
+        levels, at = [], 0
+        for names in layout.tensors:
+            levels.append(outputs[at : at + len(names)])
+            at += len(names)
+        return levels, outputs[at:]
 
     def predict(
         self,
@@ -406,10 +617,16 @@ class OnnxDetector:
     ) -> list[Found]:
         rgb = np.asarray(image.convert("RGB"))
         height, width = rgb.shape[:2]
-        padded, box = letterbox(rgb, self.spec.input_size)
-        outputs = self.session.run(None, {self.input_name: to_tensor(padded, self.dtype)})
         threshold = self.spec.confidence if confidence is None else confidence
-        found = candidates(outputs[0], len(self.spec.class_names), threshold, classes)
+        stride = max(self.layout.strides) if self.layout else None
+        padded, box = letterbox(rgb, self.spec.input_size, stride)
+        outputs = self.session.run(None, {self.input_name: to_tensor(padded, self.dtype)})
+        if self.layout:
+            levels, rest = self._levels(outputs, self.layout)
+            found = level_candidates(levels, self.layout, threshold, classes)
+        else:
+            found = candidates(outputs[0], len(self.spec.class_names), threshold, classes)
+            rest = outputs[1:]
         if self.spec.task == "obb":
             return self._obb(found, box, width, height)
         boxes = xywh_to_xyxy(found.xywh)
@@ -417,7 +634,7 @@ class OnnxDetector:
         original = boxes_to_original(boxes[keep], box, width, height)
         polygons: list[tuple[tuple[float, float], ...] | None] = [None] * len(keep)
         if self.spec.task == "segment" and len(keep):
-            protos, grid = self._prototypes(outputs[1], boxes[keep])
+            protos, grid = self._prototypes(rest[0], boxes[keep], padded.shape[1])
             coefficients = found.extra[keep, : protos.shape[0]]
             logits = (coefficients @ protos.reshape(protos.shape[0], -1)).reshape(
                 -1, *protos.shape[1:]
@@ -428,7 +645,9 @@ class OnnxDetector:
             for i, k in enumerate(keep)
         ]
 
-    def _prototypes(self, second: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, ProtoGrid]:
+    def _prototypes(
+        self, second: np.ndarray, boxes: np.ndarray, input_width: int
+    ) -> tuple[np.ndarray, ProtoGrid]:
         """The prototype masks (k, h, w) over the region of these boxes (input pixels).
 
         With the branch cut off, `second` is its feature map and the branch runs on the region
@@ -436,7 +655,7 @@ class OnnxDetector:
         that the mask product below stays small either way.
         """
         height, width = second.shape[-2:]
-        cell = self.spec.input_size / width
+        cell = input_width / width
         margin = self.branch.margin if self.branch else 1
         x0 = max(0, int(boxes[:, 0].min() / cell) - margin)
         y0 = max(0, int(boxes[:, 1].min() / cell) - margin)

@@ -9,7 +9,13 @@ import PIL.ImageOps
 import pytest
 from django.conf import settings
 
-from images.engine import ModelSpec, get_detector, read_onnx_metadata, ultralytics_model
+from images.engine import (
+    ModelSpec,
+    OnnxDetector,
+    get_detector,
+    read_onnx_metadata,
+    ultralytics_model,
+)
 from tests.helpers import shared_data
 
 
@@ -81,9 +87,13 @@ def test_the_coco_model_finds_a_vehicle_in_most_us_plate_photos():
 
 @pytest.mark.parametrize("name", ["plates", "coco"])
 def test_our_decoder_matches_ultralytics(name):
-    """ultralytics runs the same ONNX file and is the reference for our decoding."""
+    """ultralytics runs the same ONNX file and is the reference for our decoding.
+
+    It feeds a static export the square letterbox, so ours runs square too here; the
+    rectangular path is compared with this one in test_level_cut.py.
+    """
     pytest.importorskip("ultralytics", reason="the [yolo] extra is not installed")
-    ours = get_detector(spec(name))
+    ours = OnnxDetector(spec(name), rect=False)
     reference = ultralytics_model(spec(name).path, task=spec(name).task)
     compared = 0
     for picture, _ in photos("us", every=11):
