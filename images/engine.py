@@ -434,9 +434,12 @@ class LevelCut:
     network runs on ultralytics' rectangular letterbox: a 16:9 photo costs 640x384, 60% of the
     square's work. `level_candidates` does the tail's decoding. The network's other outputs
     (prototypes, or the feature map of a cut prototype branch) follow the levels' tensors.
+    `tail` is the export's own decoding, from the levels' maps at the square size to `output0`:
+    what ours is checked against on load.
     """
 
     network: bytes
+    tail: bytes
     layout: HeadLayout
 
 
@@ -489,12 +492,16 @@ def level_cut(model: Any, n_classes: int) -> LevelCut | None:
     if box % 4 or box <= 0:
         return None
     strides = tuple(size[0] // height for (height, _), _ in levels)
+    maps = [name for level in tensors for name in level]
     kept = [output.name for output in graph.output[1:]]
-    outputs = [name for level in tensors for name in level] + kept
-    network = Extractor(model).extract_model([graph.input[0].name], outputs)
+    extractor = Extractor(model)
+    network = extractor.extract_model([graph.input[0].name], maps + kept)
+    tail = extractor.extract_model(maps, [graph.output[0].name])
+    if [value.name for value in tail.graph.input] != maps:
+        return None  # the tail reads more than the levels' maps
     _free_spatial_dims(network)
     layout = HeadLayout(box // 4, n_classes, strides, tuple(tensors))
-    return LevelCut(network.SerializeToString(), layout)
+    return LevelCut(network.SerializeToString(), tail.SerializeToString(), layout)
 
 
 # Backends -------------------------------------------------------------------------------------
@@ -565,7 +572,7 @@ class OnnxDetector:
         # platedet takes float16: feeding float32 would be refused.
         self.dtype = np.float16 if "float16" in model_input.type else np.float32
         if cut is not None:
-            if self._decodes_like(network, cut.layout):
+            if self._decodes_like(cut):
                 self.layout = cut.layout
             else:
                 logger.warning("%s: the cut head decodes differently; run whole", spec.path)
@@ -577,17 +584,18 @@ class OnnxDetector:
         model = onnx.load_from_string(network) if isinstance(network, bytes) else onnx.load(network)
         return level_cut(model, len(self.spec.class_names))
 
-    def _decodes_like(self, network: bytes | str, layout: HeadLayout) -> bool:
-        """Whether our decoding of the cut head gives the export's own output0 on a square input
-        (a check of the layout read from the graph, once per load)."""
+    def _decodes_like(self, cut: LevelCut) -> bool:
+        """Whether our decoding of the head's maps gives the export's own output0, on a square
+        input (a check of the layout read from the graph, once per load)."""
         import onnxruntime
 
-        size = self.spec.input_size
+        size, layout = self.spec.input_size, cut.layout
         sample = np.random.default_rng(0).random((1, 3, size, size)).astype(self.dtype)
-        whole = onnxruntime.InferenceSession(network, providers=["CPUExecutionProvider"])
-        output = whole.run(None, {whole.get_inputs()[0].name: sample})[0]
-        levels, _ = self._levels(self.session.run(None, {self.input_name: sample}), layout)
-        mine = level_candidates(levels, layout, None)
+        maps = self.session.run(None, {self.input_name: sample})
+        tail = onnxruntime.InferenceSession(cut.tail, providers=["CPUExecutionProvider"])
+        names = [name for level in layout.tensors for name in level]
+        output = tail.run(None, dict(zip(names, maps, strict=False)))[0]
+        mine = level_candidates(self._levels(maps, layout)[0], layout, None)
         rows = output[0].T.astype(np.float32)
         n_classes = layout.n_classes
         return (

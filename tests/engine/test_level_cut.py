@@ -127,7 +127,7 @@ def test_a_cut_that_decodes_differently_runs_the_whole_export(monkeypatch, caplo
         assert cut is not None
         layout = cut.layout
         wrong = HeadLayout(layout.reg_max, n_classes, layout.strides[::-1], layout.tensors)
-        return LevelCut(cut.network, wrong)
+        return LevelCut(cut.network, cut.tail, wrong)
 
     monkeypatch.setattr(engine, "level_cut", swapped)
     with caplog.at_level(logging.WARNING, logger="images.engine"):
