@@ -61,7 +61,13 @@ def test_the_job_reports_its_progress_in_its_meta(owner, run_jobs, settings):
     run_jobs()
     job = Job.fetch(f"insight-import-{body['id']}", connection=django_rq.get_connection())
     assert job.meta["progress"] == 1.0
-    assert job.meta["counts"] == {"created": 5, "updated": 0, "unchanged": 0, "bad": 0}
+    assert job.meta["counts"] == {
+        "created": 5,
+        "updated": 0,
+        "unchanged": 0,
+        "bad": 0,
+        "deleted": 0,
+    }
     assert job.meta["lines_read"] == 5
 
 
