@@ -4,13 +4,15 @@ import io
 import json
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 from rich.progress import Progress
 
 from annotations.models import AnnotationVote, Insight
+from tests.annotations.import_support import (
+    import_command as run,
+)
 from tests.annotations.import_support import (
     jsonl,
     prediction,
@@ -22,19 +24,6 @@ from tests.annotations.import_support import (
 from tests.helpers import make_tenant, shared_data
 
 pytestmark = pytest.mark.django_db
-
-
-def run(*paths: Path, client: str, **options) -> tuple[str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    call_command(
-        "import_insights",
-        *[str(p) for p in paths],
-        client=client,
-        stdout=out,
-        stderr=err,
-        **options,
-    )
-    return out.getvalue(), err.getvalue()
 
 
 # --- The shared Robotoff files
