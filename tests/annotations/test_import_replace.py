@@ -237,3 +237,11 @@ def test_an_import_run_honours_keep_missing(owner, run_jobs):
     assert (status["status"], status["deleted"], status["keep_missing"]) == ("done", 0, True)
     assert InsightImport.objects.get(pk=body["id"]).keep_missing is True
     assert ids_of(owner) == {kept["id"], missing["id"]}
+
+
+@pytest.mark.django_db
+def test_the_schema_describes_keep_missing_and_deleted(operator):
+    schemas = operator.get("/api/schema/", {"format": "json"}).json()["components"]["schemas"]
+    assert schemas["ImportRequestRequest"]["properties"]["keep_missing"]["type"] == "boolean"
+    assert schemas["ImportStatus"]["properties"]["deleted"]["type"] == "integer"
+    assert schemas["ImportStatus"]["properties"]["keep_missing"]["type"] == "boolean"
