@@ -244,12 +244,12 @@ class InsightKeywordAdmin(admin.ModelAdmin):
 @admin.register(InsightImport)
 class InsightImportAdmin(admin.ModelAdmin):
     list_display = ["id", "client", "original_filename", "format", "status", "lines_read",
-                    "created", "updated", "unchanged", "bad", "created_at",
+                    "created", "updated", "unchanged", "bad", "deleted", "created_at",
                     "finished_at"]  # fmt: skip
     list_filter = ["status", "client"]
-    fields = ["id", "client", "original_filename", "file", "format", "status", "lines_read",
-              "created", "updated", "unchanged", "bad", "bad_lines", "error", "created_at",
-              "finished_at"]  # fmt: skip
+    fields = ["id", "client", "original_filename", "file", "format", "keep_missing", "status",
+              "lines_read", "created", "updated", "unchanged", "bad", "deleted", "bad_lines",
+              "error", "created_at", "finished_at"]  # fmt: skip
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -21,6 +21,12 @@ class ImportRequestSerializer(serializers.Serializer):
         help_text="Robotoff predictions (JSON Lines, plain or gzip) or questions (JSON).",
     )
     format = serializers.ChoiceField(choices=importer.FORMATS, default="auto", required=False)
+    keep_missing = serializers.BooleanField(
+        default=False,
+        required=False,
+        help_text="Keep the open insights of the file's (barcode, type) pairs that it does not "
+        "name; by default predictions replace them (questions files never delete).",
+    )
 
 
 class ImportAcceptedSerializer(serializers.Serializer):
@@ -54,6 +60,8 @@ class ImportStatusSerializer(serializers.ModelSerializer):
             "updated",
             "unchanged",
             "bad",
+            "deleted",
+            "keep_missing",
             "errors",
             "error",
             "created_at",
@@ -95,6 +103,7 @@ class InsightImportView(APIView):
                 size=upload.size or 0,
                 filename=upload.name or "",
                 format=form.validated_data.get("format", "auto"),
+                keep_missing=form.validated_data.get("keep_missing", False),
             )
         except importer.ImportRefused as exc:
             code = 413 if exc.code == "file_too_large" else 400

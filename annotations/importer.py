@@ -8,7 +8,12 @@ file of millions of lines takes constant memory. Re-importing follows Robotoff's
 - an annotated insight is never altered;
 - a record with a new id but the same subject, type, value, value_tag and source image as an
   unannotated insight is mapped onto that insight (so its votes survive) instead of duplicating
-  it, and one matching an annotated insight is not asked again.
+  it, and one matching an annotated insight is not asked again;
+- predictions replace the rest: once the whole file is read, the tenant's insights of each
+  (barcode, type) the file names that the run did not create, update or match are deleted, unless
+  they were annotated or voted on (keep_missing turns this off). A questions file lists answers,
+  not a full set of predictions: it never deletes, nor does a run that fails or a file that
+  cannot be read to its end.
 
 On PostgreSQL a batch goes through COPY into a temporary table and two set-based statements; other
 databases use bulk_create / bulk_update.
@@ -39,7 +44,7 @@ from rq import get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from annotations.models import Insight, InsightImport, new_random_key
+from annotations.models import AnnotationVote, Insight, InsightImport, new_random_key
 from images import storage
 from images.models import Client
 from images.pipeline import is_live_job, queue_check, queue_name_for
@@ -119,6 +124,7 @@ class ImportCounts:
     updated: int = 0
     unchanged: int = 0
     bad: int = 0
+    deleted: int = 0
 
     @property
     def good(self) -> int:
@@ -133,11 +139,12 @@ class ImportCounts:
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.bad += other.bad
+        self.deleted += other.deleted
 
     def summary(self) -> str:
         return (
             f"created {self.created}, updated {self.updated}, "
-            f"unchanged {self.unchanged}, bad {self.bad}"
+            f"unchanged {self.unchanged}, bad {self.bad}, deleted {self.deleted}"
         )
 
 
@@ -450,26 +457,34 @@ def insights_import(
     batch_size: int | None = None,
     on_bad: Callable[[BadLine], None] | None = None,
     on_batch: Callable[[ImportCounts, float | None], None] | None = None,
+    keep_missing: bool = False,
 ) -> ImportCounts:
     """Import a file for a tenant; report each bad record to on_bad and progress to on_batch.
 
     on_batch gets the counts so far and the fraction of the file read (None when unknown).
+    Predictions replace the tenant's other open insights of the (barcode, type) pairs they name
+    (see the module's docstring) unless keep_missing is set.
     Raises ImportRefused when the file cannot be read at all.
     """
     source = open_source(fp, format=format)
     batch_size = batch_size or settings.INSIGHT_IMPORT_BATCH_SIZE
     counts = ImportCounts()
     batch: list[Record] = []
-    writer = _BackgroundWriter(client) if _can_write_in_background() else _Writer(client)
+    replace = source.format == "predictions" and not keep_missing
+    writer_class = _BackgroundWriter if _can_write_in_background() else _Writer
+    writer = writer_class(client, replace=replace)
 
     def report() -> None:
         if on_batch is not None:
             fraction = source.position() / source.size if source.size else None
             on_batch(counts, fraction)
 
+    read_whole = True
     try:
         for item in read_records(source):
             if isinstance(item, BadLine):
+                # The rest of the file is unknown: what it held must not be deleted.
+                read_whole = read_whole and item.unit != "file"
                 counts.bad += 1
                 if on_bad is not None:
                     on_bad(item)
@@ -481,6 +496,8 @@ def insights_import(
                 counts.add(writer.written())
                 report()
         writer.put(batch)
+        if replace and read_whole:
+            writer.delete_missing()
     finally:
         writer.close()
     counts.add(writer.written())
@@ -489,24 +506,41 @@ def insights_import(
 
 
 class _Writer:
-    """Plans and writes batches, one after the other, on the caller's connection."""
+    """Plans and writes batches, one after the other, on the caller's connection.
 
-    def __init__(self, client: Client) -> None:
+    With replace, it also records what the run saw, for delete_missing() after the last batch.
+    """
+
+    def __init__(self, client: Client, *, replace: bool) -> None:
         self.client = client
+        self.replace = replace
         self.counts = ImportCounts()
         self.created: _CreatedIds | None = None
+        self.seen: _Seen | None = None
         # Taken by the background writer's thread and its caller; uncontended otherwise.
         self.lock = threading.Lock()
 
     def put(self, batch: list[Record]) -> None:
         self._write(batch)
 
+    def delete_missing(self) -> None:
+        """After the last batch: delete the insights the run replaces (see _delete_missing)."""
+        self._delete_missing()
+
     def _write(self, batch: list[Record]) -> None:
         if self.created is None:
             self.created = _CreatedIds()
-        counts = _import_batch(self.client, batch, self.created)
+            self.seen = _Seen() if self.replace else None
+        counts = _import_batch(self.client, batch, self.created, self.seen)
         with self.lock:
             self.counts.add(counts)
+
+    def _delete_missing(self) -> None:
+        # The temporary tables live on the connection that wrote the batches: this one.
+        assert self.created is not None and self.seen is not None
+        deleted = _delete_missing(self.client, self.created, self.seen)
+        with self.lock:
+            self.counts.deleted += deleted
 
     def written(self) -> ImportCounts:
         """The counts of the batches written since the last call."""
@@ -524,6 +558,10 @@ def _can_write_in_background() -> bool:
     return connection.vendor == "postgresql" and not connection.in_atomic_block
 
 
+class _DeleteMissing:
+    """Asks the background writer's thread for delete_missing() after the batches queued."""
+
+
 class _BackgroundWriter(_Writer):
     """Writes batches in a thread with its own connection while the caller parses the next.
 
@@ -531,9 +569,9 @@ class _BackgroundWriter(_Writer):
     next one. Batches are written in order, and at most two wait, so memory stays bounded.
     """
 
-    def __init__(self, client: Client) -> None:
-        super().__init__(client)
-        self.queue: queue.Queue[list[Record] | None] = queue.Queue(maxsize=2)
+    def __init__(self, client: Client, *, replace: bool) -> None:
+        super().__init__(client, replace=replace)
+        self.queue: queue.Queue[list[Record] | _DeleteMissing | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="insight-import-writer")
         self.thread.start()
@@ -543,12 +581,21 @@ class _BackgroundWriter(_Writer):
             raise self.error
         self.queue.put(batch)
 
+    def delete_missing(self) -> None:
+        # Done by the thread, after the batches before it, on its connection.
+        if self.error is not None:
+            raise self.error
+        self.queue.put(_DeleteMissing())
+
     def _run(self) -> None:
         try:
-            while (batch := self.queue.get()) is not None:
+            while (item := self.queue.get()) is not None:
                 if self.error is None:
                     try:
-                        self._write(batch)
+                        if isinstance(item, _DeleteMissing):
+                            self._delete_missing()
+                        else:
+                            self._write(item)
                     except BaseException as exc:
                         # Kept for the caller; the queue is still drained so that it never blocks.
                         self.error = exc
@@ -566,7 +613,9 @@ def tenant_insight_id(insight_id: uuid.UUID, client: Client) -> uuid.UUID:
     return uuid.uuid5(TENANT_ID_NAMESPACE, f"{insight_id}:{client.pk}")
 
 
-def _import_batch(client: Client, records: list[Record], created: "_CreatedIds") -> ImportCounts:
+def _import_batch(
+    client: Client, records: list[Record], created: "_CreatedIds", seen: "_Seen | None"
+) -> ImportCounts:
     if not records:
         return ImportCounts()
     with transaction.atomic():
@@ -585,6 +634,8 @@ def _import_batch(client: Client, records: list[Record], created: "_CreatedIds")
         plan = _Plan(client, records, created)
         _write(plan)
         created.add(list(plan.creates))
+        if seen is not None:
+            seen.add(plan.matched, {(r.fields["barcode"], r.fields["type"]) for r in records})
     return plan.counts
 
 
@@ -689,14 +740,108 @@ class _CreatedIds:
             return {uuid.UUID(str(row[0])) for row in cursor.fetchall()}
 
 
+class _Seen:
+    """What a predictions run saw, in temporary tables beside _CreatedIds (same connection):
+    the (barcode, type) pairs of its records and the existing insights they matched.
+
+    Insights matched by the natural key of an annotated one are not recorded: an annotated
+    insight is never deleted. The tables have no key while the run fills them (a duplicate does
+    no harm): matched ids are indexed once, for the delete, instead of row by row.
+    """
+
+    matched_table = "insight_import_matched"
+    pairs_table = "insight_import_pairs"
+
+    def __init__(self) -> None:
+        self.postgresql = connection.vendor == "postgresql"
+        id_type = "uuid" if self.postgresql else "char(32)"
+        with connection.cursor() as cursor:
+            # Made again for each run: the last one's index goes with its table.
+            cursor.execute(f"DROP TABLE IF EXISTS {self.matched_table}")
+            cursor.execute(f"DROP TABLE IF EXISTS {self.pairs_table}")
+            cursor.execute(f"CREATE TEMP TABLE {self.matched_table} (id {id_type})")
+            cursor.execute(
+                f"CREATE TEMP TABLE {self.pairs_table} (barcode varchar(100), type varchar(64))"
+            )
+
+    def add(self, matched: list[uuid.UUID], pairs: set[tuple[str, str]]) -> None:
+        with connection.cursor() as cursor:
+            if self.postgresql:
+                cursor.execute(
+                    f"INSERT INTO {self.matched_table} SELECT unnest(%s::uuid[])", [matched]
+                )
+                barcodes, types = zip(*pairs, strict=True)
+                cursor.execute(
+                    f"INSERT INTO {self.pairs_table} SELECT * FROM unnest(%s::text[], %s::text[])",
+                    [list(barcodes), list(types)],
+                )
+            else:
+                cursor.executemany(
+                    f"INSERT INTO {self.matched_table} (id) VALUES (%s)",
+                    [(i.hex,) for i in matched],
+                )
+                cursor.executemany(
+                    f"INSERT INTO {self.pairs_table} (barcode, type) VALUES (%s, %s)", list(pairs)
+                )
+
+    def index(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE INDEX {self.matched_table}_id ON {self.matched_table} (id)")
+
+
+def _delete_missing(client: Client, created: _CreatedIds, seen: _Seen) -> int:
+    """Delete the tenant's insights of the pairs the run saw that it neither created nor matched,
+    unless annotated or voted on (AnnotationVote cascades: its rows are checked, not only n_votes).
+    """
+    insight = Insight._meta.db_table
+    of_pair = "found.client_id = %s AND found.barcode = pair.barcode AND found.type = pair.type"
+    if connection.vendor == "postgresql":
+        # One probe of the (client, barcode) index per pair: as a plain join, with the stale
+        # statistics of a table grown under the import, the planner reads the whole tenant
+        # (OFFSET 0 keeps it from flattening the subquery, as in _rows_by_barcode). Inside,
+        # `annotation IS NULL` would make it pick a partial index on client_id alone instead.
+        found = (
+            f"{seen.pairs_table} AS pair CROSS JOIN LATERAL (SELECT found.id, found.annotation, "
+            f"found.n_votes FROM {insight} AS found WHERE {of_pair} OFFSET 0) AS found"
+        )
+    else:
+        found = f"{seen.pairs_table} AS pair JOIN {insight} AS found ON {of_pair}"
+    seen.index()
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Against a concurrent import of the tenant, as _import_batch does.
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_CLASS, client.pk])
+            # The temporary tables' sizes, for the anti-joins below; scans of the insight table
+            # are ruled out as in _import_batch.
+            cursor.execute(f"ANALYZE {seen.pairs_table}, {seen.matched_table}, {created.table}")
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            # The seqscan's penalty in the plan's cost (the pairs are read whole) would make
+            # PostgreSQL compile it (JIT), which takes longer than running it.
+            cursor.execute("SET LOCAL jit = off")
+        cursor.execute(
+            f"DELETE FROM {insight} WHERE id IN (SELECT found.id FROM {found} WHERE "
+            "found.annotation IS NULL AND found.n_votes = 0 "
+            f"AND NOT EXISTS (SELECT 1 FROM {created.table} AS c WHERE c.id = found.id) "
+            f"AND NOT EXISTS (SELECT 1 FROM {seen.matched_table} AS m WHERE m.id = found.id) "
+            f"AND NOT EXISTS (SELECT 1 FROM {AnnotationVote._meta.db_table} AS v "
+            "WHERE v.insight_id = found.id))",
+            [client.pk],
+        )
+        return cursor.rowcount
+
+
 class _Plan:
-    """What a batch does: rows to create, rows to update, and the counts."""
+    """What a batch does: rows to create, rows to update, and the counts.
+
+    matched: the existing insights its records found, by id or natural key (updated or not).
+    """
 
     def __init__(self, client: Client, records: list[Record], created: _CreatedIds) -> None:
         self.created_before = created
         self.counts = ImportCounts()
         self.creates: dict[uuid.UUID, dict[str, Any]] = {}
         self.updates: dict[uuid.UUID, dict[str, Any]] = {}
+        self.matched: list[uuid.UUID] = []
         records = self._own_ids(client, records)
         self._plan(client, records)
 
@@ -746,6 +891,7 @@ class _Plan:
                     self.counts.created += 1
 
     def _update(self, row: dict[str, Any], fields: dict[str, Any]) -> None:
+        self.matched.append(row["id"])
         if row["annotation"] is not None:
             self.counts.unchanged += 1
             return
@@ -900,7 +1046,13 @@ def _temp_table(cursor: Any, name: str, like: str) -> None:
 
 
 def insight_import_create(
-    *, client: Client, fp: IO[bytes], size: int, filename: str = "", format: str = "auto"
+    *,
+    client: Client,
+    fp: IO[bytes],
+    size: int,
+    filename: str = "",
+    format: str = "auto",
+    keep_missing: bool = False,
 ) -> InsightImport:
     """Check and store an upload, and queue its import; raise ImportRefused for a bad file.
 
@@ -915,7 +1067,9 @@ def insight_import_create(
         )
     open_source(fp, format=format)
     queue_check()  # Redis down: 503 before anything is stored
-    run = InsightImport(client=client, original_filename=filename[:255], format=format)
+    run = InsightImport(
+        client=client, original_filename=filename[:255], format=format, keep_missing=keep_missing
+    )
     run.file = storage.save_file(f"{client.storage_prefix}/imports/{run.id}/upload", fp)
     committed: list[bool] = []
     try:
@@ -1036,7 +1190,12 @@ def insight_import_run(*, import_id: uuid.UUID | str) -> None:
     try:
         with storage.default_storage.open(run.file, "rb") as fp:
             counts = insights_import(
-                client=run.client, fp=fp, format=run.format, on_bad=on_bad, on_batch=on_batch
+                client=run.client,
+                fp=fp,
+                format=run.format,
+                on_bad=on_bad,
+                on_batch=on_batch,
+                keep_missing=run.keep_missing,
             )
     except ImportRefused as exc:
         _finish(run, InsightImport.Status.FAILED, ImportCounts(), errors, error=exc.detail)
@@ -1067,6 +1226,7 @@ def _count_fields(counts: ImportCounts) -> dict[str, int]:
         "updated": counts.updated,
         "unchanged": counts.unchanged,
         "bad": counts.bad,
+        "deleted": counts.deleted,
     }
 
 

@@ -218,6 +218,12 @@ class InsightImport(models.Model):
     updated = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
     bad = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(
+        default=0, help_text="Open insights of the file's (barcode, type) pairs it replaced."
+    )
+    keep_missing = models.BooleanField(
+        default=False, help_text="Keep the insights the file does not name, instead of replacing."
+    )
     errors = models.JSONField(default=list, blank=True, help_text="[{line, reason}], capped.")
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -11,8 +11,9 @@ raised so that it never throttles).
 
 (a) Import: --count Robotoff predictions are written to a JSONL file and imported by
     annotations.importer (COPY into a temporary table, set-based INSERT/UPDATE, batches of
-    INSIGHT_IMPORT_BATCH_SIZE), timed from opening the file to the last commit. A re-import of the
-    same file (every row found, nothing to write) is timed too. The naive way is a per-row ORM
+    INSIGHT_IMPORT_BATCH_SIZE, and the one DELETE of what the file replaces), timed from opening
+    the file to the last commit. A re-import of the same file (every row found, nothing to write
+    or delete) is timed too. The naive way is a per-row ORM
     loop (json.loads, Insight(...).save(), autocommit) over the first --naive-sample lines into
     another tenant; its rate is extrapolated to --count (said so in the output). Goal ≥ 20,000/s.
 (b) Questions: with the --count insights in the table (10% of them then marked annotated), GET

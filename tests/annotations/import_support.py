@@ -1,10 +1,16 @@
 """Small Robotoff-format data made at run time, for the import tests."""
 
 import gzip
+import io
 import json
 import uuid
 from pathlib import Path
 from typing import Any
+
+from django.core.management import call_command
+from rest_framework.response import Response
+
+from tests.helpers import Tenant, upload_file
 
 ROBOTOFF = ("robotoff",)
 
@@ -61,3 +67,22 @@ def write(tmp_path: Path, name: str, data: bytes, *, gz: bool = False) -> Path:
     path = tmp_path / name
     path.write_bytes(gzip.compress(data) if gz else data)
     return path
+
+
+def import_command(*paths: Path, client: str, **options: Any) -> tuple[str, str]:
+    """`manage.py import_insights PATH… --client …`: its stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    call_command(
+        "import_insights",
+        *[str(p) for p in paths],
+        client=client,
+        stdout=out,
+        stderr=err,
+        **options,
+    )
+    return out.getvalue(), err.getvalue()
+
+
+def post_import(tenant: Tenant, name: str, data: bytes, **fields: Any) -> Response:
+    payload = {"file": upload_file(name, data), **fields}
+    return tenant.api.post("/api/v1/insights/import", payload, format="multipart")

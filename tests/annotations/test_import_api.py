@@ -8,13 +8,14 @@ from rq.job import Job
 from annotations import importer
 from annotations.models import Insight, InsightImport
 from images.models import Scope
-from tests.annotations.import_support import jsonl, predictions, question, questions_json
+from tests.annotations.import_support import (
+    jsonl,
+    post_import,
+    predictions,
+    question,
+    questions_json,
+)
 from tests.helpers import make_tenant, media_files, shared_data, upload_file
-
-
-def post_import(tenant, name: str, data: bytes, **fields):
-    payload = {"file": upload_file(name, data), **fields}
-    return tenant.api.post("/api/v1/insights/import", payload, format="multipart")
 
 
 def assert_refused(response, status: int, code: str) -> None:
@@ -61,7 +62,13 @@ def test_the_job_reports_its_progress_in_its_meta(owner, run_jobs, settings):
     run_jobs()
     job = Job.fetch(f"insight-import-{body['id']}", connection=django_rq.get_connection())
     assert job.meta["progress"] == 1.0
-    assert job.meta["counts"] == {"created": 5, "updated": 0, "unchanged": 0, "bad": 0}
+    assert job.meta["counts"] == {
+        "created": 5,
+        "updated": 0,
+        "unchanged": 0,
+        "bad": 0,
+        "deleted": 0,
+    }
     assert job.meta["lines_read"] == 5
 
 

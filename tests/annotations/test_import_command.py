@@ -4,13 +4,15 @@ import io
 import json
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 from rich.progress import Progress
 
 from annotations.models import AnnotationVote, Insight
+from tests.annotations.import_support import (
+    import_command as run,
+)
 from tests.annotations.import_support import (
     jsonl,
     prediction,
@@ -24,25 +26,12 @@ from tests.helpers import make_tenant, shared_data
 pytestmark = pytest.mark.django_db
 
 
-def run(*paths: Path, client: str, **options) -> tuple[str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    call_command(
-        "import_insights",
-        *[str(p) for p in paths],
-        client=client,
-        stdout=out,
-        stderr=err,
-        **options,
-    )
-    return out.getvalue(), err.getvalue()
-
-
 # --- The shared Robotoff files
 
 
 def test_it_imports_the_300_shared_predictions(owner):
     out, err = run(shared_data("robotoff", "predictions.jsonl"), client=owner.client.slug)
-    assert out.strip().endswith("created 300, updated 0, unchanged 0, bad 0")
+    assert out.strip().endswith("created 300, updated 0, unchanged 0, bad 0, deleted 0")
     assert err == ""
     assert Insight.objects.filter(client=owner.client).count() == 300
 
@@ -72,7 +61,7 @@ def test_a_second_import_of_the_shared_predictions_changes_nothing(owner):
     path = shared_data("robotoff", "predictions.jsonl")
     run(path, client=owner.client.slug)
     out, _ = run(path, client=owner.client.slug, batch_size=64)
-    assert "created 0, updated 0, unchanged 300, bad 0" in out
+    assert "created 0, updated 0, unchanged 300, bad 0, deleted 0" in out
     assert Insight.objects.count() == 300
 
 
@@ -210,7 +199,7 @@ def test_predictions_of_one_file_with_different_ids_stay_apart_across_batches(ow
     out, _ = run(write(tmp_path, "p.jsonl", jsonl(lines)), client=owner.client.slug, batch_size=2)
     assert "created 5, updated 0, unchanged 0, bad 0" in out
     out, _ = run(write(tmp_path, "p.jsonl", jsonl(lines)), client=owner.client.slug, batch_size=2)
-    assert "created 0, updated 0, unchanged 5, bad 0" in out
+    assert "created 0, updated 0, unchanged 5, bad 0, deleted 0" in out
 
 
 @pytest.mark.django_db(transaction=True)
@@ -222,7 +211,7 @@ def test_it_imports_outside_a_transaction_too(tmp_path):
     assert "created 5, updated 0, unchanged 0, bad 1" in out
     assert "line 6: not valid JSON" in err
     out, _ = run(path, client=owner.client.slug, batch_size=2)
-    assert "created 0, updated 0, unchanged 5, bad 1" in out
+    assert "created 0, updated 0, unchanged 5, bad 1, deleted 0" in out
 
 
 def test_two_tenants_importing_one_file_get_their_own_insights(owner, other, tmp_path):
@@ -240,7 +229,7 @@ def test_it_imports_several_files_and_prints_a_total(owner, tmp_path):
     a = write(tmp_path, "a.jsonl", jsonl(predictions(2)))
     b = write(tmp_path, "b.json", questions_json([question()]))
     out, _ = run(a, b, client=owner.client.slug)
-    assert out.splitlines()[-1] == "total: created 3, updated 0, unchanged 0, bad 0"
+    assert out.splitlines()[-1] == "total: created 3, updated 0, unchanged 0, bad 0, deleted 0"
 
 
 def test_it_prints_no_progress_bar_when_not_at_a_terminal(owner, tmp_path, monkeypatch):

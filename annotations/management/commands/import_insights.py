@@ -1,5 +1,7 @@
 """Import Robotoff predictions (JSONL, plain or gzip) or questions (JSON) as a tenant's insights.
 
+Predictions replace the tenant's open, unvoted insights of the (barcode, type) pairs they name
+that the file does not hold (Robotoff's rule); --keep-missing keeps them.
 Bad records are reported on stderr with their line (or question) number and skipped. The exit
 status is non-zero only when nothing at all could be read: every file missing, empty, not JSON,
 or every record bad.
@@ -25,6 +27,12 @@ class Command(BaseCommand):
         parser.add_argument("--client", required=True, help="The tenant's slug.")
         parser.add_argument("--format", choices=importer.FORMATS, default="auto")
         parser.add_argument("--batch-size", type=int, default=None)
+        parser.add_argument(
+            "--keep-missing",
+            action="store_true",
+            help="Keep the open insights of the file's (barcode, type) pairs that it does not "
+            "name (predictions replace them by default).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         client = Client.objects.filter(slug=options["client"]).first()
@@ -55,6 +63,7 @@ class Command(BaseCommand):
                     batch_size=options["batch_size"],
                     on_bad=on_bad,
                     on_batch=on_batch,
+                    keep_missing=options["keep_missing"],
                 )
         except OSError as exc:
             self.stderr.write(f"{path}: cannot read: {exc.strerror or exc}")
