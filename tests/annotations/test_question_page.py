@@ -65,11 +65,18 @@ def state(driver: WebDriver) -> str:
 
 
 def shown_insight(driver: WebDriver) -> str:
-    """The id of the question on screen, once one is."""
+    """The id of the question on screen, once one is, with its picture already in place.
+
+    A picture that arrived after its question would move the answer buttons down under a click.
+    """
     now, insight_id = wait_for(
         driver, lambda d: (s := page_state(d))[0] in ("question", "empty") and s, "no question came"
     )
     assert now == "question", driver.find_element(By.ID, "page").text
+    assert driver.execute_script(
+        "const picture = document.getElementById('question-image');"
+        " return !picture.hidden && picture.complete && picture.naturalWidth > 0"
+    ), "the question came before its picture"
     return insight_id
 
 
@@ -151,9 +158,7 @@ def test_staff_answer_with_keys_and_buttons_and_the_page_never_reloads(
     assert browser.find_element(By.ID, "question-text").text == "Does the product have this label?"
     shown = Insight.objects.get(pk=first)
     assert browser.find_element(By.ID, "question-value").text == shown.value
-    picture = browser.find_element(By.ID, "question-image")
-    assert "/files/signed/" in picture.get_attribute("src")
-    wait_for(browser, lambda d: picture.get_attribute("naturalWidth") != "0", "no image shown")
+    assert "/files/signed/" in browser.find_element(By.ID, "question-image").get_attribute("src")
     assert "Y" in browser.find_element(By.TAG_NAME, "footer").text  # the shortcuts are listed
 
     press(browser, "y")
