@@ -161,6 +161,12 @@ def test_staff_answer_with_keys_and_buttons_and_the_page_never_reloads(
     assert "/files/signed/" in browser.find_element(By.ID, "question-image").get_attribute("src")
     assert "Y" in browser.find_element(By.TAG_NAME, "footer").text  # the shortcuts are listed
 
+    # A held key's repeats answer nothing (an answer disables the buttons before its request).
+    held = (
+        "document.body.dispatchEvent(new KeyboardEvent('keydown', {key: 'y', repeat: true,"
+        " bubbles: true})); return document.getElementById('answer-yes').disabled"
+    )
+    assert browser.execute_script(held) is False
     press(browser, "y")
     next_after(browser, first)
     accepted = Insight.objects.get(pk=first)
