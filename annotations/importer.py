@@ -19,6 +19,7 @@ On PostgreSQL a batch goes through COPY into a temporary table and two set-based
 databases use bulk_create / bulk_update.
 """
 
+import contextlib
 import datetime as dt
 import gzip
 import io
@@ -37,7 +38,7 @@ import django_rq
 import ijson
 import orjson
 from django.conf import settings
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import get_current_job
@@ -60,6 +61,8 @@ HEAD_BYTES = 64 * 1024
 TENANT_ID_NAMESPACE = uuid.UUID("6f1d9a52-5b0e-4c39-9a51-3f0f0c1f2d7e")
 # Serialises batches of concurrent imports of one tenant on PostgreSQL (pg_advisory_xact_lock).
 ADVISORY_LOCK_CLASS = 6_060_006
+# Whole runs of one tenant (session-level): see _tenant_runs.
+RUN_LOCK_CLASS = 6_060_007
 
 # Every column an import may set; the rest (annotation, votes, username, …) belongs to people.
 IMPORT_FIELDS = [
@@ -468,9 +471,52 @@ def insights_import(
     """
     source = open_source(fp, format=format)
     batch_size = batch_size or settings.INSIGHT_IMPORT_BATCH_SIZE
+    replace = source.format == "predictions" and not keep_missing
+    with _tenant_runs(client, alone=replace):
+        return _import_records(source, client, batch_size, on_bad, on_batch, replace=replace)
+
+
+@contextlib.contextmanager
+def _tenant_runs(client: Client, *, alone: bool) -> Iterator[None]:
+    """Hold the tenant's run lock for a whole import: a replacing run alone, others together.
+
+    A replacing run's final delete takes the tenant's insights of its pairs that it did not
+    create or match: with another import of the tenant beside it, the rows that one created
+    meanwhile. So a replacing run waits for the tenant's other runs and they wait for it;
+    runs that delete nothing share the lock. PostgreSQL only: SQLite is for development.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    kind = "" if alone else "_shared"
+    key = [RUN_LOCK_CLASS, client.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT pg_try_advisory_lock{kind}(%s, %s)", key)
+        if not cursor.fetchone()[0]:
+            logger.info("Waiting for the other imports of %s to end", client.slug)
+            cursor.execute(f"SELECT pg_advisory_lock{kind}(%s, %s)", key)
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT pg_advisory_unlock{kind}(%s, %s)", key)
+        except DatabaseError:
+            # The caller's transaction was broken: the lock goes when its connection closes.
+            logger.warning("Could not release the import lock of %s", client.slug)
+
+
+def _import_records(
+    source: Source,
+    client: Client,
+    batch_size: int,
+    on_bad: Callable[[BadLine], None] | None,
+    on_batch: Callable[[ImportCounts, float | None], None] | None,
+    *,
+    replace: bool,
+) -> ImportCounts:
     counts = ImportCounts()
     batch: list[Record] = []
-    replace = source.format == "predictions" and not keep_missing
     writer_class = _BackgroundWriter if _can_write_in_background() else _Writer
     writer = writer_class(client, replace=replace)
 

@@ -2,9 +2,11 @@
 insights of the (barcode, type) pairs it names that it no longer holds, and nothing else."""
 
 import gzip
+import threading
 import uuid
 
 import pytest
+from django.db import connection
 
 from annotations import importer
 from annotations.models import AnnotationVote, Insight, InsightImport
@@ -206,6 +208,60 @@ def test_a_failing_batch_outside_a_transaction_deletes_nothing(tmp_path, monkeyp
         )
 
     assert missing["id"] in ids_of(owner)
+
+
+# --- Concurrent runs of one tenant
+
+
+def hold_run_lock(tenant, held: threading.Event, release: threading.Event) -> None:
+    """What another import of the tenant that deletes nothing holds, in this thread."""
+    key = [importer.RUN_LOCK_CLASS, tenant.client.pk]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock_shared(%s, %s)", key)
+            held.set()
+            release.wait(30)
+            cursor.execute("SELECT pg_advisory_unlock_shared(%s, %s)", key)
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replacing_run_waits_for_the_tenants_other_runs(tmp_path):
+    """Its delete would otherwise take the rows another run created meanwhile."""
+    if connection.vendor != "postgresql":
+        pytest.skip("run locks are PostgreSQL's; the PostgreSQL pass of make test runs this")
+    owner, other = make_tenant("Owner Co"), make_tenant("Other Co")
+    kept, dropped = label("en:organic"), label("en:fair-trade")
+    import_file(owner, tmp_path, [kept, dropped])
+    held, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=hold_run_lock, args=(owner, held, release))
+    holder.start()
+    assert held.wait(10)
+    outputs: list[str] = []
+
+    def replace() -> None:
+        try:
+            outputs.append(import_file(owner, tmp_path / "again", [kept]))
+        finally:
+            connection.close()
+
+    try:
+        # Runs that delete nothing go on beside it, as do other tenants' runs.
+        assert "deleted 0" in import_file(owner, tmp_path, [kept], keep_missing=True)
+        assert "created 1" in import_file(other, tmp_path, [label("en:vegan")])
+        (tmp_path / "again").mkdir()
+        replacing = threading.Thread(target=replace)
+        replacing.start()
+        replacing.join(1.5)
+        assert replacing.is_alive() and not outputs  # waiting for the other run
+        assert dropped["id"] in ids_of(owner)
+    finally:
+        release.set()
+        holder.join(10)
+    replacing.join(30)
+    assert outputs and "deleted 1" in outputs[0]
+    assert ids_of(owner) == {kept["id"]}
 
 
 # --- Over HTTP
