@@ -837,7 +837,8 @@ class _Seen:
 
 def _delete_missing(client: Client, created: _CreatedIds, seen: _Seen) -> int:
     """Delete the tenant's insights of the pairs the run saw that it neither created nor matched,
-    unless annotated or voted on (AnnotationVote cascades: its rows are checked, not only n_votes).
+    unless annotated or voted on (AnnotationVote cascades: its rows are checked, not only n_votes)
+    or linked to an image (Imago's own pipeline made those; no file of predictions holds them).
     """
     insight = Insight._meta.db_table
     of_pair = "found.client_id = %s AND found.barcode = pair.barcode AND found.type = pair.type"
@@ -848,7 +849,8 @@ def _delete_missing(client: Client, created: _CreatedIds, seen: _Seen) -> int:
         # `annotation IS NULL` would make it pick a partial index on client_id alone instead.
         found = (
             f"{seen.pairs_table} AS pair CROSS JOIN LATERAL (SELECT found.id, found.annotation, "
-            f"found.n_votes FROM {insight} AS found WHERE {of_pair} OFFSET 0) AS found"
+            f"found.n_votes, found.image_id FROM {insight} AS found WHERE {of_pair} OFFSET 0) "
+            "AS found"
         )
     else:
         found = f"{seen.pairs_table} AS pair JOIN {insight} AS found ON {of_pair}"
@@ -866,7 +868,7 @@ def _delete_missing(client: Client, created: _CreatedIds, seen: _Seen) -> int:
             cursor.execute("SET LOCAL jit = off")
         cursor.execute(
             f"DELETE FROM {insight} WHERE id IN (SELECT found.id FROM {found} WHERE "
-            "found.annotation IS NULL AND found.n_votes = 0 "
+            "found.annotation IS NULL AND found.n_votes = 0 AND found.image_id IS NULL "
             f"AND NOT EXISTS (SELECT 1 FROM {created.table} AS c WHERE c.id = found.id) "
             f"AND NOT EXISTS (SELECT 1 FROM {seen.matched_table} AS m WHERE m.id = found.id) "
             f"AND NOT EXISTS (SELECT 1 FROM {AnnotationVote._meta.db_table} AS v "

@@ -19,6 +19,7 @@ from tests.annotations.import_support import (
     questions_json,
     write,
 )
+from tests.annotations.support import an_image
 from tests.helpers import make_tenant
 
 BARCODE = "3017620422003"
@@ -85,6 +86,21 @@ def test_an_insight_made_elsewhere_is_replaced_too(owner, tmp_path, make_insight
 
     assert "created 1, updated 0, unchanged 0, bad 0, deleted 1" in out
     assert ids_of(owner) == {new["id"]}
+    assert not Insight.objects.filter(pk=stale.pk).exists()
+
+
+@pytest.mark.django_db
+def test_an_insight_of_imagos_own_pipeline_is_kept(owner, tmp_path, make_insight):
+    """Linked to an image: no file of predictions holds it, whatever barcode the file uses."""
+    image = an_image(owner, thumbnail=False)
+    pipeline = make_insight(owner, image=image, barcode=BARCODE, value_tag="en:vegan")
+    stale = make_insight(owner, barcode=BARCODE, value_tag="en:stale")
+    new = label("en:organic")
+
+    out = import_file(owner, tmp_path, [new])
+
+    assert "created 1, updated 0, unchanged 0, bad 0, deleted 1" in out
+    assert ids_of(owner) == {new["id"], str(pipeline.pk)}
     assert not Insight.objects.filter(pk=stale.pk).exists()
 
 
