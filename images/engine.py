@@ -148,9 +148,7 @@ def candidates(
     rows = output[0].T.astype(np.float32)
     class_scores = rows[:, 4 : 4 + n_classes]
     if classes is not None:
-        allowed = np.zeros(n_classes, dtype=bool)
-        allowed[[c for c in classes if 0 <= c < n_classes]] = True
-        class_scores = np.where(allowed, class_scores, 0.0)
+        class_scores = np.where(_class_mask(classes, n_classes), class_scores, 0.0)
     class_ids = class_scores.argmax(axis=1)
     scores = class_scores[np.arange(len(rows)), class_ids]
     keep = scores > confidence
@@ -183,10 +181,7 @@ def level_candidates(
     """
     box_channels, n_classes = 4 * layout.reg_max, layout.n_classes
     threshold = -np.inf if confidence is None else _logit(confidence)
-    allowed = None
-    if classes is not None:
-        allowed = np.zeros(n_classes, dtype=bool)
-        allowed[[c for c in classes if 0 <= c < n_classes]] = True
+    allowed = None if classes is None else _class_mask(classes, n_classes)
     bins = np.arange(layout.reg_max, dtype=np.float32)
     parts = []
     for tensors, stride in zip(levels, layout.strides, strict=True):
@@ -211,6 +206,12 @@ def level_candidates(
         parts.append((xywh, scores, class_ids[keep], rows[:, box_channels + n_classes :]))
     xywh, scores, class_ids, extra = (np.concatenate(column) for column in zip(*parts, strict=True))
     return Candidates(xywh.astype(np.float32), scores.astype(np.float32), class_ids, extra)
+
+
+def _class_mask(classes: Iterable[int], n_classes: int) -> np.ndarray:
+    allowed = np.zeros(n_classes, dtype=bool)
+    allowed[[c for c in classes if 0 <= c < n_classes]] = True
+    return allowed
 
 
 def _logit(probability: float) -> float:
