@@ -140,6 +140,7 @@ class QuestionsView(InsightApiView):
                 order_by=self.order or data["order_by"] or selectors.Order.RANDOM,
                 count=data["count"],
                 page=data["page"],
+                tenants=selectors.visible_tenant_ids(request),
             )
             if count
             else []
@@ -304,6 +305,7 @@ class RandomInsightsView(InsightApiView):
             selectors.open_questions(selectors.visible_insights(request), form.filters()),
             order_by=selectors.Order.RANDOM,
             count=form.validated_data["count"],
+            tenants=selectors.visible_tenant_ids(request),
         )
         return Response(
             {

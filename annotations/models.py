@@ -104,22 +104,13 @@ class Insight(models.Model):
                 condition=Q(annotation__isnull=True),
                 name="insight_open_type_random",
             ),
-            # Anonymous callers and operators read across tenants: the orders they use most.
-            models.Index(
-                fields=["random_key"],
-                condition=Q(annotation__isnull=True),
-                name="insight_open_random_all",
-            ),
-            models.Index(
-                fields=["-unique_scans_n", "id"],
-                condition=Q(annotation__isnull=True),
-                name="insight_open_popular_all",
-            ),
+            # No index across tenants: pages of several tenants merge per-tenant pages
+            # (selectors.question_page; migration 0006).
             # Migration 0002 also adds, on PostgreSQL only, the (client, confidence DESC NULLS
-            # LAST) indexes that "best guesses first" needs (SQLite cannot index NULLS LAST) and
+            # LAST) index that "best guesses first" needs (SQLite cannot index NULLS LAST) and
             # statistics on how types spread over tenants; migration 0003 narrows its GIN
             # indexes to non-empty lists. Every index here is paid for on each imported row
-            # (migration 0003 says which were dropped and why).
+            # (migrations 0003 and 0006 say which were dropped and why).
         ]
 
     def __str__(self) -> str:

@@ -4,17 +4,20 @@ Every question query runs on the partial indexes of open insights (annotation IS
 on Insight, so its cost depends on the page asked for, not on the size of the table.
 """
 
+import functools
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, F, OrderBy, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from rest_framework.request import Request
 
 from annotations.models import AnnotationVote, Insight, InsightSettings
 from images.auth import ClientPrincipal, is_operator
+from images.models import Client
 from images.selectors import request_client
 
 
@@ -47,20 +50,35 @@ class Voter:
 def visible_insights(request: Request) -> QuerySet[Insight]:
     """A key sees its tenant; staff see every tenant (or `?client=`); others see public tenants."""
     insights = Insight.objects.all()
+    tenants = _visible_tenants(request)
+    if tenants is None:
+        return insights
+    # One tenant (the usual case) keeps the per-tenant indexes usable; a list of ids is
+    # resolved here rather than joined, so that the planner sees constants.
+    if len(tenants) == 1:
+        return insights.filter(client_id=tenants[0])
+    return insights.filter(client_id__in=tenants)
+
+
+def visible_tenant_ids(request: Request) -> list[int]:
+    """The ids of the tenants whose insights visible_insights shows (for question_page)."""
+    tenants = _visible_tenants(request)
+    if tenants is None:
+        return list(Client.objects.order_by("pk").values_list("pk", flat=True))
+    return tenants
+
+
+def _visible_tenants(request: Request) -> list[int] | None:
+    """The tenants the caller sees, None meaning every one."""
     user = request.user
     if isinstance(user, ClientPrincipal) or is_operator(user):
         client = request_client(request)
-        return insights if client is None else insights.filter(client=client)
-    public = list(
-        InsightSettings.objects.filter(public_questions=True, client__is_active=True).values_list(
-            "client_id", flat=True
-        )
+        return None if client is None else [client.pk]
+    return list(
+        InsightSettings.objects.filter(public_questions=True, client__is_active=True)
+        .order_by("client_id")
+        .values_list("client_id", flat=True)
     )
-    # One tenant (the usual case) keeps the per-tenant indexes usable; a list of ids is
-    # resolved here rather than joined, so that the planner sees constants.
-    if len(public) == 1:
-        return insights.filter(client_id=public[0])
-    return insights.filter(client_id__in=public)
 
 
 def insights_filtered(insights: QuerySet[Insight], filters: QuestionFilters) -> QuerySet[Insight]:
@@ -122,28 +140,69 @@ def with_pictures(questions: QuerySet[Insight]) -> QuerySet[Insight]:
 
 
 def question_page(
-    questions: QuerySet[Insight], *, order_by: str, count: int, page: int = 1
+    questions: QuerySet[Insight],
+    *,
+    order_by: str,
+    count: int,
+    page: int = 1,
+    tenants: Sequence[int] = (),
 ) -> list[Insight]:
     """One page of questions in the asked order.
 
     Random order draws a point r in [0, 1) and reads the open-question index from r onwards,
     wrapping round to the start when fewer than `count` rows follow r; `page` means nothing for
     a random draw (each call is a fresh draw), so it is ignored there.
+
+    The question indexes are per tenant (an index across tenants would be one more to keep up on
+    every imported insight). Questions of several tenants, named in `tenants`, are read on
+    PostgreSQL as one query of per-tenant pages merged in the asked order: the same page as
+    ordering them all, without sorting them all.
     """
+    if len(tenants) > 1 and connection.vendor == "postgresql":
+        read = functools.partial(_merged_page, questions, tenants)
+    else:
+        read = functools.partial(_page, questions)
     if order_by == Order.RANDOM:
         point = random.random()
-        first = list(questions.filter(random_key__gte=point).order_by("random_key")[:count])
+        first = read(Q(random_key__gte=point), [F("random_key").asc()], 0, count)
         if len(first) < count:
-            first += list(
-                questions.filter(random_key__lt=point).order_by("random_key")[: count - len(first)]
-            )
+            first += read(Q(random_key__lt=point), [F("random_key").asc()], 0, count - len(first))
         return first
     if order_by == Order.POPULARITY:
-        ordering = [F("unique_scans_n").desc(), "id"]
+        ordering = [F("unique_scans_n").desc(), F("id").asc()]
     else:
-        ordering = [F("confidence").desc(nulls_last=True), "id"]
-    offset = (page - 1) * count
-    return list(questions.order_by(*ordering)[offset : offset + count])
+        ordering = [F("confidence").desc(nulls_last=True), F("id").asc()]
+    return read(Q(), ordering, (page - 1) * count, count)
+
+
+def _page(
+    questions: QuerySet[Insight], where: Q, ordering: list[OrderBy], offset: int, count: int
+) -> list[Insight]:
+    return list(questions.filter(where).order_by(*ordering)[offset : offset + count])
+
+
+def _merged_page(
+    questions: QuerySet[Insight],
+    tenants: Sequence[int],
+    where: Q,
+    ordering: list[OrderBy],
+    offset: int,
+    count: int,
+) -> list[Insight]:
+    """_page over several tenants: the first offset + count of each tenant, on its own index,
+    merged by a UNION ALL ordered and cut again; then the page's rows by primary key."""
+    # The union is ordered by its own columns: the keys of the order, id first.
+    keys = dict.fromkeys(["id", *(order.expression.name for order in ordering)])
+    parts = [
+        questions.filter(where, client_id=tenant)
+        .order_by(*ordering)
+        .values_list(*keys)[: offset + count]
+        for tenant in tenants
+    ]
+    merged = parts[0].union(*parts[1:], all=True).order_by(*ordering)[offset : offset + count]
+    ids = [row[0] for row in merged]
+    found = questions.in_bulk(ids)
+    return [found[pk] for pk in ids if pk in found]
 
 
 def question_count(questions: QuerySet[Insight]) -> int:
