@@ -15,12 +15,15 @@ file of millions of lines takes constant memory. Re-importing follows Robotoff's
   not a full set of predictions: it never deletes, nor does a run that fails or a file that
   cannot be read to its end.
 
-On PostgreSQL a batch goes through COPY into a temporary table and two set-based statements; other
-databases use bulk_create / bulk_update.
+On PostgreSQL new rows are COPYed into the table and changed ones through a temporary table and
+one UPDATE; other databases use bulk_create / bulk_update. Each new insight records the run that
+created it (Insight.import_run), which is how a run tells its own rows from older ones. A
+tenant's first load looks nothing up (see _Run).
 """
 
 import contextlib
 import datetime as dt
+import gc
 import gzip
 import io
 import json
@@ -28,18 +31,21 @@ import logging
 import math
 import operator
 import queue
+import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
 import django_rq
 import ijson
 import orjson
+import psycopg
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.utils import timezone
+from psycopg.copy import FileWriter
 from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.exceptions import NoSuchJobError
@@ -63,6 +69,8 @@ TENANT_ID_NAMESPACE = uuid.UUID("6f1d9a52-5b0e-4c39-9a51-3f0f0c1f2d7e")
 ADVISORY_LOCK_CLASS = 6_060_006
 # Whole runs of one tenant (session-level): see _tenant_runs.
 RUN_LOCK_CLASS = 6_060_007
+# Seconds between GIL handovers during a run (see _import_runtime).
+IMPORT_SWITCH_INTERVAL = 0.0005
 
 # Every column an import may set; the rest (annotation, votes, username, …) belongs to people.
 IMPORT_FIELDS = [
@@ -461,19 +469,65 @@ def insights_import(
     on_bad: Callable[[BadLine], None] | None = None,
     on_batch: Callable[[ImportCounts, float | None], None] | None = None,
     keep_missing: bool = False,
+    run_id: uuid.UUID | None = None,
 ) -> ImportCounts:
     """Import a file for a tenant; report each bad record to on_bad and progress to on_batch.
 
     on_batch gets the counts so far and the fraction of the file read (None when unknown).
     Predictions replace the tenant's other open insights of the (barcode, type) pairs they name
-    (see the module's docstring) unless keep_missing is set.
+    (see the module's docstring) unless keep_missing is set. The insights the run creates carry
+    run_id (a new one when not given) in Insight.import_run.
     Raises ImportRefused when the file cannot be read at all.
     """
     source = open_source(fp, format=format)
-    batch_size = batch_size or settings.INSIGHT_IMPORT_BATCH_SIZE
     replace = source.format == "predictions" and not keep_missing
-    with _tenant_runs(client, alone=replace):
-        return _import_records(source, client, batch_size, on_bad, on_batch, replace=replace)
+    run = _Run(client, run_id or uuid.uuid4(), replace=replace)
+    batch_size = batch_size or settings.INSIGHT_IMPORT_BATCH_SIZE
+    with _tenant_runs(client, alone=replace), _import_runtime():
+        # Holding the tenant alone, a run that finds it without insights is its first load:
+        # nothing can match its records but its own rows and other tenants' ids.
+        run.first_load = replace and not Insight.objects.filter(client=client).exists()
+        return _import_records(source, run, batch_size, on_bad, on_batch)
+
+
+@dataclass
+class _Run:
+    """Who a run imports for, the id its new insights carry, and whether it replaces the rest.
+
+    first_load: the run began on a tenant without insights and no other import of the tenant
+    can run beside it, so no record has an insight from before the run to match or replace. Its
+    batches are written without looking anything up; the first batch that meets an id already
+    stored (written by an earlier batch of the run, or another tenant's) is planned again the
+    usual way, and so are the batches after it.
+    """
+
+    client: Client
+    id: uuid.UUID
+    replace: bool
+    first_load: bool = False
+
+
+@contextlib.contextmanager
+def _import_runtime() -> Iterator[None]:
+    """The interpreter's settings for a run, put back after it.
+
+    - The objects the process holds already are left out of the garbage collector's passes. A
+      run allocates a few dicts per record, which starts a collection every few hundred records;
+      the full ones walked the whole heap (Django's, a worker's models): a third of the time
+      spent reading a file. Records hold no reference cycles: what the run leaves behind is
+      still collected.
+    - Threads hand the GIL over every 0.5 ms instead of 5: the writing thread waits for
+      PostgreSQL and then for the GIL, which the reading thread, busy parsing, held for up to
+      5 ms after each of a batch's round trips (a fifth of a run's time at 1,000,000 records).
+    """
+    interval = sys.getswitchinterval()
+    gc.freeze()
+    sys.setswitchinterval(IMPORT_SWITCH_INTERVAL)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+        gc.unfreeze()
 
 
 @contextlib.contextmanager
@@ -508,17 +562,15 @@ def _tenant_runs(client: Client, *, alone: bool) -> Iterator[None]:
 
 def _import_records(
     source: Source,
-    client: Client,
+    run: _Run,
     batch_size: int,
     on_bad: Callable[[BadLine], None] | None,
     on_batch: Callable[[ImportCounts, float | None], None] | None,
-    *,
-    replace: bool,
 ) -> ImportCounts:
     counts = ImportCounts()
     batch: list[Record] = []
     writer_class = _BackgroundWriter if _can_write_in_background() else _Writer
-    writer = writer_class(client, replace=replace)
+    writer = writer_class(run)
 
     def report() -> None:
         if on_batch is not None:
@@ -542,7 +594,7 @@ def _import_records(
                 counts.add(writer.written())
                 report()
         writer.put(batch)
-        if replace and read_whole:
+        if run.replace and read_whole:
             writer.delete_missing()
     finally:
         writer.close()
@@ -557,34 +609,37 @@ class _Writer:
     With replace, it also records what the run saw, for delete_missing() after the last batch.
     """
 
-    def __init__(self, client: Client, *, replace: bool) -> None:
-        self.client = client
-        self.replace = replace
+    def __init__(self, run: _Run) -> None:
+        self.run = run
         self.counts = ImportCounts()
-        self.created: _CreatedIds | None = None
         self.seen: _Seen | None = None
         # Taken by the background writer's thread and its caller; uncontended otherwise.
         self.lock = threading.Lock()
 
-    def put(self, batch: list[Record]) -> None:
-        self._write(batch)
+    def put(self, records: list[Record]) -> None:
+        self._write(self._prepare(records))
+
+    def _prepare(self, records: list[Record]) -> "_Batch":
+        """In the reading thread: a first load's batch is planned here (it waits for no lookup),
+        leaving the writing thread little but PostgreSQL to wait for."""
+        if not (self.run.first_load and records):
+            return _Batch(records)
+        return _Batch(records, _Plan(self.run, records, look_up=False).ready())
 
     def delete_missing(self) -> None:
         """After the last batch: delete the insights the run replaces (see _delete_missing)."""
         self._delete_missing()
 
-    def _write(self, batch: list[Record]) -> None:
-        if self.created is None:
-            self.created = _CreatedIds()
-            self.seen = _Seen() if self.replace else None
-        counts = _import_batch(self.client, batch, self.created, self.seen)
+    def _write(self, batch: "_Batch") -> None:
+        if self.run.replace and self.seen is None:
+            self.seen = _Seen()
+        counts = _import_batch(self.run, batch, self.seen)
         with self.lock:
             self.counts.add(counts)
 
     def _delete_missing(self) -> None:
         # The temporary tables live on the connection that wrote the batches: this one.
-        assert self.created is not None and self.seen is not None
-        deleted = _delete_missing(self.client, self.created, self.seen)
+        deleted = _delete_missing(self.run, self.seen or _Seen())
         with self.lock:
             self.counts.deleted += deleted
 
@@ -615,17 +670,17 @@ class _BackgroundWriter(_Writer):
     next one. Batches are written in order, and at most two wait, so memory stays bounded.
     """
 
-    def __init__(self, client: Client, *, replace: bool) -> None:
-        super().__init__(client, replace=replace)
-        self.queue: queue.Queue[list[Record] | _DeleteMissing | None] = queue.Queue(maxsize=2)
+    def __init__(self, run: _Run) -> None:
+        super().__init__(run)
+        self.queue: queue.Queue[_Batch | _DeleteMissing | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="insight-import-writer")
         self.thread.start()
 
-    def put(self, batch: list[Record]) -> None:
+    def put(self, records: list[Record]) -> None:
         if self.error is not None:
             raise self.error
-        self.queue.put(batch)
+        self.queue.put(self._prepare(records))
 
     def delete_missing(self) -> None:
         # Done by the thread, after the batches before it, on its connection.
@@ -659,33 +714,67 @@ def tenant_insight_id(insight_id: uuid.UUID, client: Client) -> uuid.UUID:
     return uuid.uuid5(TENANT_ID_NAMESPACE, f"{insight_id}:{client.pk}")
 
 
-def _import_batch(
-    client: Client, records: list[Record], created: "_CreatedIds", seen: "_Seen | None"
-) -> ImportCounts:
+@dataclass
+class _Batch:
+    records: list[Record]
+    # A first load's plan, made by the reader (see _Writer._prepare).
+    plan: "_Plan | None" = None
+
+
+def _import_batch(run: _Run, batch: _Batch, seen: "_Seen | None") -> ImportCounts:
+    records = batch.records
     if not records:
         return ImportCounts()
+    client = run.client
     with transaction.atomic():
         if connection.vendor == "postgresql":
+            # In one round trip (each costs the writing thread a wait for the GIL too):
+            # - enable_seqscan off: the batch's lookups are by key, so an index is always right
+            #   for them, but a table growing under an import has stale statistics, and the
+            #   planner then scans it whole for every batch;
+            # - synchronous_commit off: a batch lost to a crash is written again by re-running
+            #   the import (it is idempotent), so no commit waits for its WAL flush;
+            # - the tenant's batch lock, against the batches of its other imports, which a
+            #   replacing run (holding the tenant alone, see _tenant_runs) has none of.
+            batch_settings = (
+                "SELECT set_config('enable_seqscan', 'off', true), "
+                "set_config('synchronous_commit', 'off', true)"
+            )
             with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_CLASS, client.pk]
-                )
-                # The batch's lookups are by key: an index is always right for them, but a table
-                # growing under an import has stale statistics, and the planner then scans it
-                # whole for every batch.
-                cursor.execute("SET LOCAL enable_seqscan = off")
-                # A batch lost to a crash is written again by re-running the import (it is
-                # idempotent): no need to wait for each commit's WAL flush.
-                cursor.execute("SET LOCAL synchronous_commit = off")
-        plan = _Plan(client, records, created)
-        _write(plan)
-        created.add(list(plan.creates))
+                if run.replace:
+                    cursor.execute(batch_settings)
+                else:
+                    cursor.execute(
+                        f"{batch_settings}, pg_advisory_xact_lock(%s, %s)",
+                        [ADVISORY_LOCK_CLASS, client.pk],
+                    )
+        plan = None
+        if run.first_load and batch.plan is not None:
+            plan = _first_load(run, batch.plan)
+        if plan is None:
+            plan = _Plan(run, records)
+            _write(plan)
         if seen is not None:
-            seen.add(plan.matched, {(r.fields["barcode"], r.fields["type"]) for r in records})
+            seen.add(plan.matched, plan.replaced_pairs(records))
     return plan.counts
 
 
-_LOADED = ["id", "client_id", "annotation", *IMPORT_FIELDS]
+class _IdTaken(Exception):
+    """A batch written without lookups met an id that is already stored."""
+
+
+def _first_load(run: _Run, plan: "_Plan") -> "_Plan | None":
+    """Write the plan of a first load's batch (see _Run), or None when it has to be planned
+    again."""
+    try:
+        _write(plan)
+    except _IdTaken:
+        run.first_load = False
+        return None
+    return plan
+
+
+_LOADED = ["id", "client_id", "annotation", "import_run", *IMPORT_FIELDS]
 _SELECTED = ", ".join(f'"{name}"' for name in _LOADED)
 
 
@@ -740,55 +829,10 @@ def _fetch(sql: str, params: list[Any]) -> list[dict[str, Any]]:
     return found
 
 
-class _CreatedIds:
-    """The ids this run created, in a temporary table (not in memory: a run may be huge).
-
-    Natural-key matching is for insights that existed before the run: two predictions of one
-    file with different ids stay two insights, whichever batches they fall in.
-    """
-
-    table = "insight_import_created"
-
-    def __init__(self) -> None:
-        self.postgresql = connection.vendor == "postgresql"
-        id_type = "uuid" if self.postgresql else "char(32)"
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {self.table} (id {id_type} PRIMARY KEY)"
-            )
-            cursor.execute(f"DELETE FROM {self.table}")
-
-    def add(self, ids: list[uuid.UUID]) -> None:
-        if not ids:
-            return
-        with connection.cursor() as cursor:
-            if self.postgresql:
-                cursor.execute(
-                    f"INSERT INTO {self.table} SELECT unnest(%s::uuid[]) ON CONFLICT DO NOTHING",
-                    [ids],
-                )
-            else:
-                cursor.executemany(
-                    f"INSERT OR IGNORE INTO {self.table} (id) VALUES (%s)", [(i.hex,) for i in ids]
-                )
-
-    def among(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
-        if not ids:
-            return set()
-        with connection.cursor() as cursor:
-            if self.postgresql:
-                cursor.execute(f"SELECT id FROM {self.table} WHERE id = ANY(%s::uuid[])", [ids])
-            else:
-                marks = ", ".join(["%s"] * len(ids))
-                cursor.execute(
-                    f"SELECT id FROM {self.table} WHERE id IN ({marks})", [i.hex for i in ids]
-                )
-            return {uuid.UUID(str(row[0])) for row in cursor.fetchall()}
-
-
 class _Seen:
-    """What a predictions run saw, in temporary tables beside _CreatedIds (same connection):
-    the (barcode, type) pairs of its records and the existing insights they matched.
+    """What a predictions run saw, in temporary tables of the connection that writes its batches:
+    the (barcode, type) pairs that may hold insights from before the run, and the existing
+    insights its records matched.
 
     Insights matched by the natural key of an annotated one are not recorded: an annotated
     insight is never deleted. The tables have no key while the run fills them (a duplicate does
@@ -800,6 +844,7 @@ class _Seen:
 
     def __init__(self) -> None:
         self.postgresql = connection.vendor == "postgresql"
+        self.any_pairs = False
         id_type = "uuid" if self.postgresql else "char(32)"
         with connection.cursor() as cursor:
             # Made again for each run: the last one's index goes with its table.
@@ -811,16 +856,20 @@ class _Seen:
             )
 
     def add(self, matched: list[uuid.UUID], pairs: set[tuple[str, str]]) -> None:
+        self.any_pairs = self.any_pairs or bool(pairs)
         with connection.cursor() as cursor:
             if self.postgresql:
-                cursor.execute(
-                    f"INSERT INTO {self.matched_table} SELECT unnest(%s::uuid[])", [matched]
-                )
-                barcodes, types = zip(*pairs, strict=True)
-                cursor.execute(
-                    f"INSERT INTO {self.pairs_table} SELECT * FROM unnest(%s::text[], %s::text[])",
-                    [list(barcodes), list(types)],
-                )
+                if matched:
+                    cursor.execute(
+                        f"INSERT INTO {self.matched_table} SELECT unnest(%s::uuid[])", [matched]
+                    )
+                if pairs:
+                    barcodes, types = zip(*pairs, strict=True)
+                    cursor.execute(
+                        f"INSERT INTO {self.pairs_table} "
+                        "SELECT * FROM unnest(%s::text[], %s::text[])",
+                        [list(barcodes), list(types)],
+                    )
             else:
                 cursor.executemany(
                     f"INSERT INTO {self.matched_table} (id) VALUES (%s)",
@@ -835,11 +884,13 @@ class _Seen:
             cursor.execute(f"CREATE INDEX {self.matched_table}_id ON {self.matched_table} (id)")
 
 
-def _delete_missing(client: Client, created: _CreatedIds, seen: _Seen) -> int:
+def _delete_missing(run: _Run, seen: _Seen) -> int:
     """Delete the tenant's insights of the pairs the run saw that it neither created nor matched,
     unless annotated or voted on (AnnotationVote cascades: its rows are checked, not only n_votes)
     or linked to an image (Imago's own pipeline made those; no file of predictions holds them).
     """
+    if not seen.any_pairs:
+        return 0  # a first load: nothing was there before it
     insight = Insight._meta.db_table
     of_pair = "found.client_id = %s AND found.barcode = pair.barcode AND found.type = pair.type"
     if connection.vendor == "postgresql":
@@ -849,19 +900,23 @@ def _delete_missing(client: Client, created: _CreatedIds, seen: _Seen) -> int:
         # `annotation IS NULL` would make it pick a partial index on client_id alone instead.
         found = (
             f"{seen.pairs_table} AS pair CROSS JOIN LATERAL (SELECT found.id, found.annotation, "
-            f"found.n_votes, found.image_id FROM {insight} AS found WHERE {of_pair} OFFSET 0) "
-            "AS found"
+            f"found.n_votes, found.image_id, found.import_run FROM {insight} AS found "
+            f"WHERE {of_pair} OFFSET 0) AS found"
         )
+        run_id: uuid.UUID | str = run.id
     else:
         found = f"{seen.pairs_table} AS pair JOIN {insight} AS found ON {of_pair}"
+        run_id = run.id.hex  # how Django stores a UUIDField in SQLite
     seen.index()
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # Against a concurrent import of the tenant, as _import_batch does.
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_CLASS, client.pk])
-            # The temporary tables' sizes, for the anti-joins below; scans of the insight table
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_CLASS, run.client.pk]
+            )
+            # The temporary tables' sizes, for the anti-join below; scans of the insight table
             # are ruled out as in _import_batch.
-            cursor.execute(f"ANALYZE {seen.pairs_table}, {seen.matched_table}, {created.table}")
+            cursor.execute(f"ANALYZE {seen.pairs_table}, {seen.matched_table}")
             cursor.execute("SET LOCAL enable_seqscan = off")
             # The seqscan's penalty in the plan's cost (the pairs are read whole) would make
             # PostgreSQL compile it (JIT), which takes longer than running it.
@@ -869,11 +924,11 @@ def _delete_missing(client: Client, created: _CreatedIds, seen: _Seen) -> int:
         cursor.execute(
             f"DELETE FROM {insight} WHERE id IN (SELECT found.id FROM {found} WHERE "
             "found.annotation IS NULL AND found.n_votes = 0 AND found.image_id IS NULL "
-            f"AND NOT EXISTS (SELECT 1 FROM {created.table} AS c WHERE c.id = found.id) "
+            "AND (found.import_run IS NULL OR found.import_run <> %s) "
             f"AND NOT EXISTS (SELECT 1 FROM {seen.matched_table} AS m WHERE m.id = found.id) "
             f"AND NOT EXISTS (SELECT 1 FROM {AnnotationVote._meta.db_table} AS v "
             "WHERE v.insight_id = found.id))",
-            [client.pk],
+            [run.client.pk, run_id],
         )
         return cursor.rowcount
 
@@ -884,14 +939,25 @@ class _Plan:
     matched: the existing insights its records found, by id or natural key (updated or not).
     """
 
-    def __init__(self, client: Client, records: list[Record], created: _CreatedIds) -> None:
-        self.created_before = created
+    def __init__(self, run: _Run, records: list[Record], *, look_up: bool = True) -> None:
+        self.run = run
+        # Without lookups (a first load), every id is taken to be new, and a write that meets
+        # one stored already raises _IdTaken.
+        self.look_up = look_up
         self.counts = ImportCounts()
         self.creates: dict[uuid.UUID, dict[str, Any]] = {}
         self.updates: dict[uuid.UUID, dict[str, Any]] = {}
         self.matched: list[uuid.UUID] = []
-        records = self._own_ids(client, records)
-        self._plan(client, records)
+        # Barcodes whose insights were all read, and the pairs among them with insights from
+        # before the run.
+        self.read_barcodes: set[str] = set()
+        self.older_pairs: set[tuple[str, str]] = set()
+        self.create_data: bytes | None = None
+        if look_up:
+            records = self._own_ids(run.client, records)
+        else:
+            self.by_id = {}
+        self._plan(run.client, records)
 
     def _own_ids(self, client: Client, records: list[Record]) -> list[Record]:
         """Load the rows these ids name; ids that another tenant holds get this tenant's id."""
@@ -909,13 +975,17 @@ class _Plan:
         return records
 
     def _plan(self, client: Client, records: list[Record]) -> None:
-        barcodes = list({r.fields["barcode"] for r in records if r.id not in self.by_id})
-        candidates = _rows_by_barcode(client, barcodes) if barcodes else []
-        this_run = self.created_before.among([row["id"] for row in candidates])
+        self.read_barcodes = {r.fields["barcode"] for r in records if r.id not in self.by_id}
+        candidates = []
+        if self.read_barcodes and self.look_up:
+            candidates = _rows_by_barcode(client, list(self.read_barcodes))
         annotated_keys: set[tuple] = set()
         open_by_key: dict[tuple, dict[str, Any]] = {}
         for row in candidates:
-            if row["id"] not in this_run:
+            # Natural keys match insights from before the run: two records of one file with
+            # different ids stay two insights, whichever batches they fall in.
+            if row["import_run"] != self.run.id:
+                self.older_pairs.add((row["barcode"], row["type"]))
                 key = _natural_key(row)
                 if row["annotation"] is not None:
                     annotated_keys.add(key)
@@ -935,8 +1005,28 @@ class _Plan:
                 elif key in open_by_key:
                     self._update(open_by_key[key], record.fields)
                 else:
-                    self.creates[record.id] = _new_row(client, record)
+                    self.creates[record.id] = _new_row(self.run, record)
                     self.counts.created += 1
+
+    def ready(self) -> "_Plan":
+        """Format the rows to create as COPY data now, in the caller's thread (PostgreSQL)."""
+        if connection.vendor == "postgresql":
+            self.create_data = _copy_data(_copy_rows(self.creates.values(), _ALL_COLUMNS))
+        return self
+
+    def replaced_pairs(self, records: list[Record]) -> set[tuple[str, str]]:
+        """The records' (barcode, type) pairs that may hold insights the run replaces.
+
+        Of a barcode whose insights this batch read, only the pairs that had some from before
+        the run: nothing else adds insights without an image to a tenant while its replacing run
+        holds the run lock. A fresh import so leaves the final delete nothing to look at.
+        """
+        pairs = set()
+        for record in records:
+            pair = (record.fields["barcode"], record.fields["type"])
+            if pair[0] not in self.read_barcodes or pair in self.older_pairs:
+                pairs.add(pair)
+        return pairs
 
     def _update(self, row: dict[str, Any], fields: dict[str, Any]) -> None:
         self.matched.append(row["id"])
@@ -961,36 +1051,46 @@ class _Plan:
             self.counts.updated += 1
 
 
-def _new_row(client: Client, record: Record) -> dict[str, Any]:
-    return {
+# A new insight's columns that records may leave out, with the model's defaults.
+_NEW_ROW = {
+    "image_id": None,
+    "completed_at": None,
+    "annotation": None,
+    "n_votes": 0,
+    "username": None,
+    "value": None,
+    "value_tag": None,
+    "source_image": None,
+    "automatic_processing": None,
+    "predictor": None,
+    "predictor_version": None,
+    "confidence": None,
+    "server_type": "off",
+    "bounding_box": None,
+    "unique_scans_n": 0,
+    "reserved_barcode": False,
+    "with_image": False,
+}
+
+
+def _new_row(run: _Run, record: Record) -> dict[str, Any]:
+    row = {
+        **_NEW_ROW,
         "id": record.id,
-        "client_id": client.pk,
-        "image_id": None,
-        "completed_at": None,
-        "annotation": None,
-        "n_votes": 0,
-        "username": None,
+        "client_id": run.client.pk,
+        "import_run": run.id,
         "random_key": new_random_key(),
-        "value": None,
-        "value_tag": None,
+        # Fresh containers for each row: the bulk_create path makes models of them.
         "data": {},
-        "timestamp": timezone.now(),
-        "source_image": None,
-        "automatic_processing": None,
-        "predictor": None,
-        "predictor_version": None,
-        "confidence": None,
-        "server_type": "off",
         "countries": [],
         "brands": [],
         "campaign": [],
-        "bounding_box": None,
         "lc": [],
-        "unique_scans_n": 0,
-        "reserved_barcode": False,
-        "with_image": False,
         **record.fields,
     }
+    if "timestamp" not in row:
+        row["timestamp"] = timezone.now()
+    return row
 
 
 # --- Writing
@@ -1005,7 +1105,13 @@ def _write(plan: _Plan) -> None:
 
 def _write_portable(plan: _Plan) -> None:
     if plan.creates:
-        Insight.objects.bulk_create([Insight(**row) for row in plan.creates.values()])
+        try:
+            with transaction.atomic():
+                Insight.objects.bulk_create([Insight(**row) for row in plan.creates.values()])
+        except IntegrityError as exc:
+            if plan.look_up:
+                raise
+            raise _IdTaken from exc
     if plan.updates:
         rows = [Insight(id=insight_id, **values) for insight_id, values in plan.updates.items()]
         # Filtered so that an insight annotated since we read it is left alone.
@@ -1025,7 +1131,7 @@ def _json_text(value: Any) -> str | None:
         return json.dumps(value)
 
 
-def _copy_rows(rows: Iterator[dict[str, Any]], names: list[str]) -> Iterator[list[Any]]:
+def _copy_rows(rows: Iterable[dict[str, Any]], names: list[str]) -> Iterator[list[Any]]:
     json_at = [i for i, name in enumerate(names) if name in JSON_FIELDS]
     for row in rows:
         values = [row[name] for name in names]
@@ -1039,13 +1145,16 @@ def _write_postgresql(plan: _Plan) -> None:
     with connection.cursor() as cursor:
         if plan.creates:
             try:
-                # Straight into the table: the batch's ids were looked up under the tenant's lock.
+                # Straight into the table: the batch's ids were looked up under the tenant's lock
+                # (or, in a first load, taken to be new).
                 with transaction.atomic():
-                    _copy(cursor, table, plan.creates.values(), _ALL_COLUMNS)
-            except IntegrityError:
+                    _copy(cursor, table, _create_values(plan), _ALL_COLUMNS)
+            except IntegrityError as exc:
+                if not plan.look_up:
+                    raise _IdTaken from exc
                 # Another tenant's import created one of these ids meanwhile: skip those rows.
                 _temp_table(cursor, "insight_import_new", table)
-                _copy(cursor, "insight_import_new", plan.creates.values(), _ALL_COLUMNS)
+                _copy(cursor, "insight_import_new", _create_values(plan), _ALL_COLUMNS)
                 names = ", ".join(_ALL_COLUMNS)
                 cursor.execute(
                     f"INSERT INTO {table} ({names}) SELECT {names} FROM insight_import_new "
@@ -1059,7 +1168,8 @@ def _write_postgresql(plan: _Plan) -> None:
             columns = [Insight._meta.get_field(name).column for name in IMPORT_FIELDS]
             _temp_table(cursor, "insight_import_changed", table)
             rows = ({"id": i, **values} for i, values in plan.updates.items())
-            _copy(cursor, "insight_import_changed", rows, ["id", *IMPORT_FIELDS])
+            names = ["id", *IMPORT_FIELDS]
+            _copy(cursor, "insight_import_changed", _copy_rows(rows, names), names)
             # Its size, for the planner: a join by the primary key, not a scan of the table.
             cursor.execute("ANALYZE insight_import_changed")
             assignments = ", ".join(f"{column} = new.{column}" for column in columns)
@@ -1075,12 +1185,38 @@ def _write_postgresql(plan: _Plan) -> None:
 _ALL_COLUMNS = [f.column for f in Insight._meta.concrete_fields]
 
 
-def _copy(cursor: Any, table: str, rows: Any, names: list[str]) -> None:
+def _create_values(plan: _Plan) -> bytes | Iterable[list[Any]]:
+    if plan.create_data is not None:
+        return plan.create_data
+    return _copy_rows(plan.creates.values(), _ALL_COLUMNS)
+
+
+def _copy_data(values: Iterable[list[Any]]) -> bytes:
+    """Rows as the data of a COPY FROM STDIN, formatted by psycopg on this thread's connection
+    (a Copy with a FileWriter performs no operation on it), to be sent from another thread."""
+    buffer = io.BytesIO()
+    with (
+        connection.cursor() as cursor,
+        psycopg.Copy(cursor.cursor, writer=FileWriter(buffer)) as copy,
+    ):
+        for row in values:
+            copy.write_row(row)
+    return buffer.getvalue()
+
+
+def _copy(cursor: Any, table: str, values: bytes | Iterable[list[Any]], names: list[str]) -> None:
     columns = ", ".join(names)
-    # psycopg 3's COPY, on the driver's cursor under Django's wrapper.
-    with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        for values in _copy_rows(rows, names):
-            copy.write_row(values)
+    # psycopg 3's COPY, on the driver's cursor under Django's wrapper; its errors made Django's
+    # (IntegrityError, …) as the wrapper's own calls do.
+    with (
+        connection.wrap_database_errors,
+        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+    ):
+        if isinstance(values, bytes):
+            copy.write(values)
+        else:
+            for row in values:
+                copy.write_row(row)
 
 
 def _temp_table(cursor: Any, name: str, like: str) -> None:
@@ -1244,6 +1380,7 @@ def insight_import_run(*, import_id: uuid.UUID | str) -> None:
                 on_bad=on_bad,
                 on_batch=on_batch,
                 keep_missing=run.keep_missing,
+                run_id=run.id,
             )
     except ImportRefused as exc:
         _finish(run, InsightImport.Status.FAILED, ImportCounts(), errors, error=exc.detail)

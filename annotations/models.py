@@ -78,6 +78,9 @@ class Insight(models.Model):
     # A uniform key drawn at creation: a random question is the first row at or after a random
     # point on this index, instead of sorting the whole table by random().
     random_key = models.FloatField(default=new_random_key)
+    # The import run that created this insight (an upload's InsightImport id, or a command's
+    # own): how a run tells the rows it made from those that were there before it.
+    import_run = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-timestamp"]
