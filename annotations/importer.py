@@ -507,9 +507,9 @@ class _Run:
     first_load: bool = False
 
 
-@contextlib.contextmanager
-def _import_runtime() -> Iterator[None]:
-    """The interpreter's settings for a run, put back after it.
+class _ImportRuntime:
+    """The interpreter's settings while runs go on, put back when the last one ends (a process
+    may hold several at once: the tests do).
 
     - The objects the process holds already are left out of the garbage collector's passes. A
       run allocates a few dicts per record, which starts a collection every few hundred records;
@@ -520,14 +520,31 @@ def _import_runtime() -> Iterator[None]:
       PostgreSQL and then for the GIL, which the reading thread, busy parsing, held for up to
       5 ms after each of a batch's round trips (a fifth of a run's time at 1,000,000 records).
     """
-    interval = sys.getswitchinterval()
-    gc.freeze()
-    sys.setswitchinterval(IMPORT_SWITCH_INTERVAL)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
-        gc.unfreeze()
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.runs = 0
+        self.interval = sys.getswitchinterval()
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self.lock:
+            if not self.runs:
+                self.interval = sys.getswitchinterval()
+                gc.freeze()
+                sys.setswitchinterval(IMPORT_SWITCH_INTERVAL)
+            self.runs += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.runs -= 1
+                if not self.runs:
+                    sys.setswitchinterval(self.interval)
+                    gc.unfreeze()
+
+
+_import_runtime = _ImportRuntime()
 
 
 @contextlib.contextmanager
@@ -639,7 +656,7 @@ class _Writer:
 
     def _delete_missing(self) -> None:
         # The temporary tables live on the connection that wrote the batches: this one.
-        deleted = _delete_missing(self.run, self.seen or _Seen())
+        deleted = _delete_missing(self.run, self.seen) if self.seen is not None else 0
         with self.lock:
             self.counts.deleted += deleted
 

@@ -2,6 +2,8 @@
 without lookups, and falls back to them, batch after batch, once an id is already stored. Each
 insight records the run that created it."""
 
+import gc
+import sys
 import uuid
 
 import pytest
@@ -134,3 +136,21 @@ def test_an_id_created_by_another_import_meanwhile_is_left_to_it(owner, other, m
 
     assert (counts.created, counts.unchanged) == (2, 1)
     assert Insight.objects.get(pk=taken).client == other.client
+
+
+def test_a_run_puts_the_interpreters_settings_back(owner, tmp_path):
+    interval, frozen = sys.getswitchinterval(), gc.get_freeze_count()
+
+    seen = []
+    real = importer._import_records
+
+    def import_records(*args):
+        seen.append((sys.getswitchinterval(), gc.get_freeze_count()))
+        return real(*args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(importer, "_import_records", import_records)
+        import_file(owner, tmp_path, predictions(2))
+
+    assert seen[0][0] == importer.IMPORT_SWITCH_INTERVAL and seen[0][1] > frozen
+    assert (sys.getswitchinterval(), gc.get_freeze_count()) == (interval, frozen)
