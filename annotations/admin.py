@@ -114,7 +114,8 @@ class InsightAdmin(admin.ModelAdmin):
               "status", "annotation", "username", "completed_at", "n_votes", "predictor",
               "predictor_version", "confidence", "bounding_box", "data", "source_image",
               "with_image", "automatic_processing", "server_type", "countries", "brands",
-              "campaign", "lc", "unique_scans_n", "reserved_barcode", "timestamp"]  # fmt: skip
+              "campaign", "lc", "unique_scans_n", "reserved_barcode", "timestamp",
+              "import_run"]  # fmt: skip
     readonly_fields = fields
     actions = ["accept", "reject", "skip"]
 

@@ -1,6 +1,7 @@
 """Review in the admin: filters, counts per type, previews, answers as the staff user, keywords."""
 
 import re
+import uuid
 
 import pytest
 from django.test import Client as BrowserClient
@@ -249,3 +250,10 @@ def test_staff_who_may_only_view_cannot_answer(owner, django_user_model):
     assert browser.post(f"{CHANGELIST}{pending.pk}/answer/", {"annotation": "1"}).status_code == 403
     pending.refresh_from_db()
     assert pending.annotation is None
+
+
+def test_the_page_names_the_import_run_that_created_the_insight(reviewer, owner):
+    run = uuid.uuid4()
+    made = insight(owner, "label", "bio", import_run=run)
+    page = reviewer.get(f"{CHANGELIST}{made.pk}/change/").content.decode()
+    assert str(run) in page
