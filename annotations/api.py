@@ -128,8 +128,9 @@ class QuestionsView(InsightApiView):
     def get(self, request: Request) -> Response:
         form = _valid(QuestionQuerySerializer, request)
         data = form.validated_data
+        tenants = selectors.question_tenants(request)
         questions = selectors.open_questions(
-            selectors.visible_insights(request),
+            selectors.insights_of(tenants),
             form.filters(),
             _voter(request, data.get("device_id")),
         )
@@ -140,7 +141,7 @@ class QuestionsView(InsightApiView):
                 order_by=self.order or data["order_by"] or selectors.Order.RANDOM,
                 count=data["count"],
                 page=data["page"],
-                tenants=selectors.visible_tenant_ids(request),
+                tenants=tenants,
             )
             if count
             else []
@@ -301,11 +302,12 @@ class RandomInsightsView(InsightApiView):
     )
     def get(self, request: Request) -> Response:
         form = _valid(RandomInsightQuerySerializer, request)
+        tenants = selectors.question_tenants(request)
         insights = selectors.question_page(
-            selectors.open_questions(selectors.visible_insights(request), form.filters()),
+            selectors.open_questions(selectors.insights_of(tenants), form.filters()),
             order_by=selectors.Order.RANDOM,
             count=form.validated_data["count"],
-            tenants=selectors.visible_tenant_ids(request),
+            tenants=tenants,
         )
         return Response(
             {

@@ -8,6 +8,7 @@ import functools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -49,8 +50,12 @@ class Voter:
 
 def visible_insights(request: Request) -> QuerySet[Insight]:
     """A key sees its tenant; staff see every tenant (or `?client=`); others see public tenants."""
+    return insights_of(_visible_tenants(request))
+
+
+def insights_of(tenants: list[int] | None) -> QuerySet[Insight]:
+    """The insights of these tenants (None: of every tenant)."""
     insights = Insight.objects.all()
-    tenants = _visible_tenants(request)
     if tenants is None:
         return insights
     # One tenant (the usual case) keeps the per-tenant indexes usable; a list of ids is
@@ -60,12 +65,16 @@ def visible_insights(request: Request) -> QuerySet[Insight]:
     return insights.filter(client_id__in=tenants)
 
 
-def visible_tenant_ids(request: Request) -> list[int]:
-    """The ids of the tenants whose insights visible_insights shows (for question_page)."""
+def question_tenants(request: Request) -> list[int]:
+    """The tenants the caller sees that have open questions: what question_page reads one by
+    one. An operator without `?client=` sees every tenant, most of which may have none."""
     tenants = _visible_tenants(request)
-    if tenants is None:
-        return list(Client.objects.order_by("pk").values_list("pk", flat=True))
-    return tenants
+    if tenants is not None and len(tenants) <= 1:
+        return tenants
+    clients = Client.objects.all() if tenants is None else Client.objects.filter(pk__in=tenants)
+    # One probe of a tenant's open-question index each.
+    asking = Exists(Insight.objects.filter(client=OuterRef("pk"), annotation__isnull=True))
+    return list(clients.filter(asking).order_by("pk").values_list("pk", flat=True))
 
 
 def _visible_tenants(request: Request) -> list[int] | None:
@@ -154,25 +163,32 @@ def question_page(
     a random draw (each call is a fresh draw), so it is ignored there.
 
     The question indexes are per tenant (an index across tenants would be one more to keep up on
-    every imported insight). Questions of several tenants, named in `tenants`, are read on
-    PostgreSQL as one query of per-tenant pages merged in the asked order: the same page as
-    ordering them all, without sorting them all.
+    every imported insight). Questions of several tenants, named in `tenants` (see
+    question_tenants), are read on PostgreSQL as one query of per-tenant pages merged in the
+    asked order: the same page as ordering them all, without sorting them all. A deep page costs
+    each tenant its offset, as OFFSET always does.
     """
-    if len(tenants) > 1 and connection.vendor == "postgresql":
-        read = functools.partial(_merged_page, questions, tenants)
+    tenants = list(dict.fromkeys(tenants))
+    merged = len(tenants) > 1 and connection.vendor == "postgresql"
+    if merged:
+        read = functools.partial(_merged_ids, questions, tenants)
     else:
         read = functools.partial(_page, questions)
     if order_by == Order.RANDOM:
         point = random.random()
-        first = read(Q(random_key__gte=point), [F("random_key").asc()], 0, count)
-        if len(first) < count:
-            first += read(Q(random_key__lt=point), [F("random_key").asc()], 0, count - len(first))
-        return first
-    if order_by == Order.POPULARITY:
-        ordering = [F("unique_scans_n").desc(), F("id").asc()]
+        found = read(Q(random_key__gte=point), [F("random_key").asc()], 0, count)
+        if len(found) < count:
+            found += read(Q(random_key__lt=point), [F("random_key").asc()], 0, count - len(found))
     else:
-        ordering = [F("confidence").desc(nulls_last=True), F("id").asc()]
-    return read(Q(), ordering, (page - 1) * count, count)
+        if order_by == Order.POPULARITY:
+            ordering = [F("unique_scans_n").desc(), F("id").asc()]
+        else:
+            ordering = [F("confidence").desc(nulls_last=True), F("id").asc()]
+        found = read(Q(), ordering, (page - 1) * count, count)
+    if merged:
+        rows = questions.order_by().in_bulk(found)
+        return [rows[pk] for pk in found if pk in rows]
+    return found
 
 
 def _page(
@@ -181,16 +197,16 @@ def _page(
     return list(questions.filter(where).order_by(*ordering)[offset : offset + count])
 
 
-def _merged_page(
+def _merged_ids(
     questions: QuerySet[Insight],
-    tenants: Sequence[int],
+    tenants: list[int],
     where: Q,
     ordering: list[OrderBy],
     offset: int,
     count: int,
-) -> list[Insight]:
-    """_page over several tenants: the first offset + count of each tenant, on its own index,
-    merged by a UNION ALL ordered and cut again; then the page's rows by primary key."""
+) -> list[Any]:
+    """The ids of _page over several tenants: the first offset + count of each tenant, on its
+    own index, merged by a UNION ALL ordered and cut again."""
     # The union is ordered by its own columns: the keys of the order, id first.
     keys = dict.fromkeys(["id", *(order.expression.name for order in ordering)])
     parts = [
@@ -200,9 +216,7 @@ def _merged_page(
         for tenant in tenants
     ]
     merged = parts[0].union(*parts[1:], all=True).order_by(*ordering)[offset : offset + count]
-    ids = [row[0] for row in merged]
-    found = questions.in_bulk(ids)
-    return [found[pk] for pk in ids if pk in found]
+    return [row[0] for row in merged]
 
 
 def question_count(questions: QuerySet[Insight]) -> int:

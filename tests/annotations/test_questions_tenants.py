@@ -5,6 +5,15 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from annotations.models import AnnotationVote, Insight
+from annotations.selectors import (
+    Order,
+    QuestionFilters,
+    Voter,
+    insights_of,
+    open_questions,
+    question_page,
+)
 from tests.annotations.support import make_public
 from tests.helpers import Tenant, make_tenant
 
@@ -85,3 +94,48 @@ def test_each_tenant_is_read_on_its_own_index(tenants, anonymous, make_insight):
     assert len(merged) == 1
     for tenant in tenants:
         assert f'"annotations_insight"."client_id" = {tenant.client.pk}' in merged[0]
+
+
+@pytest.mark.parametrize("order_by", [Order.POPULARITY, Order.CONFIDENCE])
+def test_merged_pages_equal_one_ordering_with_filters_and_a_voter(tenants, make_insight, order_by):
+    for n in range(30):
+        make_insight(
+            tenants[n % 3],
+            type="label" if n % 4 else "brand",
+            unique_scans_n=n % 5,
+            confidence=None if n % 6 == 0 else (n % 7) / 10,
+        )
+    voted = Insight.objects.filter(type="label")[:4]
+    for insight in voted:
+        AnnotationVote.objects.create(insight=insight, value=1, device_id="phone")
+    questions = open_questions(
+        insights_of([t.client.pk for t in tenants]),
+        QuestionFilters(insight_types=["label"]),
+        Voter(device_id="phone"),
+    )
+    tenant_ids = [t.client.pk for t in tenants]
+
+    for page in range(1, 6):
+        merged = question_page(questions, order_by=order_by, count=4, page=page, tenants=tenant_ids)
+        plain = question_page(questions, order_by=order_by, count=4, page=page)
+        assert [q.pk for q in merged] == [q.pk for q in plain]
+    everything = question_page(questions, order_by=order_by, count=30, tenants=tenant_ids)
+    assert len(everything) == questions.count() > 0
+    assert not {q.pk for q in everything} & {v.pk for v in voted}
+
+
+def test_question_tenants_leave_out_the_inactive_and_those_without_questions(
+    tenants, anonymous, operator, make_insight
+):
+    asking, answered, inactive = tenants
+    make_insight(asking)
+    make_insight(answered, annotation=1)
+    make_insight(inactive)
+    inactive.client.is_active = False
+    inactive.client.save()
+
+    public = anonymous.get("/api/v1/questions").json()
+    staff = operator.get("/api/v1/questions").json()
+
+    assert public["count"] == 1
+    assert staff["count"] == 2  # staff see inactive tenants' questions too
