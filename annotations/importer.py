@@ -283,7 +283,14 @@ def _parse(line: bytes) -> Any:
     try:
         return orjson.loads(line)
     except orjson.JSONDecodeError:
-        return _decode(line.decode())
+        obj = _decode(line.decode())
+    # What orjson refuses and json takes includes escaped lone surrogates ("\ud800"), which
+    # no UTF-8 text (and so no PostgreSQL string) can hold.
+    try:
+        json.dumps(obj, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise ValueError("a string holds a lone surrogate (\\ud800-\\udfff)") from None
+    return obj
 
 
 def _read_lines(stream: IO[bytes]) -> Iterator[Record | BadLine]:
@@ -318,7 +325,8 @@ def _read_questions(stream: IO[bytes]) -> Iterator[Record | BadLine]:
                 yield question_record(obj)
             except BadRecord as exc:
                 yield BadLine("question", number, str(exc))
-    except (ijson.JSONError, OSError, EOFError) as exc:
+    except (ijson.JSONError, OSError, EOFError, UnicodeDecodeError) as exc:
+        # ijson stops at an escaped lone surrogate ("\ud800"), which no UTF-8 text holds.
         yield BadLine("file", number + 1, f"invalid JSON after question {number}: {exc}")
 
 
@@ -485,7 +493,9 @@ def insights_import(
     batch_size = batch_size or settings.INSIGHT_IMPORT_BATCH_SIZE
     with _tenant_runs(client, alone=replace), _import_runtime():
         # Holding the tenant alone, a run that finds it without insights is its first load:
-        # nothing can match its records but its own rows and other tenants' ids.
+        # nothing can match its records but its own rows and other tenants' ids. (SQLite, for
+        # development, takes no run lock: there a first load assumes no other import of the
+        # tenant runs beside it.)
         run.first_load = replace and not Insight.objects.filter(client=client).exists()
         return _import_records(source, run, batch_size, on_bad, on_batch)
 
@@ -509,7 +519,8 @@ class _Run:
 
 class _ImportRuntime:
     """The interpreter's settings while runs go on, put back when the last one ends (a process
-    may hold several at once: the tests do).
+    may hold several at once: the tests do). They are the whole process's: a worker runs one job
+    at a time, and the command one run.
 
     - The objects the process holds already are left out of the garbage collector's passes. A
       run allocates a few dicts per record, which starts a collection every few hundred records;
@@ -638,7 +649,8 @@ class _Writer:
 
     def _prepare(self, records: list[Record]) -> "_Batch":
         """In the reading thread: a first load's batch is planned here (it waits for no lookup),
-        leaving the writing thread little but PostgreSQL to wait for."""
+        leaving the writing thread little but PostgreSQL to wait for. Only the writing thread
+        clears run.first_load: read here, it is a hint, which _import_batch checks again."""
         if not (self.run.first_load and records):
             return _Batch(records)
         return _Batch(records, _Plan(self.run, records, look_up=False).ready())
@@ -907,7 +919,7 @@ def _delete_missing(run: _Run, seen: _Seen) -> int:
     or linked to an image (Imago's own pipeline made those; no file of predictions holds them).
     """
     if not seen.any_pairs:
-        return 0  # a first load: nothing was there before it
+        return 0  # no pair the run named held insights from before it
     insight = Insight._meta.db_table
     of_pair = "found.client_id = %s AND found.barcode = pair.barcode AND found.type = pair.type"
     if connection.vendor == "postgresql":
@@ -927,10 +939,7 @@ def _delete_missing(run: _Run, seen: _Seen) -> int:
     seen.index()
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # Against a concurrent import of the tenant, as _import_batch does.
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_CLASS, run.client.pk]
-            )
+            # No other import of the tenant runs: a replacing run holds it alone (_tenant_runs).
             # The temporary tables' sizes, for the anti-join below; scans of the insight table
             # are ruled out as in _import_batch.
             cursor.execute(f"ANALYZE {seen.pairs_table}, {seen.matched_table}")
@@ -965,8 +974,8 @@ class _Plan:
         self.creates: dict[uuid.UUID, dict[str, Any]] = {}
         self.updates: dict[uuid.UUID, dict[str, Any]] = {}
         self.matched: list[uuid.UUID] = []
-        # Barcodes whose insights were all read, and the pairs among them with insights from
-        # before the run.
+        # Barcodes whose insights are all known, and the pairs among them with insights from
+        # before the run: read by the lookups, or, in a first load, none (nothing was there).
         self.read_barcodes: set[str] = set()
         self.older_pairs: set[tuple[str, str]] = set()
         self.create_data: bytes | None = None

@@ -118,6 +118,21 @@ def test_it_reports_each_bad_line_with_its_reason_and_goes_on(owner, tmp_path):
     assert "line 14: unique_scans_n must be a whole number" in err
 
 
+def test_a_lone_surrogate_is_a_bad_record_not_a_failed_import(owner, tmp_path):
+    # Escaped in JSON text, a lone surrogate is valid JSON that no UTF-8 string can hold.
+    lines = [prediction(), b'{"id": "x", "value": "\\ud800"}', prediction(barcode="1")]
+    out, err = run(write(tmp_path, "p.jsonl", jsonl(lines)), client=owner.client.slug)
+    assert "created 2, updated 0, unchanged 0, bad 1" in out
+    assert "line 2: not valid JSON (a string holds a lone surrogate" in err
+
+    # ijson stops there: the questions before it are kept, the rest of the file is reported.
+    data = questions_json([question(), question(value="SURROGATE"), question()])
+    data = data.replace(b'"SURROGATE"', b'"\\udfff"')
+    out, err = run(write(tmp_path, "q.json", data), client=owner.client.slug)
+    assert "created 1, updated 0, unchanged 0, bad 1" in out
+    assert "file 2: invalid JSON after question 1" in err
+
+
 def test_it_reads_gzip_by_its_bytes_not_its_name(owner, tmp_path):
     path = write(tmp_path, "export.json", jsonl(predictions(4)), gz=True)
     out, _ = run(path, client=owner.client.slug)

@@ -20,6 +20,7 @@ from tests.annotations.import_support import (
     predictions,
     write,
 )
+from tests.helpers import make_tenant
 
 LOOKUPS = ("WHERE id = ANY", "CROSS JOIN LATERAL", '"annotations_insight"."barcode" IN')
 
@@ -154,3 +155,22 @@ def test_a_run_puts_the_interpreters_settings_back(owner, tmp_path):
 
     assert seen[0][0] == importer.IMPORT_SWITCH_INTERVAL and seen[0][1] > frozen
     assert (sys.getswitchinterval(), gc.get_freeze_count()) == (interval, frozen)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_first_load_outside_a_transaction_falls_back_in_the_writing_thread(tmp_path):
+    # Outside a transaction, PostgreSQL gets batches the reader planned without lookups, which
+    # the writing thread plans again once an id is taken.
+    owner, other = make_tenant("Owner Co"), make_tenant("Other Co")
+    theirs = prediction(barcode="5")
+    import_file(other, tmp_path, [theirs])
+    first = prediction(barcode="1", confidence=0.1)
+    records = [first, prediction(barcode="2"), theirs, {**first, "confidence": 0.5}]
+    records += [prediction(barcode="3"), {**first, "confidence": 0.9}, prediction(barcode="4")]
+
+    out = import_file(owner, tmp_path, records, batch_size=2)
+
+    assert "created 5, updated 2, unchanged 0, bad 0, deleted 0" in out
+    assert Insight.objects.get(pk=first["id"]).confidence == 0.9
+    assert Insight.objects.filter(client=owner.client).count() == 5
+    assert Insight.objects.get(pk=theirs["id"]).client == other.client

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from annotations import importer
 from annotations.models import AnnotationVote, Insight, InsightImport
@@ -317,3 +318,26 @@ def test_the_schema_describes_keep_missing_and_deleted(operator):
     assert schemas["ImportRequestRequest"]["properties"]["keep_missing"]["type"] == "boolean"
     assert schemas["ImportStatus"]["properties"]["deleted"]["type"] == "integer"
     assert schemas["ImportStatus"]["properties"]["keep_missing"]["type"] == "boolean"
+
+
+def test_only_pairs_with_older_insights_are_searched_for_what_to_replace(owner, tmp_path):
+    """A looked-up barcode tells which of its pairs held insights before the run: only those
+    are kept for the final delete, and a run that keeps none deletes without searching."""
+    old_label, old_brand = label("en:organic"), prediction(barcode=BARCODE, type="brand")
+    elsewhere = prediction(barcode=OTHER_BARCODE)
+    import_file(owner, tmp_path, [old_label, old_brand, elsewhere])
+    new_label, new_category = label("en:vegan"), prediction(barcode=BARCODE, type="category")
+
+    with CaptureQueriesContext(connection) as queries:
+        out = import_file(owner, tmp_path, [new_label, new_category])
+
+    assert out.strip().endswith("created 2, updated 0, unchanged 0, bad 0, deleted 1")
+    kept = {old_brand["id"], elsewhere["id"], new_label["id"], new_category["id"]}
+    assert ids_of(owner) == kept
+    assert any(q["sql"].startswith("DELETE FROM annotations_insight") for q in queries)
+
+    with CaptureQueriesContext(connection) as queries:
+        out = import_file(owner, tmp_path, [prediction(barcode="4006381333931")])
+
+    assert out.strip().endswith("created 1, updated 0, unchanged 0, bad 0, deleted 0")
+    assert not any(q["sql"].startswith("DELETE FROM annotations_insight") for q in queries)
