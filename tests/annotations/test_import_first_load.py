@@ -4,6 +4,7 @@ insight records the run that created it."""
 
 import gc
 import sys
+import threading
 import uuid
 
 import pytest
@@ -174,3 +175,33 @@ def test_a_first_load_outside_a_transaction_falls_back_in_the_writing_thread(tmp
     assert Insight.objects.get(pk=first["id"]).confidence == 0.9
     assert Insight.objects.filter(client=owner.client).count() == 5
     assert Insight.objects.get(pk=theirs["id"]).client == other.client
+
+
+def test_overlapping_runs_put_the_settings_back_when_the_last_ends():
+    interval, frozen = sys.getswitchinterval(), gc.get_freeze_count()
+    runtime = importer._ImportRuntime()
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen: list[float] = []
+
+    def first() -> None:
+        with runtime():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with runtime():
+            second_in.set()
+            first_out.wait(5)
+            seen.append(sys.getswitchinterval())
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    # The first run ended while the second still ran: the settings stayed until it ended too.
+    assert seen == [importer.IMPORT_SWITCH_INTERVAL]
+    assert (sys.getswitchinterval(), gc.get_freeze_count()) == (interval, frozen)
