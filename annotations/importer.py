@@ -754,7 +754,6 @@ def _import_batch(run: _Run, batch: _Batch, seen: "_Seen | None") -> ImportCount
     records = batch.records
     if not records:
         return ImportCounts()
-    client = run.client
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # In one round trip (each costs the writing thread a wait for the GIL too):
@@ -775,7 +774,7 @@ def _import_batch(run: _Run, batch: _Batch, seen: "_Seen | None") -> ImportCount
                 else:
                     cursor.execute(
                         f"{batch_settings}, pg_advisory_xact_lock(%s, %s)",
-                        [ADVISORY_LOCK_CLASS, client.pk],
+                        [ADVISORY_LOCK_CLASS, run.client.pk],
                     )
         plan = None
         if run.first_load and batch.plan is not None:
@@ -979,10 +978,9 @@ class _Plan:
         self.read_barcodes: set[str] = set()
         self.older_pairs: set[tuple[str, str]] = set()
         self.create_data: bytes | None = None
+        self.by_id: dict[uuid.UUID, dict[str, Any]] = {}
         if look_up:
             records = self._own_ids(run.client, records)
-        else:
-            self.by_id = {}
         self._plan(run.client, records)
 
     def _own_ids(self, client: Client, records: list[Record]) -> list[Record]:

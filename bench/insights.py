@@ -162,29 +162,9 @@ def _bench_import(path: Path, update: Path, client, args: argparse.Namespace) ->
     from images import services
 
     print("(a) import")
-    with _CpuMeter() as cpu, path.open("rb") as fp:
-        counts = importer.insights_import(client=client, fp=fp)
-    ours = counts.read / cpu.wall
-    print(
-        f"  importer (first load): {counts.summary()} in {cpu.wall:.1f} s = {ours:,.0f} insights/s"
-    )
-    print(f"    {cpu.describe(counts.read)}")
-
-    with _CpuMeter() as cpu, path.open("rb") as fp:
-        again = importer.insights_import(client=client, fp=fp)
-    print(
-        f"  re-import of the same file: {again.summary()} in {cpu.wall:.1f} s "
-        f"= {again.read / cpu.wall:,.0f} insights/s"
-    )
-    print(f"    {cpu.describe(again.read)}")
-
-    with _CpuMeter() as cpu, update.open("rb") as fp:
-        more = importer.insights_import(client=client, fp=fp)
-    print(
-        f"  update of {more.read:,} new predictions (looked up): {more.summary()} in "
-        f"{cpu.wall:.1f} s = {more.read / cpu.wall:,.0f} insights/s"
-    )
-    print(f"    {cpu.describe(more.read)}")
+    ours = _timed_import("importer (first load)", client, path)
+    _timed_import("re-import of the same file", client, path)
+    _timed_import(f"update of {args.update_count:,} new predictions (looked up)", client, update)
 
     other, _ = services.client_create(name="Bench naive")
     sample = args.naive_sample
@@ -202,6 +182,18 @@ def _bench_import(path: Path, update: Path, client, args: argparse.Namespace) ->
     )
     verdict = "met" if ours >= IMPORT_GOAL else "NOT met"
     print(f"  ratio {ours / naive:.1f}x; goal ≥ {IMPORT_GOAL:,}/s: {verdict}\n")
+
+
+def _timed_import(label: str, client, path: Path) -> float:
+    """Import the file for the tenant; print its counts, rate and CPU; return the rate."""
+    from annotations import importer
+
+    with _CpuMeter() as cpu, path.open("rb") as fp:
+        counts = importer.insights_import(client=client, fp=fp)
+    rate = counts.read / cpu.wall
+    print(f"  {label}: {counts.summary()} in {cpu.wall:.1f} s = {rate:,.0f} insights/s")
+    print(f"    {cpu.describe(counts.read)}")
+    return rate
 
 
 class _CpuMeter:
