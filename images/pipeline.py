@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import django_rq
 import structlog
@@ -21,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
-from rq import Retry, get_current_job
+from rq import Queue, Retry, get_current_job
 from rq.job import Dependency, Job, JobStatus
 
 from images.models import (
@@ -79,41 +78,47 @@ def pipeline_enqueue(
 
     Call inside the transaction that wrote the image: the jobs are enqueued when it commits. When
     Redis is unreachable then, the steps stay pending and `pipeline_requeue_stuck` queues them.
+    The step rows are written in one statement and the jobs sent in one Redis pipeline: this runs
+    in every upload request.
     """
     names = _prerequisites_first(set(steps) if steps is not None else set(STEPS))
     retry = Retry(max=settings.PIPELINE_RETRY_MAX, interval=settings.PIPELINE_RETRY_INTERVALS)
-    job_ids: dict[str, str] = {}
-    jobs: list[tuple[tuple[int, str], dict[str, Any]]] = []
-    rows = []
-    for name in names:
-        # The id is chosen here because the job is enqueued only when the transaction commits.
-        job_ids[name] = f"{image.uuid}-{name}-{uuid.uuid4().hex[:8]}"
-        row, _ = ImageStep.objects.update_or_create(
-            image=image,
-            name=name,
-            defaults={
-                "status": StepStatus.PENDING,
-                "attempts": 0,
-                "error": "",
-                "started_at": None,
-                "finished_at": None,
-                "duration_ms": None,
-                "job_id": job_ids[name],
-            },
+    # The ids are chosen here because the jobs are enqueued only when the transaction commits.
+    job_ids = {name: f"{image.uuid}-{name}-{uuid.uuid4().hex[:8]}" for name in names}
+    jobs = [
+        EnqueueData(
+            args=(image.pk, name),
+            job_id=job_ids[name],
+            depends_on=[job_ids[parent] for parent in STEPS[name].after if parent in job_ids],
+            description=f"{name} of image {image.pk}",
         )
-        parents = [job_ids[parent] for parent in STEPS[name].after if parent in job_ids]
-        options = {
-            "retry": retry,
-            "job_id": job_ids[name],
-            "depends_on": Dependency(jobs=parents, allow_failure=True) if parents else None,
-            "description": f"{name} of image {image.pk}",
-        }
-        jobs.append(((image.pk, name), options))
-        rows.append(row)
+        for name in names
+    ]
+    rows = ImageStep.objects.bulk_create(
+        [
+            ImageStep(image=image, name=name, status=StepStatus.PENDING, job_id=job_ids[name])
+            for name in names
+        ],
+        update_conflicts=True,
+        unique_fields=["image", "name"],
+        update_fields=[*_RESET_FIELDS, "job_id"],
+    )
     queue_name = queue_name_for(image.client, bulk=bulk)
-    transaction.on_commit(lambda: _enqueue_jobs(queue_name, image.pk, jobs))
+    transaction.on_commit(lambda: _enqueue_jobs(queue_name, image.pk, jobs, retry))
     image_refresh_status(image=image)
     return rows
+
+
+# What a step row holds of its last run: a (re)queued step starts afresh.
+_RESET_FIELDS = ("status", "attempts", "error", "started_at", "finished_at", "duration_ms")
+
+
+@dataclass(frozen=True)
+class EnqueueData:
+    args: tuple[int, str]
+    job_id: str
+    depends_on: list[str]
+    description: str
 
 
 def queue_check() -> None:
@@ -122,15 +127,11 @@ def queue_check() -> None:
     django_rq.get_connection("default").ping()
 
 
-def _enqueue_jobs(
-    queue_name: str, image_id: int, jobs: list[tuple[tuple[int, str], dict[str, Any]]]
-) -> None:
+def _enqueue_jobs(queue_name: str, image_id: int, jobs: list[EnqueueData], retry: Retry) -> None:
     # Runs after the commit: raising here would fail a request whose image is already stored.
-    # Parents come first, so a failure part-way leaves no child waiting on a parent never queued.
     try:
         queue = django_rq.get_queue(queue_name, commit_mode="auto")
-        for args, options in jobs:
-            queue.enqueue("images.jobs.run_step", *args, **options)
+        _send_jobs(queue, jobs, retry)
     except RedisError as exc:
         logger.warning(
             "Could not queue the steps of image %s (%s): they stay pending until "
@@ -138,6 +139,50 @@ def _enqueue_jobs(
             image_id,
             exc,
         )
+
+
+def _send_jobs(queue: Queue, jobs: list[EnqueueData], retry: Retry) -> None:
+    """Every job of one image in one Redis transaction (MULTI/EXEC, one round trip).
+
+    RQ's own enqueue (and enqueue_many) checks each dependent job's parents under WATCH, a few
+    round trips a job, because a parent queued earlier may have finished meanwhile. Here the
+    parents are queued in the same transaction as the jobs waiting on them, so none can have
+    run yet: the children are deferred, and RQ queues each when its parents are done. All or
+    none reach Redis, so no child ever waits on a parent that was never queued.
+    """
+    queue.redis_server_version = _server_version(queue)
+    with queue.connection.pipeline() as pipe:
+        for data in jobs:
+            job = queue.create_job(
+                "images.jobs.run_step",
+                args=data.args,
+                job_id=data.job_id,
+                description=data.description,
+                retry=retry,
+                depends_on=Dependency(jobs=data.depends_on, allow_failure=True)
+                if data.depends_on
+                else None,
+            )
+            if data.depends_on:
+                job.origin = queue.name
+                job.set_status(JobStatus.DEFERRED, pipeline=pipe)
+                job.register_dependency(pipeline=pipe)
+                job.save(pipeline=pipe)
+            else:
+                queue.enqueue_job(job, pipeline=pipe)
+        pipe.execute()
+
+
+# RQ asks the server's version (an INFO) once per Queue object, and django_rq makes a new one on
+# every get_queue: once per process and server is enough.
+_server_versions: dict[str, tuple[int, int, int]] = {}
+
+
+def _server_version(queue: Queue) -> tuple[int, int, int]:
+    where = repr(queue.connection)  # host, port and database
+    if where not in _server_versions:
+        _server_versions[where] = queue.get_redis_server_version()
+    return _server_versions[where]
 
 
 def _prerequisites_first(wanted: set[str]) -> list[str]:

@@ -189,10 +189,10 @@ def _unsaved_image(client: Client, upload: Upload, info: ImageInfo) -> Image:
 
 
 def _check_quota(client: Client, images: list[Image]) -> None:
+    if not images or (client.image_quota is None and client.storage_quota_bytes is None):
+        return  # no totals to read, and a tenant's concurrent uploads need not wait on each other
     # The lock on the tenant's row makes concurrent uploads of one tenant check quotas in turn.
     Client.objects.select_for_update().filter(pk=client.pk).first()
-    if not images:
-        return
     usage = client_usage(client=client)
     if client.image_quota is not None and usage["images"] + len(images) > client.image_quota:
         raise QuotaExceeded(

@@ -8,7 +8,8 @@ import django_rq
 import PIL.Image
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
+from rq.job import Job
 
 from images import pipeline
 from images.models import Image, ImageStep
@@ -246,3 +247,53 @@ def test_tags_are_lower_cased_and_deduplicated(owner):
     image_add_tags(image=image, names=["car"], source="detection")
     listed = owner.api.get("/api/v1/images/?tag=car").json()["results"]
     assert [i["tags"] for i in listed] == [["car", "person"]]
+
+
+def test_an_upload_writes_its_steps_in_one_statement_and_queues_them_at_once(
+    owner, transactional_db, django_assert_max_num_queries
+):
+    # The step rows in one INSERT and the image's status read and written: not a query a step.
+    image = _stored_image(owner)
+    with transaction.atomic(), django_assert_max_num_queries(3):
+        steps = pipeline.pipeline_enqueue(image=image)
+    assert sorted(s.name for s in steps) == sorted(pipeline.step_names())
+    assert all(s.pk for s in steps)
+    # Steps that read no other step are queued; the others wait, deferred, on those they read.
+    queue = django_rq.get_queue("default")
+    queued = {job.args[1] for job in queue.get_jobs()}
+    waiting = {
+        job.args[1]: set(job.dependency_ids)
+        for job in Job.fetch_many(queue.deferred_job_registry.get_job_ids(), queue.connection)
+    }
+    assert queued == {n for n, s in pipeline.STEPS.items() if not s.after}
+    job_of = {s.name: s.job_id for s in ImageStep.objects.filter(image=image)}
+    for name, parents in waiting.items():
+        assert {job_of[p] for p in pipeline.STEPS[name].after} == parents
+
+
+def test_enqueueing_again_resets_the_step_rows(owner, run_jobs):
+    created = upload(owner.api, ("a.png", image_bytes("PNG"))).json()["images"][0]
+    run_jobs()
+    ImageStep.objects.filter(image_id=created["id"], name="ocr").update(error="old", attempts=3)
+    image = Image.objects.get(pk=created["id"])
+    with transaction.atomic():
+        pipeline.pipeline_enqueue(image=image, steps=["ocr"])
+    ocr = ImageStep.objects.get(image=image, name="ocr")
+    assert (ocr.status, ocr.error, ocr.attempts, ocr.finished_at) == ("pending", "", 0, None)
+    assert ImageStep.objects.filter(image=image).exclude(name="ocr").exclude(status="pending")
+    run_jobs()
+    assert ImageStep.objects.get(image=image, name="ocr").status in ("done", "skipped")
+
+
+def _stored_image(tenant) -> Image:
+    data = image_bytes("PNG")
+    return Image.objects.create(
+        client=tenant.client,
+        file="x/original.png",
+        content_type="image/png",
+        format="PNG",
+        width=64,
+        height=48,
+        size_bytes=len(data),
+        sha256="0" * 64,
+    )
