@@ -23,9 +23,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 import redis
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,6 +64,16 @@ def django(env: dict[str, str], code: str) -> str:
     return done.stdout.strip()
 
 
+def recreate_database(url: str) -> None:
+    parts = urlsplit(url)
+    server = {"host": parts.hostname, "port": parts.port or 5432, "user": parts.username}
+    name = sql.Identifier(parts.path.lstrip("/"))
+    with psycopg.connect(**server, password=parts.password, dbname="postgres") as connection:
+        connection.autocommit = True
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(name))
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(name))
+
+
 def serve(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
     server = subprocess.Popen(
         [
@@ -85,7 +98,7 @@ def serve(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
 
 def load(url: str, headers: dict[str, str], jpeg: bytes, clients: int, seconds: float) -> dict:
     latencies: list[float] = []
-    failures: list[int] = []
+    failures: list[int | str] = []
     lock = threading.Lock()
     counter = iter(range(10**9))
     stop = time.monotonic() + seconds
@@ -95,13 +108,17 @@ def load(url: str, headers: dict[str, str], jpeg: bytes, clients: int, seconds: 
             while time.monotonic() < stop:
                 body = unique(jpeg, next(counter))
                 started = time.perf_counter()
-                response = http.post(url, files={"file": ("photo.jpg", body, "image/jpeg")})
+                try:
+                    response = http.post(url, files={"file": ("photo.jpg", body, "image/jpeg")})
+                    failure = None if response.status_code == 201 else response.status_code
+                except httpx.HTTPError as exc:
+                    failure = repr(exc)
                 elapsed = time.perf_counter() - started
                 with lock:
-                    if response.status_code in (200, 201, 202):
+                    if failure is None:
                         latencies.append(elapsed)
                     else:
-                        failures.append(response.status_code)
+                        failures.append(failure)
 
     began = time.monotonic()
     threads = [threading.Thread(target=client) for _ in range(clients)]
@@ -111,7 +128,7 @@ def load(url: str, headers: dict[str, str], jpeg: bytes, clients: int, seconds: 
         thread.join()
     wall = time.monotonic() - began
     if failures:
-        raise SystemExit(f"{len(failures)} uploads failed, e.g. HTTP {failures[0]} on {url}")
+        raise SystemExit(f"{len(failures)} uploads failed on {url}, e.g. {failures[0]}")
     ordered = sorted(latencies)
     return {
         "rate": len(ordered) / wall,
@@ -142,12 +159,7 @@ def main() -> None:
         "DEBUG": "false",
         "LOG_LEVEL": "WARNING",
     }
-    django_env = {**env, "DATABASE_URL": args.database_url.rsplit("/", 1)[0] + "/postgres"}
-    name = args.database_url.rsplit("/", 1)[1]
-    django(
-        django_env,
-        f"from django.db import connection; connection.cursor().execute('DROP DATABASE IF EXISTS {name}'); connection.cursor().execute('CREATE DATABASE {name}')",
-    )  # noqa: E501
+    recreate_database(args.database_url)
     subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], env=env, cwd=ROOT, check=True)
     made = django(
         env,
