@@ -54,7 +54,8 @@ from rq.job import Job
 from annotations.models import AnnotationVote, Insight, InsightImport, new_random_key
 from images import storage
 from images.models import Client
-from images.pipeline import is_live_job, queue_check, queue_name_for
+from images.pipeline import queue_check, queue_name_for
+from imago_site.workers import enqueue_after_commit, is_live_job
 
 logger = logging.getLogger(__name__)
 
@@ -1284,7 +1285,7 @@ def insight_import_create(
         with transaction.atomic():
             run.save()
             transaction.on_commit(lambda: committed.append(True))
-            transaction.on_commit(lambda: _enqueue_import(run))
+            _enqueue_import(run)
     except BaseException:
         # Once committed, the row points at the file: the sweep will queue it if need be.
         if not committed:
@@ -1294,18 +1295,16 @@ def insight_import_create(
 
 
 def _enqueue_import(run: InsightImport) -> None:
-    # Runs after the commit: a Redis that went away since queue_check() leaves the run pending,
-    # and insight_imports_sweep() queues it again.
-    try:
-        django_rq.get_queue(queue_name_for(run.client), commit_mode="auto").enqueue(
-            "annotations.jobs.run_insight_import",
-            str(run.id),
-            job_id=import_job_id(run),
-            job_timeout=settings.INSIGHT_IMPORT_JOB_TIMEOUT,
-            description=f"insight import {run.id}",
-        )
-    except RedisError as exc:
-        logger.warning("Could not queue insight import %s (%s); the sweep will", run.id, exc)
+    # A Redis that went away since queue_check() leaves the run pending, and
+    # insight_imports_sweep() queues it again.
+    enqueue_after_commit(
+        queue_name_for(run.client),
+        "annotations.jobs.run_insight_import",
+        str(run.id),
+        job_id=import_job_id(run),
+        job_timeout=settings.INSIGHT_IMPORT_JOB_TIMEOUT,
+        description=f"insight import {run.id}",
+    )
 
 
 @dataclass(frozen=True)

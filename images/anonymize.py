@@ -46,6 +46,7 @@ from images.models import (
 from images.pipeline import SkipStep, queue_check, queue_name_for, step
 from images.services import Upload
 from images.validation import UploadRejected, inspect_upload
+from imago_site.workers import StuckSweep, enqueue_after_commit, without_live_job
 
 logger = logging.getLogger(__name__)
 
@@ -273,15 +274,55 @@ def plate_task_create(
             for row in files:
                 row.task = task
             PlateTaskFile.objects.bulk_create(files)
-            django_rq.get_queue(queue_name_for(client)).enqueue(
-                "images.jobs.run_plate_task", task.pk, description=f"plate task {task.uuid}"
-            )
+            _enqueue_task(task)
     except BaseException:
         # Once committed, the task's rows point at the files (the enqueue runs after the commit).
         if not committed:
             storage.delete_quietly(saved)
         raise
     return task
+
+
+def _enqueue_task(task: PlateTask) -> None:
+    enqueue_after_commit(
+        queue_name_for(task.client),
+        "images.jobs.run_plate_task",
+        task.pk,
+        job_id=plate_task_job_id(task),
+        description=f"plate task {task.uuid}",
+    )
+
+
+def plate_task_job_id(task: PlateTask) -> str:
+    return f"plate-task-{task.uuid}"
+
+
+def plate_tasks_sweep(*, older_than: timedelta) -> StuckSweep:
+    """Queue again the tasks no job will run: pending ones whose job never reached Redis, and
+    processing ones whose job Redis lost longer ago than any job may run (a rerun covers only the
+    files still pending). One whose job RQ gave up on (it failed, or killed its worker on each
+    try) ends with the files it had not covered failed, and is delivered."""
+    now = timezone.now()
+    timed_out = now - older_than - timedelta(seconds=settings.RQ_JOB_TIMEOUT)
+    stale = PlateTask.objects.select_related("client").filter(
+        status__in=[PlateTask.Status.PENDING, PlateTask.Status.PROCESSING],
+        created_at__lt=now - older_than,
+        purged_at__isnull=True,
+    )
+    sweep = StuckSweep([], [])
+    for task, job in without_live_job(stale, plate_task_job_id):
+        if job is None and (task.status == PlateTask.Status.PENDING or task.created_at < timed_out):
+            _enqueue_task(task)
+            sweep.requeued.append(task.uuid)
+        elif job is not None:
+            task.files.filter(status=PlateTaskFile.Status.PENDING).update(
+                status=PlateTaskFile.Status.FAILED,
+                error_code="worker_stopped",
+                error="The worker covering this task stopped before it reached this file.",
+            )
+            _task_finish(task)
+            sweep.failed.append(task.uuid)
+    return sweep
 
 
 def plate_task_run(*, task_id: int) -> None:
@@ -294,9 +335,15 @@ def plate_task_run(*, task_id: int) -> None:
         PlateTask.objects.filter(pk=task.pk).update(
             processed=task.files.exclude(status=PlateTaskFile.Status.PENDING).count()
         )
+    _task_finish(task)
+
+
+def _task_finish(task: PlateTask) -> None:
+    """Completed when one file at least was covered; then the results go out."""
     done = task.files.filter(status=PlateTaskFile.Status.DONE).exists()
     PlateTask.objects.filter(pk=task.pk).update(
         status=PlateTask.Status.COMPLETED if done else PlateTask.Status.FAILED,
+        processed=task.files.exclude(status=PlateTaskFile.Status.PENDING).count(),
         finished_at=timezone.now(),
     )
     if task.needs_delivery:

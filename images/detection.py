@@ -8,11 +8,11 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
-import django_rq
 import PIL.Image
 import PIL.ImageDraw
 import PIL.ImageFont
@@ -36,6 +36,7 @@ from images.models import Client, Detection, DetectionJob, DetectionRun, Detecto
 from images.pipeline import SkipStep, queue_name_for, step
 from images.services import image_add_tags
 from imago_site import metrics
+from imago_site.workers import StuckSweep, enqueue_after_commit, without_live_job
 
 logger = logging.getLogger(__name__)
 
@@ -412,10 +413,50 @@ def detection_job_create(*, client: Client, images: Sequence[Image], params: dic
     with transaction.atomic():
         job = DetectionJob.objects.create(client=client, params=params, total=len(images))
         job.images.set(images)
-        django_rq.get_queue(queue_name_for(client)).enqueue(
-            "images.jobs.run_detection_job", job.pk, description=f"detection job {job.uuid}"
+        enqueue_after_commit(
+            queue_name_for(client),
+            "images.jobs.run_detection_job",
+            job.pk,
+            job_id=detection_job_id(job),
+            description=f"detection job {job.uuid}",
         )
     return job
+
+
+def detection_job_id(job: DetectionJob) -> str:
+    return f"detection-job-{job.uuid}"
+
+
+def detection_jobs_sweep(*, older_than: timedelta) -> StuckSweep:
+    """Queue again the pending batch jobs that never reached Redis; fail the processing ones
+    whose worker stopped (RQ gave up on their job, or lost it longer ago than any job may run).
+    A rerun would store some images' runs twice, so a stopped one is not rerun."""
+    now = timezone.now()
+    timed_out = now - older_than - timedelta(seconds=settings.RQ_JOB_TIMEOUT)
+    stale = DetectionJob.objects.select_related("client").filter(
+        status__in=[DetectionJob.Status.PENDING, DetectionJob.Status.PROCESSING],
+        created_at__lt=now - older_than,
+    )
+    sweep = StuckSweep([], [])
+    for row, job in without_live_job(stale, detection_job_id):
+        if row.status == DetectionJob.Status.PENDING and job is None:
+            enqueue_after_commit(
+                queue_name_for(row.client),
+                "images.jobs.run_detection_job",
+                row.pk,
+                job_id=detection_job_id(row),
+                description=f"detection job {row.uuid}",
+            )
+            sweep.requeued.append(row.uuid)
+        elif job is not None or row.created_at < timed_out:
+            failed = DetectionJob.objects.filter(pk=row.pk, status=row.status).update(
+                status=DetectionJob.Status.FAILED,
+                error="The worker running this job stopped before it ended; send it again.",
+                finished_at=now,
+            )
+            if failed:
+                sweep.failed.append(row.uuid)
+    return sweep
 
 
 def detection_job_run(*, job_id: int) -> None:

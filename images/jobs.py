@@ -29,3 +29,9 @@ def cleanup_tasks() -> None:
 
 def requeue_stuck_steps() -> None:
     pipeline.pipeline_requeue_stuck(older_than=timedelta(seconds=settings.PIPELINE_STUCK_AFTER))
+
+
+def requeue_stuck_jobs() -> None:
+    older_than = timedelta(seconds=settings.PIPELINE_STUCK_AFTER)
+    detection.detection_jobs_sweep(older_than=older_than)
+    anonymize.plate_tasks_sweep(older_than=older_than)

@@ -19,7 +19,6 @@ import structlog
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from redis.exceptions import RedisError
 from rq import Queue, Retry, get_current_job
 from rq.job import Dependency, Job, JobStatus
 
@@ -33,6 +32,7 @@ from images.models import (
     StepStatus,
 )
 from imago_site import metrics
+from imago_site.workers import is_live_job, send_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,10 @@ def pipeline_enqueue(
         update_fields=[*_RESET_FIELDS, "job_id"],
     )
     queue_name = queue_name_for(image.client, bulk=bulk)
-    transaction.on_commit(lambda: _enqueue_jobs(queue_name, image.pk, jobs, retry))
+    send_after_commit(
+        lambda: _send_jobs(django_rq.get_queue(queue_name, commit_mode="auto"), jobs, retry),
+        what=f"the steps of image {image.pk}",
+    )
     image_refresh_status(image=image)
     return rows
 
@@ -125,20 +128,6 @@ def queue_check() -> None:
     """Raise redis's ConnectionError, which the API answers with 503 `service_unavailable`, when
     the queues' Redis does not answer: for work that no sweep would queue again later."""
     django_rq.get_connection("default").ping()
-
-
-def _enqueue_jobs(queue_name: str, image_id: int, jobs: list[EnqueueData], retry: Retry) -> None:
-    # Runs after the commit: raising here would fail a request whose image is already stored.
-    try:
-        queue = django_rq.get_queue(queue_name, commit_mode="auto")
-        _send_jobs(queue, jobs, retry)
-    except RedisError as exc:
-        logger.warning(
-            "Could not queue the steps of image %s (%s): they stay pending until "
-            "requeue_stuck_steps queues them again",
-            image_id,
-            exc,
-        )
 
 
 def _send_jobs(queue: Queue, jobs: list[EnqueueData], retry: Retry) -> None:
@@ -317,10 +306,6 @@ def _publish_finished(image_id: int) -> None:
         logger.exception("Could not publish the event for image %s", image_id)
 
 
-# Jobs that some worker will still run (or is running): their steps need no help.
-LIVE_JOB_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
-
-
 @dataclass(frozen=True)
 class Sweep:
     requeued: dict[int, list[str]]
@@ -366,10 +351,6 @@ def pipeline_requeue_stuck(*, older_than: timedelta) -> Sweep:
                 requeue.append(row.name)
         _sweep_image(image_id, requeue, fail, sweep)
     return sweep
-
-
-def is_live_job(job: Job | None) -> bool:
-    return job is not None and job.get_status(refresh=False) in LIVE_JOB_STATUSES
 
 
 def _sweep_image(image_id: int, requeue: list[str], fail: list[ImageStep], sweep: Sweep) -> None:

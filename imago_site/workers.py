@@ -4,12 +4,22 @@ settings.RQ names them (QUEUE_CLASS, WORKER_CLASS), so `manage.py rqworker` (mak
 and every django_rq.get_queue() use them without further flags.
 """
 
-from typing import Any
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
+import django_rq
 import rq
 import structlog
+from django.db import transaction
 from django_rq.queues import DjangoRQ
-from rq.job import Job
+from redis.exceptions import RedisError
+from rq.job import Job, JobStatus
+
+logger = logging.getLogger(__name__)
+Row = TypeVar("Row")
 
 # Context keys copied from the enqueuing code into the job, then bound again in the worker.
 CARRIED = ("request_id",)
@@ -51,3 +61,58 @@ class Worker(JobContextMixin, rq.Worker):
 
 class SimpleWorker(JobContextMixin, rq.SimpleWorker):
     """The same, running jobs in its own process (tests, debugging)."""
+
+
+def send_after_commit(send: Callable[[], None], *, what: str) -> None:
+    """Run `send` (which talks to Redis) once the current transaction commits, at once outside
+    one: a worker never sees a row that was rolled back.
+
+    A Redis that is down then fails nothing: the caller's rows are committed and stay pending,
+    and the sweep of their kind queues them again (so their job ids are derived from the rows).
+    """
+
+    def send_quietly() -> None:
+        try:
+            send()
+        except RedisError as exc:
+            logger.warning("Could not queue %s (%s): the sweep will queue it again", what, exc)
+
+    transaction.on_commit(send_quietly)
+
+
+def enqueue_after_commit(queue_name: str, function: str, *args: Any, job_id: str, **options: Any):
+    """One job, queued with `send_after_commit`."""
+
+    def send() -> None:
+        queue = django_rq.get_queue(queue_name, commit_mode="auto")
+        queue.enqueue(function, *args, job_id=job_id, **options)
+
+    send_after_commit(send, what=options.get("description", job_id))
+
+
+@dataclass(frozen=True)
+class StuckSweep:
+    """What a sweep did: the rows (by uuid) queued again, and those failed."""
+
+    requeued: list[uuid.UUID]
+    failed: list[uuid.UUID]
+
+
+# Jobs that some worker will still run (or is running): their rows need no help.
+LIVE_JOB_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+
+
+def is_live_job(job: Job | None) -> bool:
+    return job is not None and job.get_status(refresh=False) in LIVE_JOB_STATUSES
+
+
+def without_live_job(
+    rows: Iterable[Row], job_id_of: Callable[[Row], str]
+) -> Sequence[tuple[Row, Job | None]]:
+    """The rows whose job no worker will run, each with what Redis still holds of that job
+    (None when Redis lost it or never had it)."""
+    rows = list(rows)
+    if not rows:
+        return []
+    jobs = Job.fetch_many([job_id_of(row) for row in rows], connection=django_rq.get_connection())
+    return [(row, job) for row, job in zip(rows, jobs, strict=True) if not is_live_job(job)]

@@ -4,11 +4,14 @@ The API keeps accepting uploads while Redis is down: the image is stored and its
 pending; `requeue_stuck_steps` (rqcron runs it) queues them once Redis answers again.
 """
 
+import io
 from pathlib import Path
 
+import django_rq
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from rq.job import JobStatus
 
 from annotations.models import InsightImport
 from images.models import DetectionJob, Image, ImageStep, PlateTask
@@ -108,3 +111,54 @@ def test_plate_tasks_detection_batches_and_imports_answer_503_and_store_nothing(
     assert not InsightImport.objects.exists()
     assert not Image.objects.exists()
     assert media_files() == []
+
+
+def test_batches_and_plate_tasks_that_redis_lost_are_queued_again_and_finish(
+    owner, own_redis, run_jobs
+):
+    photo = ("car.png", image_bytes("PNG", size=(120, 80)))
+    batch = owner.api.post("/api/v1/detect/batch", {"files": [upload_file(*photo)]}, "multipart")
+    task = owner.api.post("/api/v1/process-task/", {"files": [upload_file(*photo)]}, "multipart")
+    assert (batch.status_code, task.status_code) == (202, 202)
+    # A Redis without persistence comes back empty: both jobs are gone.
+    own_redis.kill()
+    own_redis.start()
+
+    call_command("requeue_stuck_steps", older_than=0)
+    run_jobs()
+
+    assert DetectionJob.objects.get().status == "completed"
+    assert PlateTask.objects.get().status == "completed"
+
+
+def test_the_sweep_leaves_batches_and_tasks_with_live_jobs_alone(owner, own_redis):
+    photo = ("car.png", image_bytes("PNG", size=(120, 80)))
+    owner.api.post("/api/v1/detect/batch", {"files": [upload_file(*photo)]}, "multipart")
+    owner.api.post("/api/v1/process-task/", {"files": [upload_file(*photo)]}, "multipart")
+    queued = django_rq.get_queue("default").job_ids
+
+    out = io.StringIO()
+    call_command("requeue_stuck_steps", older_than=0, stdout=out)
+
+    assert django_rq.get_queue("default").job_ids == queued
+    assert "queued again" not in out.getvalue()
+
+
+def test_batches_and_tasks_whose_job_rq_gave_up_on_end_failed(owner, own_redis):
+    photo = ("car.png", image_bytes("PNG", size=(120, 80)))
+    owner.api.post("/api/v1/detect/batch", {"files": [upload_file(*photo)]}, "multipart")
+    owner.api.post("/api/v1/process-task/", {"files": [upload_file(*photo)]}, "multipart")
+    # Their worker died mid-run on every try: RQ marked the jobs failed, the rows say processing.
+    DetectionJob.objects.update(status="processing")
+    PlateTask.objects.update(status="processing")
+    for job in django_rq.get_queue("default").get_jobs():
+        job.set_status(JobStatus.FAILED)
+
+    call_command("requeue_stuck_steps", older_than=0)
+
+    batch = DetectionJob.objects.get()
+    assert (batch.status, batch.finished_at is not None) == ("failed", True)
+    assert "stopped" in batch.error
+    task = PlateTask.objects.get()
+    assert (task.status, task.processed) == ("failed", 1)
+    assert list(task.files.values_list("status", "error_code")) == [("failed", "worker_stopped")]
