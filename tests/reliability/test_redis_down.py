@@ -85,7 +85,7 @@ def test_the_sweep_says_so_when_redis_is_still_down(owner, own_redis):
 
 
 def test_plate_tasks_detection_batches_and_imports_answer_503_and_store_nothing(owner, own_redis):
-    # Neither has a sweep to queue it later, so both are refused while Redis is down.
+    # Refused before anything is stored: a caller would wait on it until Redis is back.
     own_redis.kill()
     photo = ("car.png", image_bytes("PNG"))
     answers = [
