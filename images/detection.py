@@ -216,6 +216,7 @@ def detect(
             spec_of(model),
             threads=threads or settings.DETECTION_THREADS,
             spin=settings.DETECTION_SPIN,
+            device=settings.DETECTION_DEVICE,
         )
     except (BackendUnavailable, FileNotFoundError) as exc:
         raise DetectionRefused("model_unavailable", str(exc)) from exc

@@ -519,6 +519,24 @@ def _register_shared_arena() -> None:
     onnxruntime.create_and_register_allocator(cpu, onnxruntime.OrtArenaCfg(0, -1, -1, -1))
 
 
+@functools.cache
+def execution_providers(device: str) -> tuple[str, ...]:
+    """ONNX Runtime's providers for a device ("cpu" or "cuda"): CUDA's, then the CPU's for the
+    operators it lacks, when asked and this onnxruntime build has it; else the CPU's alone, said
+    once per process (the `onnxruntime` wheel has no CUDA; `onnxruntime-gpu` has)."""
+    import onnxruntime
+
+    if device == "cuda":
+        if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            return ("CUDAExecutionProvider", "CPUExecutionProvider")
+        logger.warning(
+            "DETECTION_DEVICE is cuda, but this onnxruntime offers only %s: detecting on the CPU "
+            "(install onnxruntime-gpu for CUDA)",
+            ", ".join(onnxruntime.get_available_providers()),
+        )
+    return ("CPUExecutionProvider",)
+
+
 class OnnxDetector:
     """A model's ONNX Runtime sessions, loaded once per process and thread count; threads may
     share them.
@@ -537,6 +555,7 @@ class OnnxDetector:
         spin: bool = False,
         rect: bool = True,
         branch: bool = True,
+        device: str = "cpu",
     ) -> None:
         import onnxruntime
 
@@ -554,7 +573,7 @@ class OnnxDetector:
             # 2 cores with a second worker busy: platedet 425 ms with spinning, 307 ms without).
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.spec = spec
-        providers = ["CPUExecutionProvider"]
+        providers = execution_providers(device)
 
         def session(model: bytes | str) -> Any:
             return onnxruntime.InferenceSession(model, options, providers=providers)
@@ -808,15 +827,17 @@ _detectors: dict[tuple[ModelSpec, float, int, bool], Detector] = {}
 _lock = threading.Lock()
 
 
-def get_detector(spec: ModelSpec, *, threads: int = 2, spin: bool = False) -> Detector:
+def get_detector(
+    spec: ModelSpec, *, threads: int = 2, spin: bool = False, device: str = "cpu"
+) -> Detector:
     """The process's detector for this model file, loaded on first use."""
     # A replaced file is loaded again; batch jobs keep sessions with fewer threads beside.
-    key = (spec, spec.path.stat().st_mtime, threads, spin)
+    key = (spec, spec.path.stat().st_mtime, threads, spin, device)
     with _lock:
         if key not in _detectors:
             _detectors[key] = (
                 UltralyticsDetector(spec)
                 if spec.backend == "ultralytics"
-                else OnnxDetector(spec, threads=threads, spin=spin)
+                else OnnxDetector(spec, threads=threads, spin=spin, device=device)
             )
         return _detectors[key]

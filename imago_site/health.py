@@ -6,11 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 import django_rq
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from rq import Worker
 
 from images import storage
+from images.engine import execution_providers
 
 QUEUES = ("high", "default", "low")
 
@@ -51,11 +53,23 @@ def _tesseract() -> dict[str, Any]:
     return {"version": output.splitlines()[0], "languages": langs}
 
 
+def _detection() -> dict[str, Any]:
+    import onnxruntime
+
+    providers = execution_providers(settings.DETECTION_DEVICE)
+    return {
+        "device": settings.DETECTION_DEVICE,
+        "provider": providers[0],
+        "available_providers": onnxruntime.get_available_providers(),
+    }
+
+
 CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "database": _database,
     "redis": _redis,
     "tesseract": _tesseract,
     "storage": storage.check,
+    "detection": _detection,
 }
 
 

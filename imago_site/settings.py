@@ -294,6 +294,11 @@ DETECTION_MODELS = {
 DETECTION_DEFAULT_MODEL = env("DETECTION_DEFAULT_MODEL", "coco")
 DETECTION_THREADS = envint("DETECTION_THREADS", 2)
 DETECTION_SPIN = envbool("DETECTION_SPIN", False)
+# cpu or cuda (plate_detect's PROCESSING_DEVICE too): cuda uses ONNX Runtime's CUDA provider when
+# the installed onnxruntime has it (onnxruntime-gpu), else the CPU, with a warning.
+DETECTION_DEVICE = env_any("DETECTION_DEVICE", "PROCESSING_DEVICE", default="cpu").lower()
+if DETECTION_DEVICE not in ("cpu", "cuda"):
+    raise ImproperlyConfigured(f"DETECTION_DEVICE must be cpu or cuda, not {DETECTION_DEVICE!r}.")
 DETECTION_CONCURRENCY = envint("DETECTION_CONCURRENCY", 2)
 DETECTION_TAG_CONFIDENCE = float(env("DETECTION_TAG_CONFIDENCE", "0.5"))
 DETECTION_MAX_BATCH = envint("DETECTION_MAX_BATCH", 50)
