@@ -5,6 +5,7 @@ import logging
 import math
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 import redis
 from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
@@ -141,6 +143,31 @@ def required_scopes(request: Request, view: "APIView") -> list[str]:
     return list(scopes)
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    limit: int
+    remaining: int
+    reset_seconds: int
+
+
+class RateLimitHeadersMiddleware:
+    """`X-RateLimit-Limit`, `-Remaining` and `-Reset` (seconds until the window ends) on every
+    answer to a key whose rate was counted, so that clients can slow down before a 429 (which
+    carries `Retry-After` too)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        rate: RateLimit | None = getattr(request, "rate_limit", None)
+        if rate is not None:
+            response["X-RateLimit-Limit"] = str(rate.limit)
+            response["X-RateLimit-Remaining"] = str(rate.remaining)
+            response["X-RateLimit-Reset"] = str(rate.reset_seconds)
+        return response
+
+
 class ClientRateThrottle(throttling.BaseThrottle):
     """Fixed one-minute windows counted with Redis INCR.
 
@@ -171,8 +198,13 @@ class ClientRateThrottle(throttling.BaseThrottle):
             # Losing the rate limit for a moment is better than refusing every request.
             logger.warning("Rate limiting skipped, Redis unavailable: %s", exc)
             return True
+        reset = window_start + self.window
+        # Read by RateLimitHeadersMiddleware: DRF has no hook for headers on every answer.
+        request._request.rate_limit = RateLimit(
+            limit, max(0, limit - count), math.ceil(reset - now)
+        )
         if count > limit:
-            self.retry_after = window_start + self.window - now
+            self.retry_after = reset - now
             return False
         return True
 

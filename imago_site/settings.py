@@ -103,6 +103,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "images.auth.RateLimitHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "imago_site.urls"

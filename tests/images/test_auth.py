@@ -78,6 +78,20 @@ def test_it_limits_the_rate_per_client(db):
     assert 0 < int(response["Retry-After"]) <= 60
 
 
+def test_every_answer_says_how_much_of_the_rate_is_left(db):
+    slow = make_tenant("Slow", rate_limit=2)
+    answers = [slow.api.get("/api/v1/images/") for _ in range(3)]
+    assert [a["X-RateLimit-Limit"] for a in answers] == ["2"] * 3
+    assert [a["X-RateLimit-Remaining"] for a in answers] == ["1", "0", "0"]
+    assert all(0 < int(a["X-RateLimit-Reset"]) <= 60 for a in answers)
+    assert answers[2].status_code == 429
+    assert int(answers[2]["Retry-After"]) <= int(answers[2]["X-RateLimit-Reset"])
+
+
+def test_answers_without_a_key_carry_no_rate_headers(db):
+    assert "X-RateLimit-Limit" not in APIClient().get("/api/v1/images/")
+
+
 def test_one_clients_rate_limit_does_not_touch_another(db):
     slow = make_tenant("Slow", rate_limit=1)
     fast = make_tenant("Fast", rate_limit=1)
