@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from images.models import ALL_SCOPES, Client, Exif, Image, ImageStep, Thumbnail
 from images.pipeline import step_names
+from images.signing import signed_url
 
 
 class ClientSerializer(serializers.ModelSerializer):
@@ -94,10 +95,22 @@ class ExifSerializer(serializers.ModelSerializer):
         ]
 
 
+class ThumbnailLinkSerializer(ThumbnailSerializer):
+    url = serializers.URLField(help_text="A signed link to the WebP thumbnail.")
+    expires_at = serializers.DateTimeField()
+
+    class Meta(ThumbnailSerializer.Meta):
+        fields = [*ThumbnailSerializer.Meta.fields, "url", "expires_at"]
+
+
 class ImageSerializer(serializers.ModelSerializer):
     client = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     tags = serializers.SerializerMethodField()
-    steps = StepSerializer(many=True, read_only=True)
+    thumbnails = serializers.SerializerMethodField()
+    # Not read-only, so that the schema marks it optional: lists carry it only when asked.
+    steps = StepSerializer(
+        many=True, required=False, help_text="In lists only with `?expand=steps`."
+    )
 
     class Meta:
         model = Image
@@ -114,21 +127,46 @@ class ImageSerializer(serializers.ModelSerializer):
             "size_bytes",
             "sha256",
             "tags",
+            "thumbnails",
             "steps",
             "created_at",
             "updated_at",
         ]
 
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        if not self.with_steps():
+            del fields["steps"]
+        return fields
+
+    def with_steps(self) -> bool:
+        request = self.context.get("request")
+        return request is not None and "steps" in request.query_params.get("expand", "").split(",")
+
     def get_tags(self, image: Image) -> list[str]:
         return sorted(tag.name for tag in image.tags.all())
+
+    @extend_schema_field(ThumbnailLinkSerializer(many=True))
+    def get_thumbnails(self, image: Image) -> list[dict]:
+        """Every size made, with a signed link each: a gallery needs no request per image."""
+        request = self.context.get("request")
+        links = []
+        for thumbnail in sorted(image.thumbnails.all(), key=lambda t: t.size):
+            url, expires_at = signed_url(
+                request, client=image.client, name=thumbnail.file, content_type="image/webp"
+            )
+            links.append({**vars(thumbnail), "url": url, "expires_at": expires_at})
+        return ThumbnailLinkSerializer(links, many=True).data
 
 
 class ImageDetailSerializer(ImageSerializer):
     exif = serializers.SerializerMethodField()
-    thumbnails = ThumbnailSerializer(many=True, read_only=True)
 
     class Meta(ImageSerializer.Meta):
-        fields = [*ImageSerializer.Meta.fields, "exif", "thumbnails"]
+        fields = [*ImageSerializer.Meta.fields, "exif"]
+
+    def with_steps(self) -> bool:
+        return True
 
     @extend_schema_field(ExifSerializer(allow_null=True))
     def get_exif(self, image: Image) -> dict | None:
