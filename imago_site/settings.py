@@ -71,6 +71,12 @@ _proxy_ssl_header = env("SECURE_PROXY_SSL_HEADER", "")
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
 )
+# Proxies (addresses or CIDRs) whose X-Forwarded-For is believed: behind them the client is the
+# right-most hop not in this list (imago_site/addresses.py). Empty: the socket's peer is the client.
+# Parsed here so that a mistyped entry stops the start.
+TRUSTED_PROXIES = [
+    str(ipaddress.ip_network(cidr, strict=False)) for cidr in envlist("TRUSTED_PROXIES", "")
+]
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", SECURE_SSL_REDIRECT)
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
