@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from imago_site import logs
@@ -111,9 +112,31 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it answers a locked-out login attempt.
     "axes.middleware.AxesMiddleware",
 ]
+
+# --- Content-Security-Policy (django-csp) on every answer; it matters on the HTML pages (admin,
+# RQ admin, question page, API docs). Scripts only from here, inline ones only with the
+# response's nonce (templates: nonce="{{ request.csp_nonce }}"). Inline styles stay allowed: the
+# admin, django-rq and Swagger UI set style attributes, which a nonce cannot cover.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        # Swagger UI draws icons from data: URIs; pictures of imported insights come from
+        # their image host (the question page hides a picture the policy refuses).
+        "img-src": [SELF, "data:", *envlist("CSP_IMG_SRC", "https://images.openfoodfacts.org")],
+        "worker-src": [SELF, "blob:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- Admin login lockout (django-axes)
 # First, so that a locked-out username and address are refused before any password is checked.
