@@ -18,10 +18,15 @@ os.makedirs(metrics_dir, exist_ok=True)
 # gunicorn's own lines (workers booting, timeouts) in the application's format; the application
 # writes one access line per request itself (logger imago.request), with route and request id.
 from imago_site.logs import logging_config  # noqa: E402
-from imago_site.settings import LOG_FORMAT, LOG_LEVEL  # noqa: E402
+from imago_site.settings import LOG_FORMAT, LOG_LEVEL, TRUSTED_PROXIES  # noqa: E402
 
 logconfig_dict = logging_config(LOG_FORMAT, LOG_LEVEL)
 accesslog = None
+
+# The proxies whose forwarding headers the application believes are the ones whose
+# X-Forwarded-Proto gunicorn believes too; unset, gunicorn keeps its default (127.0.0.1, ::1).
+if TRUSTED_PROXIES:
+    forwarded_allow_ips = ",".join(TRUSTED_PROXIES)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -13,7 +13,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle, BaseThrottle
+from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from annotations import selectors, services
@@ -35,6 +35,7 @@ from annotations.serializers import (
 )
 from images.auth import ClientPrincipal, ClientRateThrottle, is_operator, required_scopes
 from images.models import Scope
+from imago_site.addresses import client_address
 from imago_site.errors import ApiError
 from imago_site.openapi import AutoSchema, error_responses
 
@@ -61,6 +62,10 @@ class AnonymousThrottle(AnonRateThrottle):
 
     def get_rate(self) -> str:
         return settings.INSIGHT_ANONYMOUS_RATE
+
+    def get_ident(self, request: Request) -> str:
+        # Not DRF's, which believes any X-Forwarded-For (or trims it by NUM_PROXIES).
+        return client_address(request)
 
     def allow_request(self, request: Request, view: APIView) -> bool:
         try:
@@ -102,10 +107,13 @@ def _voter(request: Request, device_id: str | None) -> selectors.Voter:
 
 
 def _device_of_address(request: Request) -> str:
-    # The address as DRF's throttles see it: behind a proxy, X-Forwarded-For (trimmed to
-    # REST_FRAMEWORK["NUM_PROXIES"] when set). A device id is the caller's word either way.
-    # A WSGI server always names the peer; an in-process caller may not: all such share one id.
-    return services.device_id_for_address(BaseThrottle().get_ident(request) or "unknown")
+    # A device id is the caller's word; without one, the address stands for the device.
+    return services.device_id_for_address(_address(request))
+
+
+def _address(request: Request) -> str:
+    # A WSGI server always names the peer; an in-process caller may not: all such share one.
+    return client_address(request) or "unknown"
 
 
 def _username(request: Request) -> str | None:
@@ -241,6 +249,7 @@ class AnnotateView(InsightApiView):
             update=data["update"],
             data=data.get("data"),
             device_id=data.get("device_id") or _device_of_address(request),
+            address=_address(request),
             username=_username(request),
             authenticated=isinstance(user, ClientPrincipal) or is_operator(user),
             insights=selectors.visible_insights(request),

@@ -132,6 +132,9 @@ class AnnotationVote(models.Model):
         choices=[(-1, "skip"), (0, "incorrect"), (1, "correct")],
     )
     device_id = models.CharField(max_length=255)
+    # A keyed hash of the client address (never the address): votes that decide an insight
+    # must come from distinct addresses, whatever device ids one caller makes up.
+    address_hash = models.CharField(max_length=64, blank=True, default="")
     timestamp = models.DateTimeField(default=timezone.now)
 
     class Meta:

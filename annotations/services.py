@@ -82,10 +82,15 @@ ALL_RESULTS = [
 MALFORMED_CODES = {MISSING_DATA.status_code, INVALID_DATA.status_code}
 
 
-def device_id_for_address(address: str) -> str:
-    """Stands for an anonymous device: keyed with SECRET_KEY, so the address cannot be read back."""
+def address_hash(address: str) -> str:
+    """Keyed with SECRET_KEY, so that the address cannot be read back from a stored vote."""
     digest = hmac.new(settings.SECRET_KEY.encode(), address.encode(), hashlib.sha256)
-    return f"addr-{digest.hexdigest()[:32]}"
+    return digest.hexdigest()[:32]
+
+
+def device_id_for_address(address: str) -> str:
+    """Stands for an anonymous device that sent no device id."""
+    return f"addr-{address_hash(address)}"
 
 
 class _Refused(Exception):
@@ -103,6 +108,7 @@ def insight_annotate(
     update: bool = True,
     data: dict[str, Any] | None = None,
     device_id: str,
+    address: str = "",
     username: str | None,
     authenticated: bool,
     insights: QuerySet[Insight] | None = None,
@@ -110,8 +116,10 @@ def insight_annotate(
     """Annotate an insight as the contract says; `insights` limits which ones the caller may see.
 
     An authenticated answer other than -1 is applied at once; anything else is a vote, applied
-    when one value has 3 votes and closed as -1 when the top two values have 2 each. The insight
-    row stays locked until the answer is stored, so two concurrent answers cannot both apply.
+    when one value has 3 voters and closed as -1 when the top two values have 2 each. A voter is
+    the username of a keyed or staff caller, else the client `address`: the device ids one
+    caller makes up are votes, but count once. The insight row stays locked until the answer is
+    stored, so two concurrent answers cannot both apply.
     """
     visible = Insight.objects.all() if insights is None else insights
     try:
@@ -124,13 +132,15 @@ def insight_annotate(
                 return ALREADY_ANNOTATED
             if authenticated and annotation != Annotation.SKIP:
                 return _apply(insight, annotation, update=update, data=data, username=username)
-            return _vote(insight, annotation, device_id=device_id, username=username)
+            return _vote(
+                insight, annotation, device_id=device_id, address=address, username=username
+            )
     except _Refused as refused:
         return refused.result
 
 
 def _vote(
-    insight: Insight, value: int, *, device_id: str, username: str | None
+    insight: Insight, value: int, *, device_id: str, address: str, username: str | None
 ) -> AnnotationResult:
     if value == Annotation.CORRECT_WITH_DATA:
         return INVALID_DATA.with_description(
@@ -142,20 +152,37 @@ def _vote(
         # leave the outer transaction usable.
         with transaction.atomic():
             AnnotationVote.objects.create(
-                insight=insight, value=value, device_id=device_id, username=username
+                insight=insight,
+                value=value,
+                device_id=device_id,
+                address_hash=address_hash(address) if address else "",
+                username=username,
             )
     except IntegrityError:
         return ALREADY_ANNOTATED.with_description("this device has already voted on this insight")
     Insight.objects.filter(pk=insight.pk).update(n_votes=F("n_votes") + 1)
     insight.n_votes += 1
 
-    tally = Counter(insight.votes.values_list("value", flat=True)).most_common()
+    tally = _tally(insight)
     (top_value, top_votes), *rest = tally
     if top_votes >= VOTES_TO_APPLY:
         return _apply(insight, top_value, update=True, data=None, username=None)
     if rest and top_votes == rest[0][1] == 2:
         return _apply(insight, Annotation.SKIP, update=False, data=None, username=None)
     return VOTE_SAVED
+
+
+def _tally(insight: Insight) -> list[tuple[int, int]]:
+    """(value, voters) from most to fewest: each voter's first vote counts, later ones do not."""
+    first: dict[str, int] = {}
+    votes = insight.votes.order_by("timestamp", "id")
+    for username, hashed, device_id, value in votes.values_list(
+        "username", "address_hash", "device_id", "value"
+    ):
+        # Votes stored before addresses were kept have no hash: their device stands alone.
+        voter = f"user:{username}" if username else f"addr:{hashed or 'device:' + device_id}"
+        first.setdefault(voter, value)
+    return Counter(first.values()).most_common()
 
 
 def _apply(

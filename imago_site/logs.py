@@ -26,6 +26,20 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 access_logger = structlog.get_logger("imago.request")
 
+REDACTED = "[redacted]"
+# Keys whose values are secrets wherever they appear: fields, extras, headers, traceback locals.
+_SECRET_NAME = r"[\w-]*(?:secret|passw(?:or)?d|token|authorization|cookie|signature|key)[\w-]*"
+_SECRET_KEY = re.compile(_SECRET_NAME, re.IGNORECASE)
+# The same in text (messages, reprs of dicts, formatted tracebacks): `name: value`, `name=value`,
+# `'name': 'value'`; an auth scheme before the value is kept.
+_SECRET_IN_TEXT = re.compile(
+    rf"""(?P<name>\b{_SECRET_NAME})(?P<sep>['"]?\s*[:=]\s*['"]?(?:(?:Bearer|Token|Basic)\s+)?)"""
+    r"""[^\s'",;&)}]+""",
+    re.IGNORECASE,
+)
+# Imago's API keys (images/auth.py): the prefix and 43 URL-safe characters.
+_API_KEY = re.compile(r"imago_[A-Za-z0-9_-]{20,}")
+
 
 def _strip_colours(logger: Any, method: str, event_dict: EventDict) -> EventDict:
     """RQ colours its messages when stdout is a terminal; JSON wants the plain text."""
@@ -33,6 +47,32 @@ def _strip_colours(logger: Any, method: str, event_dict: EventDict) -> EventDict
     if isinstance(event, str):
         event_dict["event"] = _ANSI.sub("", event)
     return event_dict
+
+
+def redact_text(text: str) -> str:
+    text = _API_KEY.sub(f"imago_{REDACTED}", text)
+    return _SECRET_IN_TEXT.sub(lambda m: f"{m['name']}{m['sep']}{REDACTED}", text)
+
+
+def _redact(value: Any, key: str = "") -> Any:
+    # Numbers and flags under such keys (tokens_used, key_count) are not secrets: kept.
+    if key and _SECRET_KEY.fullmatch(key) and isinstance(value, str | bytes | dict | list | tuple):
+        return REDACTED
+    if isinstance(value, dict):
+        return {k: _redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(item) for item in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, int | float | bool | type(None)):
+        return value
+    # Objects (a request, a model) are rendered by repr at the end: redact that text now.
+    return redact_text(repr(value))
+
+
+def _redact_secrets(logger: Any, method: str, event_dict: EventDict) -> EventDict:
+    """The last step before rendering, after tracebacks became data: nothing escapes it."""
+    return {key: _redact(value, key) for key, value in event_dict.items()}
 
 
 def _shared_processors() -> list[Processor]:
@@ -50,13 +90,18 @@ def _renderers(fmt: str) -> list[Processor]:
     if fmt == "json":
         return [
             _strip_colours,
+            # With each frame's locals, which are redacted below like any other field.
             structlog.processors.dict_tracebacks,
+            _redact_secrets,
             structlog.processors.JSONRenderer(),
         ]
     return [
+        # The traceback as text before redaction, so that the renderer prints it as it is.
+        structlog.processors.format_exc_info,
+        _redact_secrets,
         structlog.dev.ConsoleRenderer(
             colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
-        )
+        ),
     ]
 
 

@@ -3,9 +3,11 @@
 import ipaddress
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from imago_site import logs
@@ -71,6 +73,12 @@ _proxy_ssl_header = env("SECURE_PROXY_SSL_HEADER", "")
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
 )
+# Proxies (addresses or CIDRs) whose X-Forwarded-For is believed: behind them the client is the
+# right-most hop not in this list (imago_site/addresses.py). Empty: the socket's peer is the client.
+# Parsed here so that a mistyped entry stops the start.
+TRUSTED_PROXIES = [
+    str(ipaddress.ip_network(cidr, strict=False)) for cidr in envlist("TRUSTED_PROXIES", "")
+]
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", SECURE_SSL_REDIRECT)
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
@@ -87,6 +95,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_rq",
     "django_filters",
+    "axes",
     "images",
     "annotations",
     "ai",
@@ -104,7 +113,45 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "images.auth.RateLimitHeadersMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login attempt.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Content-Security-Policy (django-csp) on every answer; it matters on the HTML pages (admin,
+# RQ admin, question page, API docs). Scripts only from here, inline ones only with the
+# response's nonce (templates: nonce="{{ request.csp_nonce }}"). Inline styles stay allowed: the
+# admin, django-rq and Swagger UI set style attributes, which a nonce cannot cover.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        # Swagger UI draws icons from data: URIs; pictures of imported insights come from
+        # their image host (the question page hides a picture the policy refuses).
+        "img-src": [SELF, "data:", *envlist("CSP_IMG_SRC", "https://images.openfoodfacts.org")],
+        "worker-src": [SELF, "blob:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# --- Admin login lockout (django-axes)
+# First, so that a locked-out username and address are refused before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("ADMIN_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("ADMIN_LOGIN_COOLOFF_MINUTES", 15))
+# A username from an address: one attacker cannot lock a colleague out from elsewhere, and
+# guessing many usernames from one address is still counted per username.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "imago_site.addresses.client_address"
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "imago_site.urls"
 WSGI_APPLICATION = "imago_site.wsgi.application"

@@ -16,11 +16,18 @@ def make_public(tenant: Tenant, **fields: object) -> InsightSettings:
     return settings
 
 
-def answers(api: APIClient, insight: Insight | str, annotation: int, **fields: object):
-    """POST /insights/annotate form-encoded, as Robotoff's clients do."""
+def answers(
+    api: APIClient,
+    insight: Insight | str,
+    annotation: int,
+    *,
+    address: str = "127.0.0.1",
+    **fields: object,
+):
+    """POST /insights/annotate form-encoded, as Robotoff's clients do, from a client address."""
     insight_id = insight if isinstance(insight, str) else str(insight.id)
     payload = {"insight_id": insight_id, "annotation": annotation, **fields}
-    return api.post("/api/v1/insights/annotate", payload, format="multipart")
+    return api.post("/api/v1/insights/annotate", payload, format="multipart", REMOTE_ADDR=address)
 
 
 def an_image(tenant: Tenant, *, thumbnail: bool = True) -> Image:

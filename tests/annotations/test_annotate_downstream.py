@@ -111,7 +111,9 @@ def test_votes_that_reach_three_send_the_update(anonymous, owner, make_insight, 
     make_public(owner, downstream_url=f"{downstream.url}/updates")
     insight = make_insight(owner)
 
-    statuses = [answers(anonymous, insight, 1, device_id=d).json()["status"] for d in "abc"]
+    # Three devices at three addresses: votes from one address would count once.
+    replies = [answers(anonymous, insight, 1, address=f"198.51.100.{n}") for n in range(3)]
+    statuses = [reply.json()["status"] for reply in replies]
 
     assert statuses == ["vote_saved", "vote_saved", "updated"]
     (received,) = downstream.received

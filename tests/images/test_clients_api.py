@@ -76,7 +76,7 @@ def test_create_client_command_prints_json(capsys, db):
     assert set(created) == {"id", "slug", "key"}
     client = Client.objects.get(pk=created["id"])
     assert client.plan == "premium"
-    assert "admin" in client.scopes
+    assert "admin" not in client.scopes  # only when named (tests/security)
 
 
 def test_createsuperuser_reads_the_standard_environment(monkeypatch, django_user_model):

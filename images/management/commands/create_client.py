@@ -18,7 +18,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--scopes",
             default=",".join(DEFAULT_SCOPES),
-            help="Comma-separated scopes, or 'all' (includes admin).",
+            help="Comma-separated scopes; 'all' is every tenant scope, without admin "
+            "(which manages other tenants): name it, e.g. 'all,admin'.",
         )
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
@@ -35,10 +36,10 @@ class Command(BaseCommand):
 
 
 def parse_scopes(value: str) -> list[str]:
-    if value.strip() == "all":
-        return list(ALL_SCOPES)
-    scopes = [scope.strip() for scope in value.split(",") if scope.strip()]
-    unknown = sorted(set(scopes) - set(ALL_SCOPES))
+    named = [scope.strip() for scope in value.split(",") if scope.strip()]
+    unknown = sorted(set(named) - {*ALL_SCOPES, "all"})
     if unknown:
         raise CommandError(f"Unknown scopes: {', '.join(unknown)}. Known: {', '.join(ALL_SCOPES)}")
-    return scopes
+    # A tenant key with admin can create, rotate and deactivate other tenants: never implied.
+    scopes = [*DEFAULT_SCOPES, *named] if "all" in named else named
+    return list(dict.fromkeys(scope for scope in scopes if scope != "all"))
