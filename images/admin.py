@@ -147,10 +147,11 @@ def _detection_overlay(image: Image) -> str:
     shapes = format_html_join(
         "",
         '<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#ff2d55" '
-        'stroke-width="{}"><title>{} {:.2f}</title></rect>',
+        'stroke-width="{}"><title>{} {}</title></rect>',
+        # format_html escapes its arguments to strings first: numbers are formatted here.
         (
             (d.x1, d.y1, d.x2 - d.x1, d.y2 - d.y1, max(width, height) / 300, d.class_name,
-             d.confidence)
+             f"{d.confidence:.2f}")
             for d in detections
         ),
     )  # fmt: skip
@@ -276,10 +277,10 @@ class ImageAdmin(admin.ModelAdmin):
         table = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
         if exif.has_gps:
             link = format_html(
-                '<a href="{}" target="_blank" rel="noopener">{:.6f}, {:.6f} (map)</a>',
+                '<a href="{}" target="_blank" rel="noopener">{} (map)</a>',
                 exif.maps_url,
-                exif.latitude,
-                exif.longitude,
+                # format_html escapes its arguments to strings first: numbers are formatted here.
+                f"{exif.latitude:.6f}, {exif.longitude:.6f}",
             )
             table += format_html("<tr><th>GPS</th><td>{}</td></tr>", link)
         return format_html("<table>{}</table>", table)
