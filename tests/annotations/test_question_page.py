@@ -41,6 +41,8 @@ def browser(monkeypatch) -> Iterator[WebDriver]:
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                      "--window-size=1200,900", "--lang=en"):  # fmt: skip
         options.add_argument(argument)
+    # Every request the pages make, for tests that check nothing leaves the server.
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     yield driver
     driver.quit()
