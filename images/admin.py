@@ -72,7 +72,10 @@ class ClientForm(forms.ModelForm):
         help_text="A preset replaces the ticks below.",
     )
     scopes = forms.MultipleChoiceField(
-        choices=Scope.choices, required=False, widget=forms.CheckboxSelectMultiple
+        # Labelled as the API and its docs spell them.
+        choices=[(scope, scope) for scope in ALL_SCOPES],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
     )
 
     class Meta:

@@ -173,6 +173,13 @@ def test_the_admin_and_the_docs_are_styled_complete_and_self_contained(
     thumbnail = browser.find_element(By.CSS_SELECTOR, "#result_list img")
     assert browser.execute_script("return arguments[0].naturalWidth", thumbnail) > 0
 
+    # The tenant's page: its scopes as ticked boxes, its keys by prefix.
+    page = f"/admin/images/client/{owner.client.pk}/change/"
+    requested += visit(browser, server, page, "#id_scopes", "tenant")
+    styled(browser)
+    ticked = browser.find_elements(By.CSS_SELECTOR, "#id_scopes input:checked")
+    assert {box.get_attribute("value") for box in ticked} == set(owner.client.scopes)
+
     page = f"/admin/images/image/{image.pk}/change/"
     requested += visit(browser, server, page, ".field-detection_overlay svg", "image")
     styled(browser)
