@@ -70,6 +70,8 @@ run worker: export LOG_FORMAT ?= console
 
 run: install redis
 	$(MANAGE) migrate --noinput
+	@# DEBUG is off: WhiteNoise serves the admin's and the docs' files from STATIC_ROOT.
+	$(MANAGE) collectstatic --noinput --verbosity 0
 	$(MANAGE) seed_demo
 	@mkdir -p .run
 	@trap 'kill $$(jobs -p) 2>/dev/null' EXIT; \

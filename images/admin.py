@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count, QuerySet, Sum
@@ -7,6 +8,8 @@ from django.utils.html import format_html, format_html_join
 
 from images import services
 from images.models import (
+    ALL_SCOPES,
+    DEFAULT_SCOPES,
     AnonymizeSettings,
     ApiKey,
     Client,
@@ -17,6 +20,7 @@ from images.models import (
     ImageStep,
     PlateTask,
     PlateTaskFile,
+    Scope,
     WebhookAttempt,
 )
 from images.signing import signed_url
@@ -47,8 +51,63 @@ class AnonymizeSettingsInline(admin.StackedInline):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
+# The usual sets of scopes, so that nobody has to remember which of eight boxes a role needs.
+SCOPE_PRESETS = {
+    "read_only": [Scope.IMAGES_READ, Scope.INSIGHTS_READ],
+    "tenant": DEFAULT_SCOPES,
+}
+
+
+class ClientForm(forms.ModelForm):
+    """Scopes as one checkbox per real scope (a JSON textarea saved typos and empty lists)."""
+
+    preset = forms.ChoiceField(
+        choices=[
+            ("", "As ticked below"),
+            ("read_only", "Read-only: images:read and insights:read"),
+            ("tenant", "Full tenant: every scope but admin"),
+        ],
+        required=False,
+        widget=forms.RadioSelect,
+        help_text="A preset replaces the ticks below.",
+    )
+    scopes = forms.MultipleChoiceField(
+        # Labelled as the API and its docs spell them.
+        choices=[(scope, scope) for scope in ALL_SCOPES],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = Client
+        fields = ["name", "slug", "plan", "scopes", "storage_quota_bytes", "image_quota",
+                  "rate_limit", "detection_model", "is_active"]  # fmt: skip
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            # A new tenant can use the API at once; admin is granted on purpose only.
+            self.initial["scopes"] = [str(scope) for scope in DEFAULT_SCOPES]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        preset = cleaned.get("preset")
+        chosen = SCOPE_PRESETS[preset] if preset else cleaned.get("scopes", [])
+        # Kept in the declared order, so that the stored list reads the same for everyone.
+        cleaned["scopes"] = [scope for scope in ALL_SCOPES if scope in chosen]
+        if not cleaned["scopes"] and "scopes" not in self.errors:
+            self.add_error(
+                "scopes",
+                "Choose at least one scope, or a preset: a key without any can do nothing.",
+            )
+        return cleaned
+
+
 @admin.register(Client)
 class ClientAdmin(admin.ModelAdmin):
+    form = ClientForm
+    fields = ["name", "slug", "plan", "preset", "scopes", "storage_quota_bytes", "image_quota",
+              "rate_limit", "detection_model", "is_active"]  # fmt: skip
     list_display = [
         "name",
         "slug",
@@ -147,10 +206,11 @@ def _detection_overlay(image: Image) -> str:
     shapes = format_html_join(
         "",
         '<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#ff2d55" '
-        'stroke-width="{}"><title>{} {:.2f}</title></rect>',
+        'stroke-width="{}"><title>{} {}</title></rect>',
+        # format_html escapes its arguments to strings first: numbers are formatted here.
         (
             (d.x1, d.y1, d.x2 - d.x1, d.y2 - d.y1, max(width, height) / 300, d.class_name,
-             d.confidence)
+             f"{d.confidence:.2f}")
             for d in detections
         ),
     )  # fmt: skip
@@ -276,10 +336,10 @@ class ImageAdmin(admin.ModelAdmin):
         table = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
         if exif.has_gps:
             link = format_html(
-                '<a href="{}" target="_blank" rel="noopener">{:.6f}, {:.6f} (map)</a>',
+                '<a href="{}" target="_blank" rel="noopener">{} (map)</a>',
                 exif.maps_url,
-                exif.latitude,
-                exif.longitude,
+                # format_html escapes its arguments to strings first: numbers are formatted here.
+                f"{exif.latitude:.6f}, {exif.longitude:.6f}",
             )
             table += format_html("<tr><th>GPS</th><td>{}</td></tr>", link)
         return format_html("<table>{}</table>", table)

@@ -93,6 +93,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI's and ReDoc's files, served from here: the docs work without internet.
+    "drf_spectacular_sidecar",
     "django_rq",
     "django_filters",
     "axes",
@@ -106,6 +108,8 @@ MIDDLEWARE = [
     "imago_site.logs.RequestIdMiddleware",
     "imago_site.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files in every mode (runserver with DEBUG off, gunicorn): hashed, compressed, cached.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -221,8 +225,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_URL = "/static/"
+# Where `manage.py collectstatic` puts the files WhiteNoise serves (make run and the image do it).
+STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "/media/"
 MODELS_DIR = Path(env("MODELS_DIR", str(BASE_DIR / "models")))
@@ -276,7 +282,8 @@ else:
     }
 STORAGES = {
     "default": _default_storage,
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Names carry a hash of the content (cached for ever by browsers), with gzip and brotli copies.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
 REST_FRAMEWORK = {
@@ -303,6 +310,19 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Image processing for tenants: uploads, thumbnails, EXIF, AI and insights.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # The areas operations are grouped under (imago_site.openapi.AREAS picks each one's).
+    "TAGS": [
+        {"name": "images", "description": "Upload, list, process and download images."},
+        {"name": "detection", "description": "Object detection on stored or sent images."},
+        {"name": "plates", "description": "Licence plates and faces covered, with webhooks."},
+        {"name": "ai", "description": "Summaries of web pages and drafted tasks."},
+        {"name": "insights", "description": "Robotoff-style insights: import, read, annotate."},
+        {"name": "questions", "description": "Open insights asked as questions."},
+        {"name": "clients", "description": "Tenants and their keys (admin scope)."},
+    ],
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "ImageStatusEnum": "images.models.ImageStatus",

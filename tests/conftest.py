@@ -22,7 +22,13 @@ def _isolated(settings, tmp_path: Path) -> None:
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": str(tmp_path / "media")},
         },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # Static files straight from the apps: the suite needs no collectstatic (the browser test
+    # runs the real one), and an empty STATIC_ROOT stands in for the collected files.
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.STATIC_ROOT = tmp_path / "static"
+    settings.STATIC_ROOT.mkdir()
     settings.PIPELINE_RETRY_INTERVALS = [0]
     settings.WEBHOOK_RETRY_INTERVALS = [0]
     settings.WEBHOOK_RETRY_MAX = 2

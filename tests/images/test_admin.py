@@ -27,7 +27,7 @@ def test_creating_a_client_in_the_admin_shows_its_key_once(browser):
             "name": "Admin Made",
             "slug": "admin-made",
             "plan": "free",
-            "scopes": '["images:read"]',
+            "scopes": ["images:read"],
             "is_active": "on",
             "api_keys-TOTAL_FORMS": "0",
             "api_keys-INITIAL_FORMS": "0",

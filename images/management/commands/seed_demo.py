@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
 from annotations.importer import insights_import
 from annotations.models import InsightSettings
@@ -28,9 +29,13 @@ class Command(BaseCommand):
                 name="Demo tenant", slug=DEMO_SLUG, plan=Plan.PREMIUM, scopes=ALL_SCOPES
             )
         # The demo key is known in advance so that the README's curl examples work as printed.
-        ApiKey.objects.update_or_create(
+        demo_key, _ = ApiKey.objects.update_or_create(
             key_hash=hash_key(key),
             defaults={"client": client, "prefix": key_prefix(key), "revoked_at": None},
+        )
+        # The tenant's first key (made with it) and earlier demo keys: nobody holds their secret.
+        client.api_keys.filter(revoked_at__isnull=True).exclude(pk=demo_key.pk).update(
+            revoked_at=timezone.now()
         )
         InsightSettings.objects.update_or_create(client=client, defaults={"public_questions": True})
         with DEMO_QUESTIONS.open("rb") as fp:

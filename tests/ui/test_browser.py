@@ -1,0 +1,211 @@
+"""What an operator sees, in headless Chromium, on a server started as `make run` starts it.
+
+DEBUG off, static files collected (hashed and compressed) and served by WhiteNoise, a separate
+server process on the test database. Screenshots of each page land in SCREENSHOTS_DIR
+(./screenshots by default) for a reviewer to look at.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from images.models import Detection, Exif, Image
+from tests.annotations.test_question_page import (
+    label_on,
+    log_in,
+    photographed,
+    wait_for,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = Path(os.environ.get("SCREENSHOTS_DIR") or ROOT / "screenshots")
+# The admin's header colour (--header-bg in admin/css/base.css): the stylesheet was applied.
+ADMIN_HEADER = "rgba(65, 118, 144, 1)"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    """The test database, as the server process's DATABASE_URL."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    return (
+        f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:"
+        f"{db['PORT'] or 5432}/{db['NAME']}"
+    )
+
+
+@pytest.fixture(scope="session")
+def collected(tmp_path_factory) -> Path:
+    """The static files as `make run` and the image have them: hashed, compressed."""
+    static_root = tmp_path_factory.mktemp("staticfiles")
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+        cwd=ROOT,
+        env={**os.environ, "STATIC_ROOT": str(static_root)},
+        check=True,
+    )
+    return static_root
+
+
+@pytest.fixture
+def server(transactional_db, collected, tmp_path) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "DATABASE_URL": database_url(),
+        "STATIC_ROOT": str(collected),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "LOG_FORMAT": "console",
+    }
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/health", timeout=5)
+                break
+            except urllib.error.HTTPError:
+                break  # it answers, even if a dependency is unwell
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the server did not start:\n{log.read_text()}")
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def requested_urls(driver: WebDriver) -> list[str]:
+    """The URLs the browser asked for since the last call (Chrome's DevTools log).
+
+    Requests the page's Content-Security-Policy refused never left the browser: not counted.
+    """
+    sent, refused = [], set()
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        params = message["params"]
+        if message["method"] == "Network.requestWillBeSent":
+            sent.append((params["requestId"], params["request"]["url"]))
+        elif message["method"] == "Network.loadingFailed" and params.get("blockedReason") == "csp":
+            refused.add(params["requestId"])
+    return [url for request_id, url in sent if request_id not in refused]
+
+
+def visit(driver: WebDriver, base: str, path: str, ready: str, shot: str) -> list[str]:
+    """Open a page, wait for a CSS selector, take a screenshot; the URLs it requested."""
+    driver.get(base + path)
+    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ready), f"{path}: no {ready}")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / f"{shot}.png"))
+    return requested_urls(driver)
+
+
+def styled(driver: WebDriver) -> None:
+    """Every stylesheet of the page loaded, and the admin's own one applied."""
+    sheets = driver.execute_script(
+        "return [...document.styleSheets].filter(s => s.href).map(s => [s.href, s.cssRules.length])"
+    )
+    assert sheets and all(rules > 0 for _, rules in sheets), sheets
+    header = driver.find_element(By.ID, "header").value_of_css_property("background-color")
+    assert header == ADMIN_HEADER
+
+
+def readonly_text(driver: WebDriver, field: str) -> str:
+    return driver.find_element(By.CSS_SELECTOR, f".field-{field} .readonly").text.strip()
+
+
+def photo_with_gps_and_detections(tenant) -> Image:
+    image = photographed(tenant)
+    Exif.objects.create(image=image, make="NIKON", model="COOLPIX P6000", iso=64,
+                        latitude=43.467081, longitude=11.885402)  # fmt: skip
+    for name, box in (("car", (40, 200, 300, 420)), ("person", (420, 80, 520, 400))):
+        Detection.objects.create(image=image, model_name="coco", class_id=0, class_name=name,
+                                 confidence=0.91, x1=box[0], y1=box[1], x2=box[2],
+                                 y2=box[3])  # fmt: skip
+    return image
+
+
+def test_the_admin_and_the_docs_are_styled_complete_and_self_contained(
+    browser, server, owner, django_user_model
+):
+    django_user_model.objects.create_superuser("root", "root@localhost", "pw")
+    image = photo_with_gps_and_detections(owner)
+    insight = label_on(image, "Bio", "en:organic")
+    log_in(browser, server, "root", "pw")
+    requested = requested_urls(browser)
+
+    requested += visit(browser, server, "/admin/", "#content", "dashboard")
+    styled(browser)
+    assert "/static/" in browser.execute_script(
+        "return document.querySelector('link[rel=icon]').href"
+    )
+
+    requested += visit(browser, server, "/admin/images/image/", "#result_list", "image-list")
+    styled(browser)
+    thumbnail = browser.find_element(By.CSS_SELECTOR, "#result_list img")
+    assert browser.execute_script("return arguments[0].naturalWidth", thumbnail) > 0
+
+    # The tenant's page: its scopes as ticked boxes, its keys by prefix.
+    page = f"/admin/images/client/{owner.client.pk}/change/"
+    requested += visit(browser, server, page, "#id_scopes", "tenant")
+    styled(browser)
+    ticked = browser.find_elements(By.CSS_SELECTOR, "#id_scopes input:checked")
+    assert {box.get_attribute("value") for box in ticked} == set(owner.client.scopes)
+
+    page = f"/admin/images/image/{image.pk}/change/"
+    requested += visit(browser, server, page, ".field-detection_overlay svg", "image")
+    styled(browser)
+    exif = readonly_text(browser, "exif_summary")
+    assert "43.467081, 11.885402 (map)" in exif and "NIKON" in exif
+    assert readonly_text(browser, "detection_overlay") != "-"  # a picture: no text, no "-"
+    boxes = browser.find_elements(By.CSS_SELECTOR, ".field-detection_overlay svg rect")
+    assert len(boxes) == 2 and all(box.size["width"] > 0 for box in boxes)
+    overlay = browser.find_element(By.CSS_SELECTOR, ".field-detection_overlay img")
+    wait_for(
+        browser,
+        lambda d: d.execute_script("return arguments[0].naturalWidth", overlay) > 0,
+        "the overlay's picture did not load",
+    )
+    browser.execute_script("document.querySelector('.field-exif_summary').scrollIntoView()")
+    browser.save_screenshot(str(SCREENSHOTS / "image-exif-detections.png"))
+
+    page = f"/admin/annotations/insight/{insight.pk}/change/"
+    requested += visit(browser, server, page, ".field-large_preview img", "insight")
+    styled(browser)
+
+    requested += visit(browser, server, "/api/docs/", ".swagger-ui .opblock-tag", "docs")
+    tags = {t.text.split("\n")[0] for t in browser.find_elements(By.CSS_SELECTOR, ".opblock-tag")}
+    assert {"images", "detection", "insights"} <= tags
+    requested += visit(browser, server, "/api/redoc/", "redoc .api-content h1", "redoc")
+
+    elsewhere = [url for url in requested if not url.startswith((server, "data:", "blob:"))]
+    assert elsewhere == []
+    assert any("/static/admin/css/base." in url for url in requested)
