@@ -231,7 +231,9 @@ class InsightSettingsAdmin(admin.ModelAdmin):
     list_display = ["client", "public_questions", "downstream_url"]
     list_filter = ["public_questions"]
     list_select_related = ["client"]
-    formfield_overrides = {models.URLField: {"validators": [outbound.url_validator]}}
+    formfield_overrides = {
+        models.URLField: {"assume_scheme": "https", "validators": [outbound.url_validator]}
+    }
 
 
 @admin.register(InsightKeyword)

@@ -9,6 +9,8 @@ import http.server
 import socket
 import threading
 import time
+import tracemalloc
+import zlib
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -328,3 +330,24 @@ def test_a_name_that_rebinds_after_it_was_saved_is_refused_at_delivery(
     task = deliver(undelivered_task(owner, callback_url=url))
     assert task.attempts.get().error.startswith("blocked_address")
     assert (receiver.received, rebinder.received) == ([], [])
+
+
+def test_a_compressed_answer_is_read_as_sent_never_inflated(settings):
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip
+    bomb = b"".join(squeeze.compress(b"\0" * 2**20) for _ in range(256)) + squeeze.flush()
+
+    def answer(conn: socket.socket) -> None:
+        head = f"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {len(bomb)}\r\n\r\n"
+        conn.sendall(head.encode() + bomb)
+
+    server = RawServer(answer)
+    tracemalloc.start()
+    with outbound.stream("GET", f"{server.url}/", deadline=5) as response:
+        assert response.request.headers["accept-encoding"] == "identity"
+        _, more = outbound.read_capped(response, limit=2**16)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    server.close()
+    assert more  # the bomb is over 64 KiB even compressed
+    assert peak < 16 * 2**20  # 256 MiB once inflated
