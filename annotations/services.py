@@ -252,8 +252,8 @@ def _send_downstream(insight: Insight, data: dict[str, Any] | None, store: Insig
         )
         raise _Refused(
             FAILED_UPDATE.with_description(
-                f"the product store update failed: {exc.code}: {exc.detail} The annotation was "
-                "not saved."
+                f"the product store update failed ({exc.code}): {exc.detail} The annotation "
+                "was not saved."
             )
         ) from exc
     except httpx.HTTPError as exc:
