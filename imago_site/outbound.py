@@ -128,6 +128,8 @@ def checked_addresses(host: str, port: int, allowed: AllowList) -> list[str]:
         infos = socket.getaddrinfo(bare, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise OutboundError("unreachable", f"The host {host} does not resolve: {exc}.") from exc
+    except ValueError as exc:  # IDNA refuses the name: an empty or overlong label
+        raise InvalidUrl(f"{host} is not a valid host name.") from exc
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     for text in addresses:
         address = ipaddress.ip_address(text.split("%")[0])

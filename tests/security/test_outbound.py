@@ -48,6 +48,7 @@ MALFORMED = {
     "decimal integer": "http://2130706433/hook",
     "hex integer": "http://0x7f000001/hook",
     "short dotted": "http://127.1/hook",
+    "empty label": "http://store..example/hook",
 }
 
 
