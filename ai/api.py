@@ -23,7 +23,13 @@ from images.models import Scope
 from imago_site.errors import ApiError
 from imago_site.openapi import error_responses
 
-FETCH_STATUS = {"blocked_address": 400, "unreachable": 502, "too_large": 413, "not_html": 422}
+FETCH_STATUS = {
+    "blocked_address": 400,
+    "invalid_url": 400,
+    "unreachable": 502,
+    "too_large": 413,
+    "not_html": 422,
+}
 
 
 class ImageResultView(APIView):

@@ -4,6 +4,7 @@ from collections import Counter
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -23,6 +24,7 @@ from annotations.models import (
 )
 from annotations.serializers import source_image_url
 from images.admin import ReadOnlyInline, thumbnail_tag
+from imago_site import outbound
 
 # Each review state as a filter on the annotation column.
 STATUSES = {
@@ -229,6 +231,9 @@ class InsightSettingsAdmin(admin.ModelAdmin):
     list_display = ["client", "public_questions", "downstream_url"]
     list_filter = ["public_questions"]
     list_select_related = ["client"]
+    formfield_overrides = {
+        models.URLField: {"assume_scheme": "https", "validators": [outbound.url_validator]}
+    }
 
 
 @admin.register(InsightKeyword)

@@ -4,7 +4,6 @@ import hashlib
 import hmac
 import json
 import logging
-import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -17,9 +16,9 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from annotations.models import Annotation, AnnotationVote, Insight, InsightSettings
-from images.anonymize import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from images.models import ImageTag
 from images.services import image_add_tags, tag_name
+from imago_site import outbound
 
 logger = logging.getLogger(__name__)
 
@@ -267,18 +266,23 @@ def _send_downstream(insight: Insight, data: dict[str, Any] | None, store: Insig
     The row lock is held meanwhile, so the call is bounded by WEBHOOK_TIMEOUT.
     """
     body = json.dumps(downstream_payload(insight, data)).encode()
-    timestamp = str(int(time.time()))
-    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp}
-    if store.downstream_secret:
-        headers[SIGNATURE_HEADER] = sign(store.downstream_secret, timestamp, body)
     try:
-        response = httpx.post(
+        response = outbound.webhook_post(
             store.downstream_url,
+            secret=store.downstream_secret,
             content=body,
-            headers=headers,
-            timeout=settings.WEBHOOK_TIMEOUT,
-            follow_redirects=False,
+            headers={"Content-Type": "application/json"},
         )
+    except outbound.OutboundError as exc:
+        logger.warning(
+            "Downstream %s refused for insight %s: %s", store.downstream_url, insight.id, exc
+        )
+        raise _Refused(
+            FAILED_UPDATE.with_description(
+                f"the product store update failed ({exc.code}): {exc.detail} The annotation "
+                "was not saved."
+            )
+        ) from exc
     except httpx.HTTPError as exc:
         logger.warning(
             "Downstream %s unreachable for insight %s: %s", store.downstream_url, insight.id, exc

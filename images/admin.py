@@ -24,6 +24,7 @@ from images.models import (
     WebhookAttempt,
 )
 from images.signing import signed_url
+from imago_site import outbound
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -48,7 +49,9 @@ class AnonymizeSettingsInline(admin.StackedInline):
     model = AnonymizeSettings
     extra = 0
     max_num = 1
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {
+        models.URLField: {"assume_scheme": "https", "validators": [outbound.url_validator]}
+    }
 
 
 # The usual sets of scopes, so that nobody has to remember which of eight boxes a role needs.

@@ -5,8 +5,6 @@ is covered by a stub image warped onto it (or blurred, pixelated, filled), the r
 without EXIF, pushed to the tenant's backend by signed webhooks, and deleted after a TTL.
 """
 
-import hashlib
-import hmac
 import io
 import json
 import logging
@@ -46,13 +44,12 @@ from images.models import (
 from images.pipeline import SkipStep, queue_check, queue_name_for, step
 from images.services import Upload
 from images.validation import UploadRejected, inspect_upload
+from imago_site import outbound
 from imago_site.workers import StuckSweep, enqueue_after_commit, without_live_job
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_STUB = Path(__file__).parent / "assets" / "plate-stub.png"
-SIGNATURE_HEADER = "X-Imago-Signature"
-TIMESTAMP_HEADER = "X-Imago-Timestamp"
 
 
 # Finding regions ------------------------------------------------------------------------------
@@ -377,11 +374,6 @@ class DeliveryFailed(Exception):
     pass
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return f"sha256={digest.hexdigest()}"
-
-
 def delivery_enqueue(task: PlateTask) -> None:
     """Queue delivery once: a job already waiting or retrying for this task is left alone."""
     queue = django_rq.get_queue(queue_name_for(task.client))
@@ -420,38 +412,31 @@ def plate_task_deliver(*, task_id: int) -> None:
 
 
 def _post(task: PlateTask, kind: str, url: str, secret: str) -> bool:
-    results = task_results(task, request=None, absolute_base=settings.PUBLIC_BASE_URL)
-    with httpx.Client(timeout=settings.WEBHOOK_TIMEOUT, follow_redirects=False) as client:
-        if kind == "upload":
-            done = task.files.filter(status="done")
-            files = [
-                ("images[]", (Path(r.result_file).name, _read(r.result_file), "image/webp"))
-                for r in done
-            ]
-            request = client.build_request(
-                "POST", url, data={"task_id": str(task.uuid)}, files=files
-            )
-        else:
-            body = {"task_id": str(task.uuid), "status": task.status, "results": results}
-            request = client.build_request(
-                "POST", url, content=json.dumps(body), headers={"Content-Type": "application/json"}
-            )
-        body_bytes = request.read()
-        timestamp = str(int(time.time()))
-        request.headers[TIMESTAMP_HEADER] = timestamp
-        request.headers[SIGNATURE_HEADER] = sign(secret, timestamp, body_bytes) if secret else ""
-        started = time.monotonic()
-        attempt = WebhookAttempt(task=task, kind=kind, url=url)
-        try:
-            response = client.send(request)
-            attempt.status_code = response.status_code
-            attempt.ok = response.is_success
-            attempt.error = "" if response.is_success else response.text[:500]
-        except httpx.HTTPError as exc:
-            attempt.error = f"{type(exc).__name__}: {exc}"
-        attempt.duration_ms = round((time.monotonic() - started) * 1000)
-        attempt.save()
-        return attempt.ok
+    if kind == "upload":
+        done = task.files.filter(status="done")
+        files = [
+            ("images[]", (Path(r.result_file).name, _read(r.result_file), "image/webp"))
+            for r in done
+        ]
+        body: dict = {"data": {"task_id": str(task.uuid)}, "files": files}
+    else:
+        results = task_results(task, request=None, absolute_base=settings.PUBLIC_BASE_URL)
+        payload = {"task_id": str(task.uuid), "status": task.status, "results": results}
+        body = {"content": json.dumps(payload), "headers": {"Content-Type": "application/json"}}
+    started = time.monotonic()
+    attempt = WebhookAttempt(task=task, kind=kind, url=url)
+    try:
+        answer = outbound.webhook_post(url, secret=secret, **body)
+        attempt.status_code = answer.status_code
+        attempt.ok = answer.is_success
+        attempt.error = "" if answer.is_success else answer.text[:500]
+    except outbound.OutboundError as exc:
+        attempt.error = f"{exc.code}: {exc.detail}"
+    except httpx.HTTPError as exc:
+        attempt.error = f"{type(exc).__name__}: {exc}"
+    attempt.duration_ms = round((time.monotonic() - started) * 1000)
+    attempt.save()
+    return attempt.ok
 
 
 def _read(name: str) -> bytes:

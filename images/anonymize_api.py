@@ -3,7 +3,7 @@
 import uuid
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -19,14 +19,15 @@ from images.signing import signed_url
 from images.validation import UploadRejected, inspect_upload
 from imago_site.errors import ApiError
 from imago_site.openapi import error_responses
+from imago_site.outbound import OutboundUrlField
 
 
 class TaskRequestSerializer(serializers.Serializer):
     files = serializers.ListField(child=serializers.FileField(), help_text="1 to 50 images.")
     mode = serializers.ChoiceField(choices=CoverMode.choices, required=False)
     cover_faces = serializers.BooleanField(required=False, allow_null=True, default=None)
-    upload_url = serializers.URLField(required=False, allow_blank=True)
-    callback_url = serializers.URLField(required=False, allow_blank=True)
+    upload_url = OutboundUrlField(required=False, allow_blank=True)
+    callback_url = OutboundUrlField(required=False, allow_blank=True)
 
 
 class TaskResultSerializer(serializers.Serializer):
@@ -212,6 +213,11 @@ class ImageAnonymizeView(APIView):
 
 
 class AnonymizeSettingsSerializer(serializers.ModelSerializer):
+    # Webhook addresses are checked when saved (and again when sent).
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.URLField: OutboundUrlField,
+    }
     webhook_secret = serializers.CharField(write_only=True, required=False, allow_blank=True)
 
     class Meta:

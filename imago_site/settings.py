@@ -381,6 +381,10 @@ ANONYMIZE_QUALITY = envint("ANONYMIZE_QUALITY", 85)
 ANONYMIZE_WEBP_METHOD = envint("ANONYMIZE_WEBP_METHOD", 2)
 ANONYMIZE_MAX_REQUEST_BYTES = envint("ANONYMIZE_MAX_REQUEST_BYTES", 200 * 1024 * 1024)
 TASK_TTL_HOURS = envint("TASK_TTL_HOURS", 48)
+# Outbound requests to tenants' URLs (imago_site/outbound.py): hosts or CIDRs allowed although
+# loopback or private (an intranet). AI_FETCH_ALLOWED_HOSTS, the older name, is read as well.
+OUTBOUND_ALLOWED_HOSTS = envlist("OUTBOUND_ALLOWED_HOSTS", "")
+# A whole delivery (connect, send, read) ends by then: not per read.
 WEBHOOK_TIMEOUT = float(env("WEBHOOK_TIMEOUT", "10"))
 WEBHOOK_RETRY_MAX = envint("WEBHOOK_RETRY_MAX", 8)
 WEBHOOK_RETRY_INTERVALS = [
@@ -423,7 +427,7 @@ AI_RETRY_INITIAL_DELAY = float(env("AI_RETRY_INITIAL_DELAY", "1"))
 AI_LANGUAGE = env("AI_LANGUAGE", "en")
 OCR_LANGUAGES = env("OCR_LANGUAGES", "eng+fra")
 OCR_FALLBACK_CONFIDENCE = float(env("OCR_FALLBACK_CONFIDENCE", "0.6"))
-# Pages fetched for summaries: hosts or CIDRs allowed despite being loopback or private.
+# Same as OUTBOUND_ALLOWED_HOSTS (either allows a host for every outbound request).
 AI_FETCH_ALLOWED_HOSTS = envlist("AI_FETCH_ALLOWED_HOSTS", "")
 AI_FETCH_MAX_BYTES = envint("AI_FETCH_MAX_BYTES", 5 * 1024 * 1024)
 AI_FETCH_TIMEOUT = float(env("AI_FETCH_TIMEOUT", "10"))

@@ -40,8 +40,9 @@ def anonymous(db) -> APIClient:
 
 
 @pytest.fixture
-def downstream() -> Iterator[FakeServer]:
-    """A product store on 127.0.0.1 that accepts every update (see FakeServer.route)."""
+def downstream(settings) -> Iterator[FakeServer]:
+    """A product store on 127.0.0.1, an intranet the operator allows; it accepts every update."""
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
     server = FakeServer()
     server.route("/updates", Reply(200, {"ok": True}))
     yield server
@@ -49,8 +50,9 @@ def downstream() -> Iterator[FakeServer]:
 
 
 @pytest.fixture
-def closed_port_url() -> str:
-    """A URL on 127.0.0.1 where nothing listens: connections are refused at once."""
+def closed_port_url(settings) -> str:
+    """A URL on 127.0.0.1 (allowed) where nothing listens: connections are refused at once."""
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

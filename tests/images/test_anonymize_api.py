@@ -194,7 +194,9 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    """The tenant's backend on 127.0.0.1, an intranet the operator allows."""
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
     backend = Receiver()
     yield backend
     backend.stop()
