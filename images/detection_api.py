@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from images import detection, selectors
 from images.api import READ, WRITE, UtcDateTimeFilter, upload_images
+from images.model_files import ModelRefused
 from images.models import Detection, DetectionJob, DetectionRun, DetectorModel, Image
 from images.pipeline import queue_check
 from images.signing import signed_url
@@ -292,7 +293,10 @@ class DetectHistoryView(generics.ListAPIView):
 
 class ModelUploadSerializer(serializers.Serializer):
     name = serializers.SlugField(max_length=100)
-    file = serializers.FileField(help_text="A YOLO model: .onnx, or .pt with the [yolo] extra.")
+    file = serializers.FileField(
+        help_text="A YOLO model exported to ONNX (`yolo export model=best.pt format=onnx`); "
+        ".pt files are refused."
+    )
     confidence = serializers.FloatField(required=False, default=0.25, min_value=0, max_value=1)
 
 
@@ -305,7 +309,15 @@ class DetectModelsView(generics.ListAPIView):
 
     @extend_schema(
         request={"multipart/form-data": ModelUploadSerializer},
-        responses={201: DetectionModelSerializer},
+        responses={
+            201: DetectionModelSerializer,
+            **error_responses(
+                {
+                    413: "The model file is larger than DETECTION_MODEL_MAX_BYTES.",
+                    415: "Not an ONNX file (a .pt, or any pickle or zip): export it to ONNX.",
+                }
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         serializer = ModelUploadSerializer(data=request.data)
@@ -324,8 +336,8 @@ class DetectModelsView(generics.ListAPIView):
                 filename=data["file"].name,
                 confidence=data["confidence"],
             )
-        except detection.DetectionRefused as exc:
-            raise ApiError(400, exc.code, exc.detail) from exc
+        except ModelRefused as exc:
+            raise ApiError(exc.status, exc.code, exc.detail) from exc
         return Response(DetectionModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
     def get_queryset(self) -> QuerySet[DetectorModel]:
