@@ -1,11 +1,10 @@
 """Object detection on stored images: the model registry, runs, annotated previews, batch jobs."""
 
 import colorsys
-import contextlib
 import io
 import logging
-import tempfile
 import time
+import uuid
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -117,8 +116,8 @@ def detector_model_register(
     relative = f"{folder}/{name}.onnx"
     path = Path(settings.MODELS_DIR) / relative
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part.onnx", delete=False) as tmp:
-        partial = Path(tmp.name)
+    # One partial file per upload: two uploads of the same name must not write into each other.
+    partial = path.with_name(f".{name}.{uuid.uuid4().hex}.part.onnx")
     try:
         model_files.model_file_save(
             fp=fp, filename=filename, path=partial, limit=settings.DETECTION_MODEL_MAX_BYTES
@@ -126,8 +125,6 @@ def detector_model_register(
         meta = model_files.onnx_describe(partial)
     except BaseException:
         partial.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            path.parent.rmdir()  # only when empty: the tenant's other models stay
         raise
     partial.replace(path)
     model, _ = DetectorModel.objects.update_or_create(

@@ -4,7 +4,9 @@ from typing import Any
 
 import django_filters
 from django.conf import settings
+from django.core.files.uploadhandler import FileUploadHandler
 from django.db.models import Prefetch, QuerySet
+from django.http import HttpRequest
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -300,12 +302,31 @@ class ModelUploadSerializer(serializers.Serializer):
     confidence = serializers.FloatField(required=False, default=0.25, min_value=0, max_value=1)
 
 
+class ModelSizeLimit(FileUploadHandler):
+    """Refuses a model file once it passes DETECTION_MODEL_MAX_BYTES, while Django receives it:
+    otherwise the whole body is spooled to a temporary file before the view reads a byte."""
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        if start + len(raw_data) > settings.DETECTION_MODEL_MAX_BYTES:
+            limit = settings.DETECTION_MODEL_MAX_BYTES
+            raise ApiError(413, "model_too_large", f"A model file may have at most {limit} bytes.")
+        return raw_data  # on to Django's own handlers
+
+    def file_complete(self, file_size: int) -> None:
+        return None
+
+
 class DetectModelsView(generics.ListAPIView):
     """The models a tenant can pick: built-in ones and its own (POST registers one)."""
 
     required_scopes = {"GET": [READ], "POST": [WRITE]}
     serializer_class = DetectionModelSerializer
     pagination_class = None
+
+    def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
+        # Before authentication: a staff session's CSRF check already reads the body.
+        request.upload_handlers.insert(0, ModelSizeLimit(request))
+        return super().initialize_request(request, *args, **kwargs)
 
     @extend_schema(
         request={"multipart/form-data": ModelUploadSerializer},

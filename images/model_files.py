@@ -44,7 +44,7 @@ def model_file_save(*, fp: IO[bytes], filename: str, path: Path, limit: int) -> 
     if Path(filename).suffix.lower() != ".onnx":
         raise _unsupported(f"{filename!r} is not an .onnx file")
     written = 0
-    with path.open("wb") as out:
+    with path.open("xb") as out:
         while chunk := fp.read(CHUNK):
             if written == 0 and _pickled(chunk):
                 raise _unsupported("it is a PyTorch (pickle or zip) file, whatever its name")

@@ -189,6 +189,17 @@ def test_a_file_over_the_size_limit_is_refused_while_written(owner, settings):
 
 
 @pytest.mark.django_db
+def test_the_size_is_checked_as_the_upload_arrives_before_anything_else(owner, settings):
+    data = tiny_yolo()
+    settings.DETECTION_MODEL_MAX_BYTES = len(data) - 1
+    # An invalid name would be refused once the form is read; the file never gets that far.
+    response = send(owner, "big.onnx", data, name="not a slug!")
+    assert response.status_code == 413, response.content
+    assert response.json()["code"] == "model_too_large"
+    assert_nothing_left(settings)
+
+
+@pytest.mark.django_db
 def test_a_valid_small_export_registers_and_detects(owner, settings):
     settings.DETECTION_MODEL_MAX_BYTES = len(tiny_yolo())
     response = send(owner, "tiny.onnx", tiny_yolo(), name="tiny")
