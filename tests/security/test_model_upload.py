@@ -108,10 +108,10 @@ def assert_nothing_left(settings) -> None:
 def test_a_crafted_pt_is_refused_unread(owner, tmp_path, settings, make):
     marker = tmp_path / "pwned"
     response = send(owner, "best.pt", make(marker))
+    assert not marker.exists(), "the tenant's pickle ran on the server"
     assert response.status_code == 415, response.content
     assert response.json()["code"] == "unsupported_model_format"
     assert "format=onnx" in response.json()["detail"]
-    assert not marker.exists()
     assert_nothing_left(settings)
 
 
