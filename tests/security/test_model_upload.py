@@ -53,6 +53,7 @@ def tiny_yolo(
     input_shape: tuple = (1, 3, SIDE, SIDE),
     extra_nodes: list | None = None,
     opsets: tuple = (("", 17),),
+    names: str = "{0: 'thing'}",
 ) -> bytes:
     """A detection export as ultralytics shapes it: images (1, 3, 64, 64) -> output0
     (1, 4 + 1 class, 64 anchors), with its `task` and `names` metadata. Odd input shapes are
@@ -85,7 +86,7 @@ def tiny_yolo(
         graph, opset_imports=[helper.make_opsetid(domain, v) for domain, v in opsets]
     )
     model.ir_version = 8
-    helper.set_model_props(model, {"task": "detect", "names": "{0: 'thing'}"})
+    helper.set_model_props(model, {"task": "detect", "names": names})
     return model.SerializeToString()
 
 
@@ -175,6 +176,16 @@ def test_an_input_that_is_not_a_batch_of_rgb_images_is_refused(owner, settings, 
     assert response.status_code == 400, response.content
     assert response.json()["code"] == "invalid_model"
     assert "(batch, 3, height, width)" in response.json()["detail"]
+    assert_nothing_left(settings)
+
+
+@pytest.mark.django_db
+def test_outputs_that_do_not_match_the_class_names_are_refused(owner, settings):
+    # Two classes named, but the head has room for one: the decoder would read past it.
+    response = send(owner, "odd.onnx", tiny_yolo(names="{0: 'thing', 1: 'other'}"))
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "invalid_model"
+    assert "5 channels" in response.json()["detail"]
     assert_nothing_left(settings)
 
 
