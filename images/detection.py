@@ -3,8 +3,8 @@
 import colorsys
 import io
 import logging
-import shutil
 import time
+import uuid
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from images import storage
+from images import model_files, storage
 from images.engine import (
     BackendUnavailable,
     Found,
@@ -30,7 +30,6 @@ from images.engine import (
     get_detector,
     ordered_map,
     read_onnx_metadata,
-    ultralytics_model,
 )
 from images.models import Client, Detection, DetectionJob, DetectionRun, DetectorModel, Image
 from images.pipeline import SkipStep, queue_name_for, step
@@ -105,22 +104,28 @@ def detector_model_get(*, name: str, client: Client | None) -> DetectorModel:
 
 
 def detector_model_register(
-    *, client: Client, name: str, fp: IO[bytes], filename: str, confidence: float = 0.25
+    *,
+    client: Client | None,
+    name: str,
+    fp: IO[bytes],
+    filename: str,
+    confidence: float = 0.25,
 ) -> DetectorModel:
-    """Register a tenant's own model file: ONNX (our engine) or .pt (the ultralytics backend)."""
-    suffix = Path(filename).suffix.lower()
-    if suffix not in (".onnx", ".pt"):
-        raise DetectionRefused("invalid_model", "Send a .onnx or a .pt file.")
-    relative = f"tenants/{client.pk}/{name}{suffix}"
+    """Register an ONNX model: a tenant's own, or with no client one that every tenant can use
+    (operators, through `register_model`). Refused files leave nothing behind."""
+    folder = f"tenants/{client.pk}" if client is not None else "registered"
+    relative = f"{folder}/{name}.onnx"
     path = Path(settings.MODELS_DIR) / relative
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.stem}.part{suffix}")  # loaders go by the suffix
-    with partial.open("wb") as out:
-        shutil.copyfileobj(fp, out)
+    # One partial file per upload: two uploads of the same name must not write into each other.
+    partial = path.with_name(f".{name}.{uuid.uuid4().hex}.part.onnx")
     try:
-        meta = _describe(partial, suffix)
-    except DetectionRefused:
-        partial.unlink()
+        model_files.model_file_save(
+            fp=fp, filename=filename, path=partial, limit=settings.DETECTION_MODEL_MAX_BYTES
+        )
+        meta = model_files.onnx_describe(partial)
+    except BaseException:
+        partial.unlink(missing_ok=True)
         raise
     partial.replace(path)
     model, _ = DetectorModel.objects.update_or_create(
@@ -128,34 +133,12 @@ def detector_model_register(
         name=name,
         defaults={
             "file": relative,
-            "backend": DetectorModel.Backend.ONNX if suffix == ".onnx" else "ultralytics",
+            "backend": DetectorModel.Backend.ONNX,
             "default_confidence": confidence,
             **meta,
         },
     )
     return model
-
-
-def _describe(path: Path, suffix: str) -> dict:
-    if suffix == ".onnx":
-        try:
-            return read_onnx_metadata(path)
-        except Exception as exc:
-            raise DetectionRefused("invalid_model", f"Not a usable ONNX model: {exc}") from exc
-    try:
-        loaded = ultralytics_model(path)
-        task, names = loaded.task, loaded.names  # loading is lazy: this is where it fails
-    except BackendUnavailable as exc:
-        raise DetectionRefused("backend_unavailable", str(exc)) from exc
-    except Exception as exc:
-        raise DetectionRefused("invalid_model", f"ultralytics cannot load it: {exc}") from exc
-    if task not in ("detect", "segment", "obb"):
-        raise DetectionRefused("invalid_model", f"Unsupported task {task!r}.")
-    return {
-        "task": task,
-        "class_names": [names[i] for i in sorted(names)],
-        "input_size": int(loaded.overrides.get("imgsz") or 640),
-    }
 
 
 def model_for_tenant(client: Client) -> DetectorModel:

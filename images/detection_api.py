@@ -4,7 +4,9 @@ from typing import Any
 
 import django_filters
 from django.conf import settings
+from django.core.files.uploadhandler import FileUploadHandler
 from django.db.models import Prefetch, QuerySet
+from django.http import HttpRequest
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -13,6 +15,7 @@ from rest_framework.views import APIView
 
 from images import detection, selectors
 from images.api import READ, WRITE, UtcDateTimeFilter, upload_images
+from images.model_files import ModelRefused
 from images.models import Detection, DetectionJob, DetectionRun, DetectorModel, Image
 from images.pipeline import queue_check
 from images.signing import signed_url
@@ -292,8 +295,25 @@ class DetectHistoryView(generics.ListAPIView):
 
 class ModelUploadSerializer(serializers.Serializer):
     name = serializers.SlugField(max_length=100)
-    file = serializers.FileField(help_text="A YOLO model: .onnx, or .pt with the [yolo] extra.")
+    file = serializers.FileField(
+        help_text="A YOLO model exported to ONNX (`yolo export model=best.pt format=onnx`); "
+        ".pt files are refused."
+    )
     confidence = serializers.FloatField(required=False, default=0.25, min_value=0, max_value=1)
+
+
+class ModelSizeLimit(FileUploadHandler):
+    """Refuses a model file once it passes DETECTION_MODEL_MAX_BYTES, while Django receives it:
+    otherwise the whole body is spooled to a temporary file before the view reads a byte."""
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        if start + len(raw_data) > settings.DETECTION_MODEL_MAX_BYTES:
+            limit = settings.DETECTION_MODEL_MAX_BYTES
+            raise ApiError(413, "model_too_large", f"A model file may have at most {limit} bytes.")
+        return raw_data  # on to Django's own handlers
+
+    def file_complete(self, file_size: int) -> None:
+        return None
 
 
 class DetectModelsView(generics.ListAPIView):
@@ -303,9 +323,22 @@ class DetectModelsView(generics.ListAPIView):
     serializer_class = DetectionModelSerializer
     pagination_class = None
 
+    def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
+        # Before authentication: a staff session's CSRF check already reads the body.
+        request.upload_handlers.insert(0, ModelSizeLimit(request))
+        return super().initialize_request(request, *args, **kwargs)
+
     @extend_schema(
         request={"multipart/form-data": ModelUploadSerializer},
-        responses={201: DetectionModelSerializer},
+        responses={
+            201: DetectionModelSerializer,
+            **error_responses(
+                {
+                    413: "The model file is larger than DETECTION_MODEL_MAX_BYTES.",
+                    415: "Not an ONNX file (a .pt, or any pickle or zip): export it to ONNX.",
+                }
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         serializer = ModelUploadSerializer(data=request.data)
@@ -324,8 +357,8 @@ class DetectModelsView(generics.ListAPIView):
                 filename=data["file"].name,
                 confidence=data["confidence"],
             )
-        except detection.DetectionRefused as exc:
-            raise ApiError(400, exc.code, exc.detail) from exc
+        except ModelRefused as exc:
+            raise ApiError(exc.status, exc.code, exc.detail) from exc
         return Response(DetectionModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
     def get_queryset(self) -> QuerySet[DetectorModel]:

@@ -1,7 +1,8 @@
-"""YOLO inference: an ONNX Runtime backend with our own decoding, and an optional ultralytics one.
+"""YOLO inference: ONNX Runtime with our own decoding.
 
-Both return the same `Found` objects, in pixels of the image as given (callers pass images with
-the EXIF orientation already applied). ultralytics is the reference our decoder is tested against.
+Detectors return `Found` objects, in pixels of the image as given (callers pass images with the
+EXIF orientation already applied). ultralytics, running the same ONNX files, is the reference our
+decoder is tested against (`ultralytics_model`); it never loads a .pt in this process.
 """
 
 import ast
@@ -728,59 +729,19 @@ class OnnxDetector:
         )
 
 
-class UltralyticsDetector:
-    """Any model ultralytics can load (.pt, .onnx, …): needs the optional extra `[yolo]`."""
-
-    def __init__(self, spec: ModelSpec) -> None:
-        self.spec = spec
-        self.model = ultralytics_model(spec.path, task=spec.task)
-
-    def predict(
-        self,
-        image: PIL.Image.Image,
-        *,
-        confidence: float | None = None,
-        classes: Iterable[int] | None = None,
-    ) -> list[Found]:
-        result = self.model.predict(
-            np.asarray(image.convert("RGB"))[:, :, ::-1],  # ultralytics expects BGR arrays
-            conf=self.spec.confidence if confidence is None else confidence,
-            classes=list(classes) if classes is not None else None,
-            imgsz=self.spec.input_size,
-            verbose=False,
-        )[0]
-        names = result.names
-        if result.obb is not None:
-            quads = result.obb.xyxyxyxy.cpu().numpy()
-            boxes = result.obb.xyxy.cpu().numpy()
-            scores, ids = result.obb.conf.cpu().numpy(), result.obb.cls.cpu().numpy()
-            polygons = [tuple(map(tuple, q.round(1).tolist())) for q in quads]
-        else:
-            boxes = result.boxes.xyxy.cpu().numpy()
-            scores, ids = result.boxes.conf.cpu().numpy(), result.boxes.cls.cpu().numpy()
-            polygons = (
-                [tuple(map(tuple, p.round(1).tolist())) for p in result.masks.xy]
-                if result.masks is not None
-                else [None] * len(boxes)
-            )
-        return [
-            Found(
-                int(ids[i]),
-                names[int(ids[i])],
-                round(float(scores[i]), 4),
-                tuple(round(float(v), 1) for v in boxes[i]),  # type: ignore[arg-type]
-                polygons[i],
-            )
-            for i in range(len(boxes))
-        ]
-
-
 class BackendUnavailable(RuntimeError):
     pass
 
 
 def ultralytics_model(path: Path, *, task: str | None = None) -> Any:
-    """Load a model with ultralytics (the optional extra `[yolo]`), offline."""
+    """Load an ONNX model with ultralytics (the optional extra `[yolo]`), offline: the reference
+    our decoder is tested and benchmarked against.
+
+    Never a .pt: that is a pickle, which runs code when loaded. Only `register_model`'s child
+    process (images/pt_export.py) loads one.
+    """
+    if path.suffix.lower() != ".onnx":
+        raise ValueError(f"{path.name}: only ONNX files are loaded in this process.")
     # Never let ultralytics pip-install packages or reach a hub from a worker.
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
     os.environ.setdefault("YOLO_OFFLINE", "true")
@@ -832,12 +793,13 @@ def get_detector(
 ) -> Detector:
     """The process's detector for this model file, loaded on first use."""
     # A replaced file is loaded again; batch jobs keep sessions with fewer threads beside.
+    if spec.backend != "onnx":
+        # Rows from when tenants could upload .pt files: loading one would unpickle it.
+        raise BackendUnavailable(
+            f"{spec.name} is a .pt model, which is no longer run: register it again as ONNX."
+        )
     key = (spec, spec.path.stat().st_mtime, threads, spin, device)
     with _lock:
         if key not in _detectors:
-            _detectors[key] = (
-                UltralyticsDetector(spec)
-                if spec.backend == "ultralytics"
-                else OnnxDetector(spec, threads=threads, spin=spin, device=device)
-            )
+            _detectors[key] = OnnxDetector(spec, threads=threads, spin=spin, device=device)
         return _detectors[key]

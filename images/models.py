@@ -249,6 +249,7 @@ class DetectorModel(models.Model):
 
     class Backend(models.TextChoices):
         ONNX = "onnx"
+        # Tenants' .pt uploads of old: refused at run time (images.engine.get_detector).
         ULTRALYTICS = "ultralytics"
 
     name = models.SlugField(max_length=100)

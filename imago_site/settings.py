@@ -370,6 +370,8 @@ if DETECTION_DEVICE not in ("cpu", "cuda"):
 DETECTION_CONCURRENCY = envint("DETECTION_CONCURRENCY", 2)
 DETECTION_TAG_CONFIDENCE = float(env("DETECTION_TAG_CONFIDENCE", "0.5"))
 DETECTION_MAX_BATCH = envint("DETECTION_MAX_BATCH", 50)
+# Tenants' ONNX uploads and `register_model`: ultralytics' largest YOLOv8 export (x) is ~260 MB.
+DETECTION_MODEL_MAX_BYTES = envint("DETECTION_MODEL_MAX_BYTES", 300 * 1024 * 1024)
 
 # Plate anonymisation (plate_detect-compatible tasks and the `anonymize` step).
 ANONYMIZE_MODEL = env("ANONYMIZE_MODEL", "plates")
