@@ -370,6 +370,10 @@ INSIGHT_ANONYMOUS_RATE = env("INSIGHT_ANONYMOUS_RATE", "300/min")
 # --- Insight import (annotations app)
 INSIGHT_IMPORT_BATCH_SIZE = envint("INSIGHT_IMPORT_BATCH_SIZE", 5000)
 INSIGHT_IMPORT_MAX_BYTES = envint("INSIGHT_IMPORT_MAX_BYTES", 512 * 1024 * 1024)
+# A longer line (or question) is a bad line, skipped without being read whole: what a worker holds.
+INSIGHT_IMPORT_MAX_LINE_BYTES = envint("INSIGHT_IMPORT_MAX_LINE_BYTES", 1024 * 1024)
+# A gzip file stops being read past this many inflated bytes (a bomb costs time, not memory).
+INSIGHT_IMPORT_MAX_INFLATED_BYTES = envint("INSIGHT_IMPORT_MAX_INFLATED_BYTES", 4 * 1024**3)
 # The errors kept on an import run (each bad line is still counted).
 INSIGHT_IMPORT_MAX_ERRORS = envint("INSIGHT_IMPORT_MAX_ERRORS", 1000)
 INSIGHT_IMPORT_JOB_TIMEOUT = envint("INSIGHT_IMPORT_JOB_TIMEOUT", 3600)
