@@ -624,7 +624,8 @@ class OnnxDetector:
         confidence: float | None = None,
         classes: Iterable[int] | None = None,
     ) -> list[Found]:
-        rgb = np.asarray(image.convert("RGB"))
+        # convert() copies even an RGB picture: a full-size copy the budget does not count.
+        rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
         height, width = rgb.shape[:2]
         threshold = self.spec.confidence if confidence is None else confidence
         stride = max(self.layout.strides) if self.layout else None
@@ -723,8 +724,9 @@ class UltralyticsDetector:
         confidence: float | None = None,
         classes: Iterable[int] | None = None,
     ) -> list[Found]:
+        rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
         result = self.model.predict(
-            np.asarray(image.convert("RGB"))[:, :, ::-1],  # ultralytics expects BGR arrays
+            rgb[:, :, ::-1],  # ultralytics expects BGR arrays
             conf=self.spec.confidence if confidence is None else confidence,
             classes=list(classes) if classes is not None else None,
             imgsz=self.spec.input_size,

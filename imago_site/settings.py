@@ -272,6 +272,9 @@ SPECTACULAR_SETTINGS = {
 MAX_UPLOAD_BYTES = envint("MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 MAX_UPLOAD_FILES = envint("MAX_UPLOAD_FILES", 50)
 MAX_IMAGE_PIXELS = envint("MAX_IMAGE_PIXELS", 100_000_000)
+# Memory one image may take while a step processes it, counted in decoded pixels (images.budget):
+# larger images are refused at upload (413 over_memory_budget).
+IMAGE_MEMORY_BUDGET_MB = envint("IMAGE_MEMORY_BUDGET_MB", 1024)
 # Django would refuse a multi-file request before our own checks could name the file at fault.
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_UPLOAD_FILES + 10
