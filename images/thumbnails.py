@@ -28,7 +28,7 @@ _SRGB = ImageCms.createProfile("sRGB")
 # (palettes, bilevel, high bit depth) becomes RGB(A) before resizing, which cannot filter
 # palettes and cannot box-reduce 16-bit greyscale.
 _PROFILE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK"})
-# Modes box-reduced on decode; palettes (and keyed transparency) become RGBA first, below.
+# Modes box-reduced straight from the decode; the others are converted at full size (below).
 _REDUCIBLE = _PROFILE_MODES - {"CMYK"}
 
 
