@@ -10,6 +10,8 @@ import PIL.Image
 import PIL.ImageOps
 import pytesseract
 
+from images import budget
+
 # Tesseract's OpenMP threads spin on small machines (a drawn page took 2.4 CPU s with them on
 # 2 cores, 0.6 s without): one thread per process, and several worker processes, instead.
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
@@ -91,7 +93,11 @@ def prepare(image: PIL.Image.Image) -> tuple[PIL.Image.Image, float]:
 def read(fp: IO[bytes] | str, *, languages: str) -> Reading:
     """OCR an image file: prepared, read upright, and read again turned if Tesseract says so."""
     with PIL.Image.open(fp) as opened:
-        image, scale = prepare(opened)
+        long_side = max(opened.size)
+        picture = budget.decode(opened, mode="L", long_side=MAX_LONG_SIDE)
+        image, scale = prepare(picture)
+    # Boxes are mapped back to the file's own pixels, through the reduction on decode too.
+    scale *= max(picture.size) / long_side
     low, high = image.getextrema()
     if high - low < MIN_CONTRAST:
         # A blank page or a flat colour: no text to find, and no need to start Tesseract.

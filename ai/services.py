@@ -2,9 +2,9 @@
 
 import io
 import logging
+from typing import IO
 
 import PIL.Image
-import PIL.ImageOps
 from django.conf import settings
 
 from ai import ocr
@@ -14,7 +14,7 @@ from ai.providers import Completion, ProviderError, TaskDraft, provider_named
 from ai.providers.local import ocr_keywords
 from ai.providers.vocabulary import class_name_in
 from ai.selectors import ai_settings_for
-from images import storage
+from images import budget, storage
 from images.models import Client, Image
 from images.services import image_add_tags
 
@@ -118,9 +118,13 @@ def _hints(image: Image, language: str) -> list[str]:
 
 
 def _image_for_ai(image: Image) -> dict:
+    with storage.open_original(image) as fp:
+        return picture_for_ai(fp)
+
+
+def picture_for_ai(fp: IO[bytes]) -> dict:
     """An upright JPEG copy, reduced: providers bill by pixels and some refuse large files."""
-    with storage.open_original(image) as fp, PIL.Image.open(fp) as opened:
-        picture = PIL.ImageOps.exif_transpose(opened).convert("RGB")
+    picture = budget.decode(PIL.Image.open(fp), mode="RGB", long_side=AI_IMAGE_LONG_SIDE)
     picture.thumbnail((AI_IMAGE_LONG_SIDE, AI_IMAGE_LONG_SIDE))
     buffer = io.BytesIO()
     picture.save(buffer, "JPEG", quality=85)

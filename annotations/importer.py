@@ -23,6 +23,7 @@ tenant's first load looks nothing up (see _Run).
 
 import contextlib
 import datetime as dt
+import functools
 import gc
 import gzip
 import io
@@ -63,6 +64,8 @@ Format = Literal["predictions", "questions"]
 FORMATS = ("auto", "predictions", "questions")
 GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 64 * 1024
+# The rest of a line longer than INSIGHT_IMPORT_MAX_LINE_BYTES is skipped this much at a time.
+SKIP_BYTES = 64 * 1024
 # Ids of insights made from another tenant's copy of the same prediction: stable, so that the
 # second tenant's re-imports find their own rows again.
 TENANT_ID_NAMESPACE = uuid.UUID("6f1d9a52-5b0e-4c39-9a51-3f0f0c1f2d7e")
@@ -188,7 +191,8 @@ def open_source(fp: IO[bytes], *, format: str = "auto") -> Source:
     buffered = io.BufferedReader(_Unclosable(fp), HEAD_BYTES)
     stream: IO[bytes] = buffered
     if buffered.peek(2)[:2] == GZIP_MAGIC:
-        stream = io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"), HEAD_BYTES)
+        inflated = _Inflated(gzip.GzipFile(fileobj=buffered, mode="rb"))
+        stream = io.BufferedReader(inflated, HEAD_BYTES)
     try:
         head = stream.peek(HEAD_BYTES)  # type: ignore[attr-defined]
     except (OSError, EOFError) as exc:
@@ -235,6 +239,61 @@ class _Unclosable(io.RawIOBase):
 
     def close(self) -> None:
         pass
+
+
+class InflatedTooLarge(OSError):
+    """A compressed file inflates past INSIGHT_IMPORT_MAX_INFLATED_BYTES."""
+
+
+class _Inflated(io.RawIOBase):
+    """A gzip stream that stops at INSIGHT_IMPORT_MAX_INFLATED_BYTES: a small upload may
+    inflate to far more than INSIGHT_IMPORT_MAX_BYTES, which only bounds what is stored."""
+
+    def __init__(self, fp: IO[bytes]) -> None:
+        self.fp = fp
+        self.left = settings.INSIGHT_IMPORT_MAX_INFLATED_BYTES
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.fp.read(len(buffer))
+        self.left -= len(data)
+        if self.left < 0:
+            raise InflatedTooLarge(
+                f"the file inflates to more than {settings.INSIGHT_IMPORT_MAX_INFLATED_BYTES} "
+                "bytes (INSIGHT_IMPORT_MAX_INFLATED_BYTES)"
+            )
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _QuestionTooLong(Exception):
+    pass
+
+
+class _Marked(io.RawIOBase):
+    """Counts the bytes read since mark(): ijson holds a whole question (and any one string)
+    in memory, so a question longer than INSIGHT_IMPORT_MAX_LINE_BYTES stops the file."""
+
+    def __init__(self, fp: IO[bytes], limit: int) -> None:
+        self.fp = fp
+        self.limit = limit
+        self.since = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def mark(self) -> None:
+        self.since = 0
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.fp.read(len(buffer))
+        self.since += len(data)
+        if self.since > self.limit:
+            raise _QuestionTooLong
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _detect(head: bytes) -> Format | None:
@@ -296,8 +355,16 @@ def _parse(line: bytes) -> Any:
 
 def _read_lines(stream: IO[bytes]) -> Iterator[Record | BadLine]:
     number = 0
+    cap = settings.INSIGHT_IMPORT_MAX_LINE_BYTES
+    # One more byte than the cap: room for the newline of a line of exactly `cap` bytes.
+    readline = functools.partial(stream.readline, cap + 1)
     try:
-        for number, line in enumerate(stream, 1):
+        for number, line in enumerate(iter(readline, b""), 1):
+            if len(line) > cap and line[-1:] != b"\n":
+                # Never read whole: a gzip line can inflate to gigabytes.
+                _skip_line(stream)
+                yield BadLine("line", number, f"longer than {cap} bytes")
+                continue
             if not line.strip():
                 continue
             if b"\\u0000" in line:
@@ -317,15 +384,26 @@ def _read_lines(stream: IO[bytes]) -> Iterator[Record | BadLine]:
         yield BadLine("file", number + 1, f"the file could not be read on: {exc}")
 
 
+def _skip_line(stream: IO[bytes]) -> None:
+    while (chunk := stream.readline(SKIP_BYTES)) and chunk[-1:] != b"\n":
+        pass
+
+
 def _read_questions(stream: IO[bytes]) -> Iterator[Record | BadLine]:
     number = 0
+    cap = settings.INSIGHT_IMPORT_MAX_LINE_BYTES
+    # ijson reads ahead by its buffer: a question may end that far past the bytes counted.
+    marked = _Marked(stream, cap + HEAD_BYTES)
     try:
-        questions = ijson.items(stream, "questions.item", use_float=True)
+        questions = ijson.items(marked, "questions.item", use_float=True, buf_size=HEAD_BYTES)
         for number, obj in enumerate(questions, 1):
+            marked.mark()
             try:
                 yield question_record(obj)
             except BadRecord as exc:
                 yield BadLine("question", number, str(exc))
+    except _QuestionTooLong:
+        yield BadLine("file", number + 1, f"question {number + 1} is longer than {cap} bytes")
     except (ijson.JSONError, OSError, EOFError, UnicodeDecodeError) as exc:
         # ijson stops at an escaped lone surrogate ("\ud800"), which no UTF-8 text holds.
         yield BadLine("file", number + 1, f"invalid JSON after question {number}: {exc}")

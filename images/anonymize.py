@@ -29,7 +29,7 @@ from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from images import storage
+from images import budget, storage
 from images.detection import DetectionRefused, detect, detector_model_get
 from images.engine import Found
 from images.models import (
@@ -193,9 +193,11 @@ def anonymize_picture(
         picture = PIL.ImageOps.contain(
             picture, (settings.ANONYMIZE_MAX_SIDE, settings.ANONYMIZE_MAX_SIDE)
         )
-    rgb = np.array(picture.convert("RGB"))
     model = detector_model_get(name=settings.ANONYMIZE_MODEL, client=client)
     found = detect(model, picture, confidence=settings.ANONYMIZE_CONFIDENCE)
+    # After detection, whose array of the picture is freed by then; convert() copies even an
+    # RGB picture (the image budget counts the copies held at once: images.budget).
+    rgb = np.array(picture if picture.mode == "RGB" else picture.convert("RGB"))
     quads = [quad_of(item, settings.ANONYMIZE_MARGIN) for item in found]
     faces = face_quads(rgb, settings.ANONYMIZE_MARGIN) if cover_faces else []
     cover(rgb, [*quads, *faces], mode, stub_for(client))
@@ -215,8 +217,9 @@ def anonymize_picture(
 
 
 def open_oriented(fp: object) -> PIL.Image.Image:
-    with PIL.Image.open(fp) as opened:  # type: ignore[arg-type]
-        return PIL.ImageOps.exif_transpose(opened).convert("RGB")
+    """Upright RGB, reduced on decode towards ANONYMIZE_MAX_SIDE (anonymize_picture fits it)."""
+    opened = PIL.Image.open(fp)  # type: ignore[arg-type]
+    return budget.decode(opened, mode="RGB", long_side=settings.ANONYMIZE_MAX_SIDE)
 
 
 def settings_for(client: Client) -> AnonymizeSettings:

@@ -260,7 +260,9 @@ class StubView(APIView):
         request={"multipart/form-data": StubUploadSerializer},
         responses={
             200: StubSerializer,
-            **error_responses({413: "A file is too large or has too many pixels."}),
+            **error_responses(
+                {413: "A file is too large, has too many pixels or is over the memory budget."}
+            ),
         },
     )
     def put(self, request: Request) -> Response:

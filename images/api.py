@@ -158,7 +158,9 @@ class ImageViewSet(
         request={"multipart/form-data": UploadRequestSerializer},
         responses={
             201: UploadResponseSerializer,
-            **error_responses({413: "A file is too large or has too many pixels."}),
+            **error_responses(
+                {413: "A file is too large, has too many pixels or is over the memory budget."}
+            ),
         },
     )
     def create(self, request: Request) -> Response:

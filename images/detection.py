@@ -16,13 +16,12 @@ from typing import IO
 import PIL.Image
 import PIL.ImageDraw
 import PIL.ImageFont
-import PIL.ImageOps
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from images import model_files, storage
+from images import budget, model_files, storage
 from images.engine import (
     BackendUnavailable,
     Found,
@@ -180,8 +179,8 @@ def class_ids(model: DetectorModel, classes: Iterable[str]) -> list[int]:
 
 def oriented_picture(image: Image) -> PIL.Image.Image:
     """The stored original, decoded, with its EXIF orientation applied, as RGB."""
-    with storage.open_original(image) as fp, PIL.Image.open(fp) as opened:
-        return PIL.ImageOps.exif_transpose(opened).convert("RGB")
+    with storage.open_original(image) as fp:
+        return budget.decode(PIL.Image.open(fp), mode="RGB")
 
 
 def detect(

@@ -24,7 +24,7 @@ from imago_site.openapi import error_responses
 
 INPUT_ERRORS = {
     404: "No such image (an `image_id` or `image_ids` entry).",
-    413: "A file is too large or has too many pixels.",
+    413: "A file is too large, has too many pixels or is over the memory budget.",
 }
 
 

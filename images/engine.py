@@ -644,7 +644,8 @@ class OnnxDetector:
         confidence: float | None = None,
         classes: Iterable[int] | None = None,
     ) -> list[Found]:
-        rgb = np.asarray(image.convert("RGB"))
+        # convert() copies even an RGB picture: a full-size copy the budget does not count.
+        rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
         height, width = rgb.shape[:2]
         threshold = self.spec.confidence if confidence is None else confidence
         stride = max(self.layout.strides) if self.layout else None

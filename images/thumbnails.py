@@ -12,6 +12,8 @@ from typing import BinaryIO
 
 from PIL import Image, ImageCms, ImageOps
 
+from images import budget
+
 # Fastest WebP effort whose files stay within a few per cent of the default (method 4) at the
 # same quality; methods 3 and above cost roughly twice as much time for about 2% smaller files.
 WEBP_METHOD = 2
@@ -26,6 +28,8 @@ _SRGB = ImageCms.createProfile("sRGB")
 # (palettes, bilevel, high bit depth) becomes RGB(A) before resizing, which cannot filter
 # palettes and cannot box-reduce 16-bit greyscale.
 _PROFILE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK"})
+# Modes box-reduced straight from the decode; the others are converted at full size (below).
+_REDUCIBLE = _PROFILE_MODES - {"CMYK"}
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,11 @@ def _decode_for(image: Image.Image, long_side: int) -> Image.Image:
     # the DCT, choosing the smallest scale still at least this box in *both* dimensions, so the
     # box must have the thumbnail's real proportions, not (long_side, long_side).
     image.draft("RGB", _fit(image.size, long_side))
+    budget.check(image.size)
     # Rotations swap width and height, but the long side stays the long side, so the box above,
-    # taken before orientation, holds afterwards too.
-    ImageOps.exif_transpose(image, in_place=True)
-    decoded: Image.Image = image
+    # taken before orientation, holds afterwards too. Other formats are box-reduced straight
+    # from the decode (before any full-size copy), at most to twice the long side.
+    decoded = _upright_reduced(image, long_side)
     # A palette or colour-key transparency ("transparency" in info) must become an alpha channel
     # before resampling blends the keyed pixels with their neighbours.
     if decoded.mode not in _PROFILE_MODES or "transparency" in decoded.info:
@@ -76,6 +81,19 @@ def _decode_for(image: Image.Image, long_side: int) -> Image.Image:
     # Colour-convert after shrinking: both steps work on gamma-encoded values, so the order
     # barely shows, and the transform then runs on far fewer pixels.
     return _to_rgb(_to_srgb(_resize(decoded, long_side), icc_profile))
+
+
+def _upright_reduced(image: Image.Image, long_side: int) -> Image.Image:
+    factor = max(image.size) // (2 * long_side)
+    # Keyed transparency must become alpha before pixels are blended (see _decode_for).
+    if factor < 2 or image.mode not in _REDUCIBLE or "transparency" in image.info:
+        ImageOps.exif_transpose(image, in_place=True)
+        return image
+    orientation = image.getexif().get(budget.ORIENTATION_TAG)
+    reduced = image.reduce(factor)
+    if orientation not in budget.UPRIGHT:
+        return reduced
+    return reduced.transpose(budget.UPRIGHT[orientation])
 
 
 def _fit(size: tuple[int, int], long_side: int) -> tuple[int, int]:

@@ -8,6 +8,8 @@ from typing import BinaryIO
 import PIL.Image
 from django.conf import settings
 
+from images import budget
+
 # Pillow format name → (content type, file extension).
 ACCEPTED_FORMATS = {
     "JPEG": ("image/jpeg", "jpg"),
@@ -80,9 +82,12 @@ def _decode(fp: BinaryIO) -> tuple[str, int, int]:
             width, height = image.size
             if width * height > limit:
                 raise _too_many_pixels(width * height, limit)
+            budget.check((width, height))
             _load_fully(image)
     except UploadRejected:
         raise
+    except budget.OverMemoryBudget as exc:
+        raise UploadRejected(413, exc.code, exc.detail) from exc
     except (PIL.Image.DecompressionBombError, PIL.Image.DecompressionBombWarning) as exc:
         raise UploadRejected(413, "too_many_pixels", str(exc)) from exc
     except PIL.UnidentifiedImageError as exc:

@@ -340,6 +340,9 @@ SPECTACULAR_SETTINGS = {
 MAX_UPLOAD_BYTES = envint("MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 MAX_UPLOAD_FILES = envint("MAX_UPLOAD_FILES", 50)
 MAX_IMAGE_PIXELS = envint("MAX_IMAGE_PIXELS", 100_000_000)
+# Memory one image may take while a step processes it, counted in decoded pixels (images.budget):
+# larger images are refused at upload (413 over_memory_budget).
+IMAGE_MEMORY_BUDGET_MB = envint("IMAGE_MEMORY_BUDGET_MB", 1024)
 # Django would refuse a multi-file request before our own checks could name the file at fault.
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_UPLOAD_FILES + 10
@@ -449,6 +452,10 @@ INSIGHT_ANONYMOUS_RATE = env("INSIGHT_ANONYMOUS_RATE", "300/min")
 # --- Insight import (annotations app)
 INSIGHT_IMPORT_BATCH_SIZE = envint("INSIGHT_IMPORT_BATCH_SIZE", 5000)
 INSIGHT_IMPORT_MAX_BYTES = envint("INSIGHT_IMPORT_MAX_BYTES", 512 * 1024 * 1024)
+# A longer line (or question) is a bad line, skipped without being read whole: what a worker holds.
+INSIGHT_IMPORT_MAX_LINE_BYTES = envint("INSIGHT_IMPORT_MAX_LINE_BYTES", 1024 * 1024)
+# A gzip file stops being read past this many inflated bytes (a bomb costs time, not memory).
+INSIGHT_IMPORT_MAX_INFLATED_BYTES = envint("INSIGHT_IMPORT_MAX_INFLATED_BYTES", 4 * 1024**3)
 # The errors kept on an import run (each bad line is still counted).
 INSIGHT_IMPORT_MAX_ERRORS = envint("INSIGHT_IMPORT_MAX_ERRORS", 1000)
 INSIGHT_IMPORT_JOB_TIMEOUT = envint("INSIGHT_IMPORT_JOB_TIMEOUT", 3600)
