@@ -209,10 +209,11 @@ class ImageViewSet(
     @action(detail=True, url_path="thumbnail-url")
     def thumbnail_url(self, request: Request, pk: str) -> Response:
         image = self.get_object()
-        size = request.query_params.get("size", str(min(settings.THUMBNAIL_SIZES)))
-        if not size.isdigit() or int(size) not in settings.THUMBNAIL_SIZES:
+        default = str(min(settings.THUMBNAIL_SIZES))
+        size = selectors.parse_number(request.query_params.get("size", default))
+        if size not in settings.THUMBNAIL_SIZES:
             raise ApiError(400, "invalid_size", f"size must be one of {settings.THUMBNAIL_SIZES}.")
-        thumbnail = next((t for t in image.thumbnails.all() if t.size == int(size)), None)
+        thumbnail = next((t for t in image.thumbnails.all() if t.size == size), None)
         if thumbnail is None:
             raise ApiError(
                 409, "thumbnail_not_ready", "The thumbnails are not made yet; see /status/."
