@@ -9,6 +9,7 @@ import json
 import pytest
 from django.test import Client as BrowserClient
 
+from images.api import UsagePagination
 from images.models import AnonymizeSettings, PlateTask
 from tests.helpers import image_bytes, upload, upload_file
 
@@ -217,3 +218,38 @@ def test_an_invalid_task_option_is_refused_with_its_field(owner):
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["mode"]
     assert not PlateTask.objects.exists()
+
+
+# What the schema forbids is refused, not silently read as something else (schemathesis found
+# these with negative data).
+
+
+@pytest.mark.parametrize("route", ["/api/v1/images/", "/api/v1/detect/history"])
+def test_a_blank_date_filter_is_refused_not_ignored(owner, route):
+    response = owner.api.get(f"{route}?created_before=")
+    assert response.status_code == 400
+    assert "created_before" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("route", ["/api/v1/images/", "/api/v1/detect/history"])
+def test_a_blank_page_is_refused_like_any_page_that_is_not_a_number(owner, route):
+    assert owner.api.get(f"{route}?page=").status_code == 404
+    assert owner.api.get(f"{route}?page=x").status_code == 404
+    assert owner.api.get(f"{route}?page=1").status_code == 200
+
+
+@pytest.mark.parametrize("size", ["", "x", "0", "-5", "²"])
+def test_a_page_size_that_is_not_a_whole_number_from_1_is_refused(owner, size):
+    response = owner.api.get(f"/api/v1/images/?page_size={size}")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_page_size"
+
+
+@pytest.mark.parametrize("size", ["3", HUGE_ID])
+def test_a_page_size_past_the_largest_gives_the_largest(owner, monkeypatch, size):
+    monkeypatch.setattr(UsagePagination, "max_page_size", 2)
+    for shade in range(3):
+        upload(owner.api, ("a.png", image_bytes("PNG", color=(shade, 0, 0))))
+    response = owner.api.get(f"/api/v1/images/?page_size={size}")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 2
