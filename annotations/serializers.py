@@ -20,6 +20,7 @@ from annotations.models import Insight
 from annotations.selectors import Order, QuestionFilters
 from annotations.services import ALL_RESULTS
 from images.signing import signed_url
+from imago_site import parsers
 
 # Question texts by insight type; `lang` picks the translation (annotations/locale/*/django.po).
 QUESTION_TEXTS = {
@@ -260,7 +261,7 @@ class JsonObjectField(serializers.Field):
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if isinstance(data, str):
             try:
-                data = json.loads(data)
+                data = parsers.loads(data)
             except ValueError:
                 self.fail("invalid")
         if not isinstance(data, dict):

@@ -22,12 +22,26 @@ from imago_site.openapi import error_responses
 from imago_site.outbound import OutboundUrlField
 
 
-class TaskRequestSerializer(serializers.Serializer):
-    files = serializers.ListField(child=serializers.FileField(), help_text="1 to 50 images.")
+def _column_limit(model: type[models.Model], field: str) -> int:
+    """A column's length, so that a longer value is refused (PostgreSQL would raise DataError)."""
+    return model._meta.get_field(field).max_length
+
+
+class TaskOptionsSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=CoverMode.choices, required=False)
     cover_faces = serializers.BooleanField(required=False, allow_null=True, default=None)
-    upload_url = OutboundUrlField(required=False, allow_blank=True)
-    callback_url = OutboundUrlField(required=False, allow_blank=True)
+    upload_url = OutboundUrlField(
+        required=False, allow_blank=True, max_length=_column_limit(PlateTask, "upload_url")
+    )
+    callback_url = OutboundUrlField(
+        required=False, allow_blank=True, max_length=_column_limit(PlateTask, "callback_url")
+    )
+
+
+class TaskRequestSerializer(TaskOptionsSerializer):
+    """The options and the files, for the schema: the view reads the files on their own."""
+
+    files = serializers.ListField(child=serializers.FileField(), help_text="1 to 50 images.")
 
 
 class TaskResultSerializer(serializers.Serializer):
@@ -106,12 +120,11 @@ class ProcessTaskView(APIView):
                 "request_too_large",
                 f"{total} bytes sent; at most {settings.ANONYMIZE_MAX_REQUEST_BYTES} per request.",
             )
-        form = TaskRequestSerializer(data=request.data)
-        form.is_valid(raise_exception=False)
-        errors = {k: v for k, v in form.errors.items() if k != "files"}
-        if errors:
-            raise serializers.ValidationError(errors)
-        data = form.validated_data if not form.errors else {}
+        # The options stand alone: files may come as `file` too, and one unreadable file fails
+        # by itself in the task's results (as plate_detect does), never taking the options along.
+        form = TaskOptionsSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
         defaults = anonymize.settings_for(client)
         options = anonymize.TaskOptions(
             mode=data.get("mode") or defaults.mode,
@@ -218,7 +231,12 @@ class AnonymizeSettingsSerializer(serializers.ModelSerializer):
         **serializers.ModelSerializer.serializer_field_mapping,
         models.URLField: OutboundUrlField,
     }
-    webhook_secret = serializers.CharField(write_only=True, required=False, allow_blank=True)
+    webhook_secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=_column_limit(AnonymizeSettings, "webhook_secret"),
+    )
 
     class Meta:
         model = AnonymizeSettings

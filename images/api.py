@@ -12,7 +12,6 @@ from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -35,6 +34,7 @@ from images.serializers import (
     UploadResponseSerializer,
 )
 from images.signing import signed_url
+from imago_site import pagination
 from imago_site.errors import ApiError
 from imago_site.openapi import error_responses
 
@@ -43,6 +43,9 @@ READ, WRITE, DELETE = Scope.IMAGES_READ.value, Scope.IMAGES_WRITE.value, Scope.I
 
 class UtcIsoDateTimeField(IsoDateTimeField):
     def to_python(self, value: str | None) -> datetime | None:
+        if value == "":
+            # `created_before=` is no date: refused, as the schema's format says, not ignored.
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
         moment = super().to_python(value)
         if moment is None:
             return None
@@ -91,7 +94,7 @@ class ImageFilter(django_filters.FilterSet):
         return ai_selectors.image_search(queryset, value)
 
 
-class UsagePagination(PageNumberPagination):
+class UsagePagination(pagination.PageNumberPagination):
     """Pages of images, with the tenant's usage against its quotas."""
 
     page_size_query_param = "page_size"
@@ -211,10 +214,11 @@ class ImageViewSet(
     @action(detail=True, url_path="thumbnail-url")
     def thumbnail_url(self, request: Request, pk: str) -> Response:
         image = self.get_object()
-        size = request.query_params.get("size", str(min(settings.THUMBNAIL_SIZES)))
-        if not size.isdigit() or int(size) not in settings.THUMBNAIL_SIZES:
+        default = str(min(settings.THUMBNAIL_SIZES))
+        size = selectors.parse_number(request.query_params.get("size", default))
+        if size not in settings.THUMBNAIL_SIZES:
             raise ApiError(400, "invalid_size", f"size must be one of {settings.THUMBNAIL_SIZES}.")
-        thumbnail = next((t for t in image.thumbnails.all() if t.size == int(size)), None)
+        thumbnail = next((t for t in image.thumbnails.all() if t.size == size), None)
         if thumbnail is None:
             raise ApiError(
                 409, "thumbnail_not_ready", "The thumbnails are not made yet; see /status/."

@@ -373,7 +373,10 @@ class DetectModelsView(generics.ListAPIView):
 
 
 class DetectionsQuerySerializer(serializers.Serializer):
-    model = serializers.CharField(required=False, help_text="Only this model's runs.")
+    # Blank is every model: a query string's empty optional field means absent (as in forms).
+    model = serializers.CharField(
+        required=False, allow_blank=True, help_text="Only this model's runs; blank: all."
+    )
 
 
 class ImageDetectionsView(APIView):

@@ -50,11 +50,26 @@ def image_queryset(request: Request) -> QuerySet[Image]:
 def image_find(request: Request, value: object) -> Image | None:
     """The request's image by id or uuid; None when it has none, or the value is neither."""
     value = str(value)
-    # isdigit() alone accepts "²" and other digits that int() refuses.
     if value.isascii() and value.isdigit():
-        return image_queryset(request).filter(pk=int(value)).first()
+        pk = parse_number(value)
+        return None if pk is None else image_queryset(request).filter(pk=pk).first()
     key = parse_uuid(value)
     return None if key is None else image_queryset(request).filter(uuid=key).first()
+
+
+MAX_ID = 2**63 - 1  # the largest primary key any of our databases stores
+
+
+def parse_number(value: str) -> int | None:
+    """A primary key (or any count) from a URL, a query or a form; None when no row can have it.
+
+    isdigit() alone accepts "²" and other digits that int() refuses, and int() refuses text of
+    more than 4,300 digits; an id past 64 bits overflows the database's integer.
+    """
+    if not (value.isascii() and value.isdigit()) or len(value) > len(str(MAX_ID)):
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None
 
 
 def parse_uuid(value: str) -> uuid.UUID | None:

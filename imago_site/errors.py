@@ -4,7 +4,13 @@ import logging
 from typing import Any
 
 import redis
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import (
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, serializers, status
@@ -72,6 +78,42 @@ def json_404(request: HttpRequest, exception: Exception | None = None) -> Any:
     if _wants_json(request):
         return JsonResponse({"code": "not_found", "detail": "No such resource."}, status=404)
     return defaults.page_not_found(request, exception)
+
+
+def _refusal(exception: Exception | None) -> tuple[int, str, str]:
+    """Status, code and sentence for a request Django refused while reading it."""
+    if isinstance(exception, TooManyFilesSent):
+        return (
+            400,
+            "too_many_files",
+            (
+                f"At most {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files per request; "
+                f"the upload routes take {settings.MAX_UPLOAD_FILES}."
+            ),
+        )
+    if isinstance(exception, TooManyFieldsSent):
+        return (
+            400,
+            "too_many_fields",
+            (f"At most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields per request."),
+        )
+    if isinstance(exception, RequestDataTooBig):
+        return (
+            413,
+            "request_too_large",
+            (
+                f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
+                "(files aside); send less."
+            ),
+        )
+    return 400, "bad_request", "The request is malformed."
+
+
+def json_400(request: HttpRequest, exception: Exception | None = None) -> Any:
+    if _wants_json(request):
+        status_code, code, detail = _refusal(exception)
+        return JsonResponse({"code": code, "detail": detail}, status=status_code)
+    return defaults.bad_request(request, exception)
 
 
 def json_500(request: HttpRequest) -> Any:

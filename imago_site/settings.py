@@ -294,16 +294,25 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["images.auth.HasScopes"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": ["images.auth.ClientRateThrottle"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "imago_site.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "imago_site.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "imago_site.errors.api_exception_handler",
+    # JSON with a depth limit (API_JSON_MAX_DEPTH); forms and multipart as DRF reads them.
+    "DEFAULT_PARSER_CLASSES": [
+        "imago_site.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "UNAUTHENTICATED_USER": None,
 }
+
+# JSON bodies (and JSON text in form fields) nested deeper than this are refused, unparsed.
+API_JSON_MAX_DEPTH = envint("API_JSON_MAX_DEPTH", 64)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Imago API",

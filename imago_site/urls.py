@@ -60,5 +60,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "imago_site.errors.json_400"
 handler404 = "imago_site.errors.json_404"
 handler500 = "imago_site.errors.json_500"

@@ -4,11 +4,16 @@ The schema comes from /api/schema/ itself, so new routes are covered as soon as 
 Every operation is called with a key that has every scope, half the time on the ids of a tenant's
 real image (processed by the real pipeline), detection job and plate task; then with no key at
 all, and as a staff user with a session. Nothing is excluded: every route runs in-process.
+
+Three kinds of request: valid ones (a 2xx, or a refusal that depends on state, such as 404),
+invalid ones (which must be refused: 4xx), and chained calls along the links schemathesis infers
+(stateful). The refusals the schema cannot express are listed below, each with its reason.
 """
 
 import io
 from collections.abc import Iterable
 from functools import cached_property
+from typing import Any
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import pytest
@@ -23,8 +28,12 @@ from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.generation.stateful.state_machine import StepInput, StepOutput
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -41,6 +50,79 @@ CHECKS = [
     response_schema_conformance,
     response_headers_conformance,
 ]
+
+# Valid by the schema, refused by design: what the schema cannot say, by the answer's code.
+REFUSED_BY_DESIGN = {
+    # OpenAPI cannot require one of two multipart fields, so neither is marked required.
+    "no_file": "the upload routes need `file` or `files`",
+    # An upload's bytes decide what it is; the schema can only say `format: binary`.
+    "not_an_image": "the file's bytes are not an image",
+    "invalid_model": "the file is not a model (ONNX)",
+    "not_json": "the file is neither JSON Lines predictions nor JSON questions",
+    # A fetched URL must reach a public host: no schema format says so.
+    "blocked_address": "the URL does not name a public http(s) host",
+    # Model and class names are data, listed by /detect/models, not an enum of the schema.
+    "unknown_model": "no model of that name is registered",
+    "unknown_class": "the model has no such class",
+}
+# The same for `invalid` answers, by field.
+INVALID_BY_DESIGN = {
+    # `format: uri` takes any RFC 3986 URI ("a:b"); webhooks need an http(s) URL with a host.
+    "upload_url": "an http(s) URL",
+    "callback_url": "an http(s) URL",
+    # Multipart has no null: a nullable integer's null arrives as the text "null".
+    "rate_limit": "null in a multipart form",
+    "storage_quota_bytes": "null in a multipart form",
+    "image_quota": "null in a multipart form",
+    # Uniqueness depends on the rows there are, not on the request's shape.
+    "slug": "a slug another client holds",
+    # `format: binary` has no minimum size; an empty part is no file to Django.
+    "file": "an empty file",
+}
+
+
+def _refused_by_design(response: schemathesis.Response) -> bool:
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    if not isinstance(body, dict):
+        return False
+    if body.get("code") in REFUSED_BY_DESIGN:
+        return True
+    if body.get("code") == "invalid":
+        return set(body.get("errors", {})) <= set(INVALID_BY_DESIGN)
+    # Robotoff's annotate: `data` is typed as text (JSON object text, in forms); the schema
+    # cannot say that the text must hold a JSON object.
+    return body.get("status") == "error_invalid_data" and body["description"].startswith("data:")
+
+
+@schemathesis.check
+def valid_data_is_accepted(ctx: Any, response: schemathesis.Response, case: schemathesis.Case):
+    """schemathesis' positive_data_acceptance, less the refusals listed above."""
+    if _refused_by_design(response):
+        return None
+    return positive_data_acceptance(ctx, response, case)
+
+
+@schemathesis.check
+def invalid_data_is_refused(ctx: Any, response: schemathesis.Response, case: schemathesis.Case):
+    """schemathesis' negative_data_rejection, less one of its own errors: a multipart form
+    sends every field as text, so a field mutated to another type (an object for a string)
+    arrives as valid text."""
+    if case.media_type == "multipart/form-data" and _only_a_body_type_is_negative(case):
+        return None
+    return negative_data_rejection(ctx, response, case)
+
+
+def _only_a_body_type_is_negative(case: schemathesis.Case) -> bool:
+    if case.meta is None:
+        return False
+    components = case.meta.components
+    negative = {location for location, info in components.items() if info.mode.is_negative}
+    description = getattr(case.meta.phase.data, "description", None) or ""
+    return negative == {ParameterLocation.BODY} and "violates `type`" in description
+
 
 # Bounded and repeatable: a fixed number of examples per operation, the same ones on every run.
 BOUNDED = settings(
@@ -128,14 +210,26 @@ class World:
         return task
 
     def point_at_known(self, case: schemathesis.Case) -> None:
-        """Replace generated ids (in the path, or a body's image_id) with ids that exist."""
+        """Replace generated ids (in the path, or a body's image_id) with ids that exist.
+
+        A part generated to break the schema is left alone: replacing it would make the request
+        valid, and the negative check would then call its acceptance a failure.
+        """
+        components = case.meta.components if case.meta else {}
+
+        def negative(location: ParameterLocation) -> bool:
+            info = components.get(location)
+            return info is not None and info.mode.is_negative
+
         path = case.operation.path
-        for name in case.path_parameters or {}:
-            known = self._known(path, case.method, name)
-            if known is not None:
-                case.path_parameters[name] = known
-        if isinstance(case.body, dict) and "image_id" in case.body:
-            case.body["image_id"] = str(self.image.pk)
+        if not negative(ParameterLocation.PATH):
+            for name in case.path_parameters or {}:
+                known = self._known(path, case.method, name)
+                if known is not None:
+                    case.path_parameters[name] = known
+        body = case.body
+        if not negative(ParameterLocation.BODY) and isinstance(body, dict) and "image_id" in body:
+            body["image_id"] = str(self.image.pk)
 
     def _known(self, path: str, method: str, name: str) -> str | None:
         if name == "job_id":
@@ -178,7 +272,7 @@ def test_the_api_answers_a_tenant_as_its_schema_says(
 ) -> None:
     if on_known_ids:
         world.point_at_known(case)
-    case.call_and_validate(headers=world.headers, checks=CHECKS)
+    case.call_and_validate(headers=world.headers, checks=[*CHECKS, valid_data_is_accepted])
 
 
 @schema.parametrize()
@@ -222,3 +316,51 @@ def test_every_operation_that_needs_a_key_documents_the_shared_errors() -> None:
                 body = operation["responses"][code]["content"]["application/json"]["schema"]
                 assert body == error, (method, path, code)
             assert "WWW-Authenticate" in operation["responses"]["401"]["headers"]
+
+
+negative = schemathesis.openapi.from_wsgi(
+    "/api/schema/?format=json", in_test_transaction(get_wsgi_application())
+)
+negative.config.generation.update(modes=[schemathesis.GenerationMode.NEGATIVE])
+
+
+@negative.parametrize()
+@negative.given(on_known_ids=st.booleans())
+@settings(BOUNDED, max_examples=10)
+def test_the_api_refuses_what_its_schema_forbids(
+    case: schemathesis.Case, on_known_ids: bool, world: World
+) -> None:
+    if on_known_ids:
+        world.point_at_known(case)
+    case.call_and_validate(headers=world.headers, checks=[*CHECKS, invalid_data_is_refused])
+
+
+def test_a_tenants_chained_calls_answer_as_the_schema_says(world: World) -> None:
+    """Stateful: calls chained along the links schemathesis infers from the schema (an upload's
+    id into the image routes, a task's id into its status, …), a few short scenarios."""
+
+    linked: list[bool] = []
+
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        def step(self, input: StepInput) -> StepOutput:
+            linked.append(input.transition is not None)
+            return super().step(input)
+
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            return {"headers": world.headers}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+    Workflow.run(
+        settings=settings(
+            max_examples=8,
+            stateful_step_count=6,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    # Without links there is no chain, only single calls that the tests above make already.
+    assert sum(linked) >= 5, f"{sum(linked)} of {len(linked)} calls followed a link"

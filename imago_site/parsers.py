@@ -1,0 +1,56 @@
+"""JSON bodies with a bounded nesting depth.
+
+Python's json module recurses once per level: a 6 KB body of 3,000 brackets raises RecursionError
+(a 500), and a few hundred levels parse but then cost every walk over the data. No request of this
+API needs more than a handful of levels, so deeper documents are refused before they are parsed.
+"""
+
+import codecs
+import json
+import re
+from itertools import accumulate
+from typing import Any
+
+from django.conf import settings
+from rest_framework import parsers
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import get_encoding
+from rest_framework.utils.json import strict_constant
+
+# A JSON string, escapes included (the unrolled form: linear, no backtracking).
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+class TooDeep(ValueError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"JSON nested deeper than {limit} levels.")
+
+
+def json_depth(text: str) -> int:
+    """How deep arrays and objects nest in `text`, without parsing it (brackets in strings
+    do not count; malformed text gives some number, and the parser refuses it afterwards)."""
+    skeleton = _NOT_A_BRACKET.sub("", _STRING.sub("", text))
+    return max(accumulate(1 if c in "[{" else -1 for c in skeleton), default=0)
+
+
+def loads(text: str, **kwargs: Any) -> Any:
+    """json.loads, refusing (TooDeep, a ValueError) documents past API_JSON_MAX_DEPTH."""
+    if json_depth(text) > settings.API_JSON_MAX_DEPTH:
+        raise TooDeep(settings.API_JSON_MAX_DEPTH)
+    return json.loads(text, **kwargs)
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's parser (same errors, same strictness) with the depth limit: 400 `too_deep`."""
+
+    def parse(self, stream, media_type=None, parser_context=None) -> Any:
+        encoding = get_encoding(parser_context or {})
+        try:
+            text = codecs.getreader(encoding)(stream).read()
+            parse_constant = strict_constant if self.strict else None
+            return loads(text, parse_constant=parse_constant)
+        except TooDeep as exc:
+            raise ParseError(str(exc), code="too_deep") from exc
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from exc
