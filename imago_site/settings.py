@@ -156,6 +156,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=envint("ADMIN_LOGIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_CLIENT_IP_CALLABLE = "imago_site.addresses.client_address"
 AXES_RESET_ON_SUCCESS = True
+# No banner on every start of every process (each management command, each worker).
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "imago_site.urls"
 WSGI_APPLICATION = "imago_site.wsgi.application"
