@@ -192,8 +192,7 @@ class ClientRateThrottle(throttling.BaseThrottle):
         window_start = math.floor(now / self.window) * self.window
         key = f"ratelimit:{client.pk}:{window_start}"
         try:
-            cache.add(key, 0, timeout=self.window + 5)
-            count = cache.incr(key)
+            count = self._count(key)
         except redis.exceptions.RedisError as exc:
             # Losing the rate limit for a moment is better than refusing every request.
             logger.warning("Rate limiting skipped, Redis unavailable: %s", exc)
@@ -207,6 +206,14 @@ class ClientRateThrottle(throttling.BaseThrottle):
             self.retry_after = reset - now
             return False
         return True
+
+    def _count(self, key: str) -> int:
+        try:
+            return cache.incr(key)
+        except ValueError:
+            # The window's first request, or its key was dropped (flushed, evicted): add it,
+            # unless another request just did, which the second incr then counts on.
+            return 1 if cache.add(key, 1, timeout=self.window + 5) else cache.incr(key)
 
     def wait(self) -> float | None:
         return self.retry_after

@@ -1,9 +1,11 @@
-"""The processing pipeline: an ordered registry of steps, each run as its own RQ job.
+"""The processing pipeline: a registry of steps, each run as its own RQ job.
 
 A step is a function taking an Image and returning a JSON-safe result; it raises SkipStep when it
-has nothing to do. Apps register their steps with @step("name"); the order of registration is the
-order of enqueueing. A step that reads another's output names it in `after`: its job then waits
-for that step's job to finish (successfully or not) when both run in the same batch.
+has nothing to do. Each app registers its own steps with @step("name") (in its steps module);
+settings.PIPELINE_STEPS declares which run and in what order they are queued and listed. A step
+that reads another's output names it in `after`: its job then waits for that step's job to finish
+(successfully or not) when both run in the same batch, and it must come after it in the order
+(a system check says so at start-up).
 """
 
 import json
@@ -17,6 +19,7 @@ from datetime import timedelta
 import django_rq
 import structlog
 from django.conf import settings
+from django.core import checks
 from django.db import transaction
 from django.utils import timezone
 from rq import Queue, Retry, get_current_job
@@ -62,7 +65,34 @@ def step(name: str, *, after: tuple[str, ...] = ()) -> Callable[[StepFunction], 
 
 
 def step_names() -> list[str]:
-    return list(STEPS)
+    """The steps an image goes through, in their declared order."""
+    return [name for name in settings.PIPELINE_STEPS if name in STEPS]
+
+
+@checks.register()
+def pipeline_order_check(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
+    declared = list(settings.PIPELINE_STEPS)
+    errors: list[checks.CheckMessage] = []
+    for position, name in enumerate(declared):
+        if name not in STEPS:
+            errors.append(
+                checks.Error(
+                    f"PIPELINE_STEPS names {name!r}, which no installed app registers.",
+                    hint=f"Registered steps: {', '.join(sorted(STEPS))}.",
+                    id="images.E001",
+                )
+            )
+            continue
+        for parent in STEPS[name].after:
+            if parent in declared[position + 1 :]:
+                errors.append(
+                    checks.Error(
+                        f"The {name} step reads {parent}'s output: PIPELINE_STEPS must list "
+                        f"{parent} before {name}.",
+                        id="images.E002",
+                    )
+                )
+    return errors
 
 
 def queue_name_for(client: Client, *, bulk: bool = False) -> str:
@@ -81,7 +111,7 @@ def pipeline_enqueue(
     The step rows are written in one statement and the jobs sent in one Redis pipeline: this runs
     in every upload request.
     """
-    names = _prerequisites_first(set(steps) if steps is not None else set(STEPS))
+    names = [name for name in step_names() if steps is None or name in steps]
     retry = Retry(max=settings.PIPELINE_RETRY_MAX, interval=settings.PIPELINE_RETRY_INTERVALS)
     # The ids are chosen here because the jobs are enqueued only when the transaction commits.
     job_ids = {name: f"{image.uuid}-{name}-{uuid.uuid4().hex[:8]}" for name in names}
@@ -174,24 +204,6 @@ def _server_version(queue: Queue) -> tuple[int, int, int]:
     return _server_versions[where]
 
 
-def _prerequisites_first(wanted: set[str]) -> list[str]:
-    """The wanted steps in registry order, moved so that each comes after those it reads."""
-    ordered: list[str] = []
-
-    def visit(name: str) -> None:
-        if name in ordered:
-            return
-        for parent in STEPS[name].after:
-            if parent in wanted and parent in STEPS:
-                visit(parent)
-        ordered.append(name)
-
-    for name in STEPS:
-        if name in wanted:
-            visit(name)
-    return ordered
-
-
 def step_run(*, image_id: int, step_name: str) -> None:
     """Run one step for one image, recording its state; re-raise so that RQ retries."""
     with structlog.contextvars.bound_contextvars(image_id=image_id, step=step_name):
@@ -203,7 +215,7 @@ def _step_run(image_id: int, step_name: str) -> None:
         image_id=image_id, name=step_name
     )
     step_row = row.first()
-    if step_row is None or step_name not in STEPS:
+    if step_row is None or step_name not in step_names():
         logger.info("Step %s of image %s no longer exists; nothing to do", step_name, image_id)
         return
     job = get_current_job()

@@ -156,6 +156,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=envint("ADMIN_LOGIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_CLIENT_IP_CALLABLE = "imago_site.addresses.client_address"
 AXES_RESET_ON_SUCCESS = True
+# No banner on every start of every process (each management command, each worker).
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "imago_site.urls"
 WSGI_APPLICATION = "imago_site.wsgi.application"
@@ -360,6 +362,11 @@ THUMBNAIL_SIZES = [int(size) for size in envlist("THUMBNAIL_SIZES", "256,1024")]
 THUMBNAIL_QUALITY = envint("THUMBNAIL_QUALITY", 80)
 
 # Pipeline.
+# The steps every image goes through, in the order they are queued: the quick ones a gallery shows
+# first, then the slow ones. Each app registers its own; leaving one out turns it off.
+PIPELINE_STEPS = envlist(
+    "PIPELINE_STEPS", "exif,thumbnails,ocr,detection,anonymize,vision,insights"
+)
 PIPELINE_RETRY_MAX = envint("PIPELINE_RETRY_MAX", 3)
 PIPELINE_RETRY_INTERVALS = [int(s) for s in envlist("PIPELINE_RETRY_INTERVALS", "10,60,300")]
 # Steps unfinished this long with no live RQ job are queued again (or failed): requeue_stuck_steps.

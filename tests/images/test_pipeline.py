@@ -215,7 +215,7 @@ def test_a_real_worker_process_runs_the_pipeline(owner, run_jobs, settings):
     assert image.thumbnails.count() == 2
 
 
-def test_a_step_waits_for_the_steps_it_reads(owner, run_jobs, monkeypatch):
+def test_a_step_waits_for_the_steps_it_reads(owner, run_jobs, monkeypatch, settings):
     order = []
 
     def record(name):
@@ -230,8 +230,9 @@ def test_a_step_waits_for_the_steps_it_reads(owner, run_jobs, monkeypatch):
         "early": pipeline.Step("early", record("early")),
     }
     monkeypatch.setattr(pipeline, "STEPS", {**pipeline.STEPS, **steps})
+    # Declared the wrong way round (the system check would say so): "late" is queued first.
+    settings.PIPELINE_STEPS = [*settings.PIPELINE_STEPS, "late", "early"]
     upload(owner.api, ("a.jpg", image_bytes()))
-    # Without the dependency, "late" would run first: it is registered first.
     run_jobs()
     assert order.index("early") < order.index("late")
     assert Image.objects.get().status == "done"
@@ -297,3 +298,40 @@ def _stored_image(tenant) -> Image:
         size_bytes=len(data),
         sha256="0" * 64,
     )
+
+
+def test_steps_are_queued_in_their_declared_order_whatever_the_apps_import_order(
+    owner, transactional_db
+):
+    created = upload(owner.api, ("a.png", image_bytes("PNG"))).json()["images"][0]
+    rows = ImageStep.objects.filter(image_id=created["id"]).order_by("id")
+    assert [row.name for row in rows] == [
+        "exif", "thumbnails", "ocr", "detection", "anonymize", "vision", "insights"
+    ]  # fmt: skip
+    queued = [job.args[1] for job in django_rq.get_queue("default").get_jobs()]
+    assert queued == ["exif", "thumbnails", "ocr", "detection", "anonymize"]
+
+
+def test_a_step_left_out_of_the_order_does_not_run(owner, run_jobs, settings):
+    settings.PIPELINE_STEPS = ["exif", "thumbnails"]
+    created = upload(owner.api, ("a.png", image_bytes("PNG"))).json()["images"][0]
+    run_jobs()
+    steps = owner.api.get(f"/api/v1/images/{created['id']}/").json()["steps"]
+    assert [(s["name"], s["status"]) for s in steps] == [("exif", "done"), ("thumbnails", "done")]
+
+
+def test_the_system_check_refuses_an_unknown_step_and_a_reader_before_its_source(settings):
+    declared = settings.PIPELINE_STEPS
+    settings.PIPELINE_STEPS = ["exif", "insights", "ocr", "vision", "detection", "ocrr"]
+    errors = {(e.id, e.msg) for e in pipeline.pipeline_order_check()}
+    assert ("images.E001", "PIPELINE_STEPS names 'ocrr', which no installed app registers.") in (
+        errors
+    )
+    assert {msg.split(":")[0] for id_, msg in errors if id_ == "images.E002"} == {
+        "The insights step reads ocr's output",
+        "The insights step reads vision's output",
+        "The insights step reads detection's output",
+        "The vision step reads detection's output",
+    }
+    settings.PIPELINE_STEPS = declared
+    assert pipeline.pipeline_order_check() == []
