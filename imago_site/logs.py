@@ -39,6 +39,9 @@ _SECRET_IN_TEXT = re.compile(
 )
 # Imago's API keys (images/auth.py): the prefix and 43 URL-safe characters.
 _API_KEY = re.compile(r"imago_[A-Za-z0-9_-]{20,}")
+# A signed link's token is a credential for as long as the link lives (access lines, Django's
+# "Forbidden: <path>" warnings).
+_SIGNED_LINK = re.compile(r"/files/signed/[^\s\"'?#]+")
 
 
 def _strip_colours(logger: Any, method: str, event_dict: EventDict) -> EventDict:
@@ -51,6 +54,7 @@ def _strip_colours(logger: Any, method: str, event_dict: EventDict) -> EventDict
 
 def redact_text(text: str) -> str:
     text = _API_KEY.sub(f"imago_{REDACTED}", text)
+    text = _SIGNED_LINK.sub(f"/files/signed/{REDACTED}", text)
     return _SECRET_IN_TEXT.sub(lambda m: f"{m['name']}{m['sep']}{REDACTED}", text)
 
 

@@ -52,6 +52,8 @@ from rq.registry import (
     StartedJobRegistry,
 )
 
+from imago_site.addresses import client_address
+
 logger = logging.getLogger(__name__)
 
 # Each counter and histogram series would get a `_created` twin that Prometheus does not need.
@@ -344,8 +346,10 @@ def refusal(request: HttpRequest) -> JsonResponse | None:
     """None when the caller may read the metrics, else the JSON answer that says why not.
 
     A right Bearer token is enough from anywhere; without credentials, the caller's address must
-    be in METRICS_ALLOWED_NETWORKS. That address is REMOTE_ADDR, never X-Forwarded-For, which any
-    caller can write: behind a proxy, use the token or allow the proxy's network.
+    be in METRICS_ALLOWED_NETWORKS. That address is the client's (imago_site.addresses): the
+    socket's peer, or behind TRUSTED_PROXIES the client they forward for, never a header an
+    untrusted caller wrote. Never allow a proxy's own network: every request through it would
+    pass.
     """
     authorization = request.headers.get("Authorization", "")
     if authorization:
@@ -363,7 +367,7 @@ def refusal(request: HttpRequest) -> JsonResponse | None:
         )
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    if _address_allowed(request.META.get("REMOTE_ADDR", "")):
+    if _address_allowed(client_address(request)):
         return None
     return JsonResponse(
         {

@@ -5,6 +5,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
@@ -39,6 +40,12 @@ def envint(name: str, default: int) -> int:
 def env_any(*names: str, default: str = "") -> str:
     """The first of several spellings that is set (ours, then the one other tools document)."""
     return next((value for name in names if (value := env(name))), default)
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a URL, as a Content-Security-Policy source."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def envlist(name: str, default: str) -> list[str]:
@@ -277,6 +284,10 @@ if STORAGE_BACKEND == "s3":
             "default_acl": None,
         },
     }
+    # Pages show thumbnails through presigned links to the storage's own host: the policy must
+    # let them load (AWS without an endpoint: the bucket's virtual host under amazonaws.com).
+    _links_origin = env("S3_PUBLIC_ENDPOINT_URL") or _s3_endpoint or "https://*.amazonaws.com"
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"].append(_origin(_links_origin))
 else:
     _default_storage = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",

@@ -188,3 +188,12 @@ def test_a_scrape_survives_redis_being_down_and_says_so(monkeypatch):
     assert value(samples, "imago_collector_up", collector="queues") == 0
     assert value(samples, "imago_collector_up", collector="redis_metrics") == 0
     assert value(samples, "imago_collector_up", collector="tenants") == 1
+
+
+@pytest.mark.django_db
+def test_behind_a_trusted_proxy_the_internet_is_not_let_in_as_the_proxys_loopback(settings):
+    # The proxy runs on the same host: every request reaches us from 127.0.0.1.
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    from_the_internet = HttpClient().get("/metrics", HTTP_X_FORWARDED_FOR=OUTSIDE)
+    assert from_the_internet.status_code == 403
+    assert HttpClient().get("/metrics").status_code == 200  # the local scraper, not proxied

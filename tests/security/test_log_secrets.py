@@ -93,3 +93,12 @@ def test_a_request_line_with_headers_is_redacted(logged):
         assert secret not in text
     # What is not secret stays readable.
     assert "Refused a request" in text and "/x?a=1" in text and "12" in text
+
+
+@pytest.mark.django_db
+def test_a_signed_links_token_is_not_written_to_the_access_log(logged):
+    token = "eyJjIjoxLCJuIjoieC9vcmlnaW5hbC5qcGcifQ:1vQx2y:SiGnAtUrE-of-the-link"
+    HttpClient().get(f"/files/signed/{token}")
+    lines = logged()
+    assert "/files/signed/[redacted]" in lines
+    assert "SiGnAtUrE-of-the-link" not in lines

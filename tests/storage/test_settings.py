@@ -86,3 +86,20 @@ def test_links_that_s3_would_refuse_are_refused_at_start():
         _default_storage(STORAGE_BACKEND="s3", SIGNED_URL_TTL=str(8 * 24 * 3600))
     # Local links have no such limit.
     assert _default_storage(SIGNED_URL_TTL=str(8 * 24 * 3600))["BACKEND"].endswith("SystemStorage")
+
+
+def test_the_content_security_policy_lets_pages_show_pictures_from_the_storage():
+    def pictures_from(**environ: str) -> list[str]:
+        policy = settings_from_env(environ)["CONTENT_SECURITY_POLICY"]
+        return policy["DIRECTIVES"]["img-src"]
+
+    local = pictures_from()
+    assert pictures_from(
+        STORAGE_BACKEND="s3",
+        S3_ENDPOINT_URL="http://minio:9000",
+        S3_PUBLIC_ENDPOINT_URL="https://files.example.com/base/",
+    ) == [*local, "https://files.example.com"]
+    assert pictures_from(STORAGE_BACKEND="s3", S3_ENDPOINT_URL="http://minio:9000")[-1] == (
+        "http://minio:9000"
+    )
+    assert pictures_from(STORAGE_BACKEND="s3")[-1] == "https://*.amazonaws.com"
