@@ -98,6 +98,7 @@ def subprocess_env(settings) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "REDIS_URL": settings.RQ_QUEUES["default"]["URL"],
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "PIPELINE_STEPS": ",".join(settings.PIPELINE_STEPS),
         "PYTHONPATH": str(ROOT),
     }
 

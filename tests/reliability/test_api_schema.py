@@ -58,9 +58,13 @@ REFUSED_BY_DESIGN = {
     # An upload's bytes decide what it is; the schema can only say `format: binary`.
     "not_an_image": "the file's bytes are not an image",
     "invalid_model": "the file is not a model (ONNX)",
+    "unsupported_model_format": "the file is not named .onnx, or holds a pickle or zip",
     "not_json": "the file is neither JSON Lines predictions nor JSON questions",
     # A fetched URL must reach a public host: no schema format says so.
     "blocked_address": "the URL does not name a public http(s) host",
+    # `format: uri` admits hosts and characters no HTTP client sends (0177.0.0.1, control
+    # characters): the outbound guard refuses them.
+    "invalid_url": "the URL is not one an HTTP client can send",
     # Model and class names are data, listed by /detect/models, not an enum of the schema.
     "unknown_model": "no model of that name is registered",
     "unknown_class": "the model has no such class",

@@ -21,8 +21,9 @@ pytestmark = [pytest.mark.timeout(90), pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def gated_pipeline(monkeypatch, tmp_path: Path) -> Path:
+def gated_pipeline(monkeypatch, settings, tmp_path: Path) -> Path:
     """The pipeline is one step that blocks until the test opens the gate."""
+    settings.PIPELINE_STEPS = [gate.STEP_NAME]  # the workers' too (subprocess_env)
     directory = tmp_path / "gate"
     directory.mkdir()
     monkeypatch.setenv(gate.GATE_DIR_ENV, str(directory))
