@@ -304,7 +304,18 @@ def test_a_page_size_that_is_not_a_whole_number_from_1_is_refused(owner, size):
     assert response.json()["code"] == "invalid_page_size"
 
 
-@pytest.mark.parametrize("size", ["3", HUGE_ID])
+@pytest.mark.parametrize("size", ["0001", "01", "0" * 5_000 + "1"])
+def test_leading_zeros_do_not_make_a_page_size_the_largest(owner, monkeypatch, size):
+    # Measured by its length, "0001" was longer than "2" and so taken as past the largest.
+    monkeypatch.setattr(UsagePagination, "max_page_size", 2)
+    for shade in range(3):
+        upload(owner.api, ("a.png", image_bytes("PNG", color=(shade, 0, 0))))
+    response = owner.api.get(f"/api/v1/images/?page_size={size}")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1
+
+
+@pytest.mark.parametrize("size", ["3", "003", HUGE_ID, "0" * 5_000 + HUGE_ID])
 def test_a_page_size_past_the_largest_gives_the_largest(owner, monkeypatch, size):
     monkeypatch.setattr(UsagePagination, "max_page_size", 2)
     for shade in range(3):
