@@ -277,10 +277,11 @@ def _send_downstream(insight: Insight, data: dict[str, Any] | None, store: Insig
         logger.warning(
             "Downstream %s refused for insight %s: %s", store.downstream_url, insight.id, exc
         )
+        # Only the code for the caller: the detail names the store's URL and the internal
+        # address it resolves to, and the caller may be any anonymous voter. The log has it.
         raise _Refused(
             FAILED_UPDATE.with_description(
-                f"the product store update failed ({exc.code}): {exc.detail} The annotation "
-                "was not saved."
+                f"the product store update failed ({exc.code}); the annotation was not saved"
             )
         ) from exc
     except httpx.HTTPError as exc:
@@ -289,8 +290,9 @@ def _send_downstream(insight: Insight, data: dict[str, Any] | None, store: Insig
         )
         raise _Refused(
             FAILED_UPDATE.with_description(
-                f"the product store update failed: {store.downstream_url} could not be reached "
-                f"({type(exc).__name__}); the annotation was not saved, retry later"
+                # Not the URL (the tenant's, logged above) nor the exception's text.
+                "the product store update failed: the store could not be reached; "
+                "the annotation was not saved, retry later"
             )
         ) from exc
     if response.status_code == 404:
