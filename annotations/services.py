@@ -19,6 +19,7 @@ from annotations.models import Annotation, AnnotationVote, Insight, InsightSetti
 from images.models import ImageTag
 from images.services import image_add_tags, tag_name
 from imago_site import outbound
+from imago_site.addresses import address_key
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +83,13 @@ MALFORMED_CODES = {MISSING_DATA.status_code, INVALID_DATA.status_code}
 
 
 def address_hash(address: str) -> str:
-    """Keyed with SECRET_KEY, so that the address cannot be read back from a stored vote."""
-    digest = hmac.new(settings.SECRET_KEY.encode(), address.encode(), hashlib.sha256)
+    """Keyed with SECRET_KEY, so that the address cannot be read back from a stored vote.
+
+    Of the address's key: an IPv6 address counts as its /64, which one subscriber holds whole
+    (otherwise one home connection is as many voters as it likes).
+    """
+    key = address_key(address)
+    digest = hmac.new(settings.SECRET_KEY.encode(), key.encode(), hashlib.sha256)
     return digest.hexdigest()[:32]
 
 
