@@ -35,7 +35,7 @@ from annotations.serializers import (
 )
 from images.auth import ClientPrincipal, ClientRateThrottle, is_operator, required_scopes
 from images.models import Scope
-from imago_site.addresses import client_address
+from imago_site.addresses import address_key, client_address
 from imago_site.errors import ApiError
 from imago_site.openapi import AutoSchema, error_responses
 
@@ -64,8 +64,9 @@ class AnonymousThrottle(AnonRateThrottle):
         return settings.INSIGHT_ANONYMOUS_RATE
 
     def get_ident(self, request: Request) -> str:
-        # Not DRF's, which believes any X-Forwarded-For (or trims it by NUM_PROXIES).
-        return client_address(request)
+        # Not DRF's, which believes any X-Forwarded-For (or trims it by NUM_PROXIES); an IPv6
+        # caller by its /64, all of which it may use.
+        return address_key(client_address(request))
 
     def allow_request(self, request: Request, view: APIView) -> bool:
         try:

@@ -56,6 +56,7 @@ from annotations.models import AnnotationVote, Insight, InsightImport, new_rando
 from images import storage
 from images.models import Client
 from images.pipeline import queue_check, queue_name_for
+from imago_site import parsers
 from imago_site.workers import enqueue_after_commit, is_live_job
 
 logger = logging.getLogger(__name__)
@@ -336,10 +337,27 @@ def _decode(text: str) -> Any:
     return obj
 
 
+def _refuse_deep(line: bytes) -> None:
+    """ValueError for a line nested past API_JSON_MAX_DEPTH, as for API bodies.
+
+    Past 1,024 levels orjson refuses a line and the standard parser then raises RecursionError
+    (no ValueError, so it failed the whole run); below that, orjson reads it but storing it
+    recurses as deep. Counting brackets runs at C speed, so only a line with enough of them to
+    be too deep pays for the exact check.
+    """
+    limit = settings.API_JSON_MAX_DEPTH
+    if line.count(b"[") + line.count(b"{") <= limit:
+        return
+    # Only ASCII brackets, quotes and backslashes count: replaced bytes change nothing.
+    if parsers.json_depth(line.decode(errors="replace")) > limit:
+        raise ValueError(f"nested too deep: more than {limit} levels")
+
+
 def _parse(line: bytes) -> Any:
     """orjson (a third of the standard parser's time); a line it refuses is parsed again by the
     standard one, which says why in the words a bad line's report has always used (and accepts
     what it always has, such as integers beyond 64 bits)."""
+    _refuse_deep(line)
     try:
         return orjson.loads(line)
     except orjson.JSONDecodeError:

@@ -19,6 +19,7 @@ from annotations.models import Annotation, AnnotationVote, Insight, InsightSetti
 from images.models import ImageTag
 from images.services import image_add_tags, tag_name
 from imago_site import outbound
+from imago_site.addresses import address_key
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +83,13 @@ MALFORMED_CODES = {MISSING_DATA.status_code, INVALID_DATA.status_code}
 
 
 def address_hash(address: str) -> str:
-    """Keyed with SECRET_KEY, so that the address cannot be read back from a stored vote."""
-    digest = hmac.new(settings.SECRET_KEY.encode(), address.encode(), hashlib.sha256)
+    """Keyed with SECRET_KEY, so that the address cannot be read back from a stored vote.
+
+    Of the address's key: an IPv6 address counts as its /64, which one subscriber holds whole
+    (otherwise one home connection is as many voters as it likes).
+    """
+    key = address_key(address)
+    digest = hmac.new(settings.SECRET_KEY.encode(), key.encode(), hashlib.sha256)
     return digest.hexdigest()[:32]
 
 
@@ -277,10 +283,11 @@ def _send_downstream(insight: Insight, data: dict[str, Any] | None, store: Insig
         logger.warning(
             "Downstream %s refused for insight %s: %s", store.downstream_url, insight.id, exc
         )
+        # Only the code for the caller: the detail names the store's URL and the internal
+        # address it resolves to, and the caller may be any anonymous voter. The log has it.
         raise _Refused(
             FAILED_UPDATE.with_description(
-                f"the product store update failed ({exc.code}): {exc.detail} The annotation "
-                "was not saved."
+                f"the product store update failed ({exc.code}); the annotation was not saved"
             )
         ) from exc
     except httpx.HTTPError as exc:
@@ -289,8 +296,9 @@ def _send_downstream(insight: Insight, data: dict[str, Any] | None, store: Insig
         )
         raise _Refused(
             FAILED_UPDATE.with_description(
-                f"the product store update failed: {store.downstream_url} could not be reached "
-                f"({type(exc).__name__}); the annotation was not saved, retry later"
+                # Not the URL (the tenant's, logged above) nor the exception's text.
+                "the product store update failed: the store could not be reached; "
+                "the annotation was not saved, retry later"
             )
         ) from exc
     if response.status_code == 404:

@@ -1,5 +1,7 @@
 """The client's address: the one function throttles, votes and the admin lockout ask.
 
+Votes and the anonymous rate limit count callers by address_key(): an IPv6 address by its /64.
+
 X-Forwarded-For is a header anyone can send, so it is believed only when the peer (REMOTE_ADDR)
 is one of the proxies the operator named in TRUSTED_PROXIES; then the client is the right-most
 hop that is not itself a trusted proxy. Everything left of that hop was written by the caller.
@@ -56,3 +58,17 @@ def client_address(request: HttpRequest) -> str:
         if not _trusted(address):
             break
     return str(client)
+
+
+def address_key(address: str) -> str:
+    """Who an address stands for, as votes and the anonymous rate limit count callers: an IPv4
+    address itself, an IPv6 address its /64 ("2001:db8:1:2::/64").
+
+    One IPv6 subscriber (a home connection, a phone) is given a whole /64 and may pick any
+    address in it, so counting IPv6 addresses one by one counts one caller as many. Text that is
+    no address (an in-process caller's "unknown") is its own key.
+    """
+    parsed = _parse(address)
+    if isinstance(parsed, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed) if parsed else address

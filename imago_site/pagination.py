@@ -25,6 +25,11 @@ class PageNumberPagination(pagination.PageNumberPagination):
         # No int() here: it refuses text of over 4,300 digits (a 500).
         if value is not None and not (value.isascii() and value.isdigit() and value.strip("0")):
             raise ApiError(400, "invalid_page_size", "page_size must be a whole number from 1.")
-        if value is not None and self.max_page_size and len(value) > len(str(self.max_page_size)):
+        if value is None or not self.max_page_size:
+            return super().get_page_size(request)
+        # Compared without its leading zeros: "0005" is 5, not a number longer than the largest.
+        digits = value.lstrip("0")
+        if len(digits) > len(str(self.max_page_size)):
             return self.max_page_size  # as DRF caps any size past it, without int()
-        return super().get_page_size(request)
+        # No longer than the largest size, so int() reads it (DRF's would get the zeros too).
+        return min(int(digits), self.max_page_size)

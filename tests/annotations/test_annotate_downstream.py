@@ -62,6 +62,8 @@ def test_a_store_that_is_down_fails_the_update_and_keeps_the_question(
     body = response.json()
     assert (body["status_code"], body["status"]) == (10, "error_failed_update")
     assert "could not be reached" in body["description"]
+    # The store's URL is the tenant's business, not the caller's (an anonymous voter may be it).
+    assert closed_port_url.split("/")[2] not in body["description"]
     insight.refresh_from_db()
     assert (insight.annotation, insight.username, insight.completed_at) == (None, None, None)
 

@@ -118,6 +118,22 @@ def test_it_reports_each_bad_line_with_its_reason_and_goes_on(owner, tmp_path):
     assert "line 14: unique_scans_n must be a whole number" in err
 
 
+def test_a_line_nested_too_deep_is_a_bad_record_not_a_failed_import(owner, tmp_path):
+    # Past 1,024 levels orjson refuses the line and the standard parser ran out of stack
+    # (RecursionError, not a ValueError); below that, orjson read it and storing it did. Either
+    # way the whole run failed.
+    def nested(levels: int) -> bytes:
+        data = b"[" * levels + b"]" * levels
+        return json.dumps(prediction(data="DEEP")).encode().replace(b'"DEEP"', data)
+
+    lines = [prediction(), nested(3_000), b"[" * 3_000, nested(1_000), prediction(barcode="1")]
+    out, err = run(write(tmp_path, "p.jsonl", jsonl(lines)), client=owner.client.slug)
+    assert "created 2, updated 0, unchanged 0, bad 3" in out
+    for number in (2, 3, 4):
+        assert f"line {number}: not valid JSON (nested too deep" in err
+    assert Insight.objects.count() == 2
+
+
 def test_a_lone_surrogate_is_a_bad_record_not_a_failed_import(owner, tmp_path):
     # Escaped in JSON text, a lone surrogate is valid JSON that no UTF-8 string can hold.
     lines = [prediction(), b'{"id": "x", "value": "\\ud800"}', prediction(barcode="1")]

@@ -17,6 +17,7 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from annotations.models import Insight, InsightSettings
 from images import anonymize
@@ -191,6 +192,28 @@ def test_the_insights_store_on_loopback_gets_nothing(owner, receiver):
     assert (body["status_code"], body["status"]) == (10, "error_failed_update")
     assert "blocked_address" in body["description"]
     assert receiver.received == []
+
+
+def test_an_anonymous_voter_is_not_told_where_the_store_is(owner, caplog):
+    # The third anonymous vote applies the insight and sends it: the refusal's detail names the
+    # tenant's store and the internal address it resolves to, which are for the log only.
+    store = "http://10.1.2.3/internal-store/hook"
+    make_public(owner, downstream_url=store)
+    insight = Insight.objects.create(
+        client=owner.client, barcode=BARCODE, type="label", value="Organic", predictor="ocr"
+    )
+    voter = APIClient()
+    for address in ("198.51.100.1", "198.51.100.2"):
+        assert answers(voter, insight, 1, address=address).json()["status"] == "vote_saved"
+
+    body = answers(voter, insight, 1, address="198.51.100.3").json()
+
+    assert (body["status_code"], body["status"]) == (10, "error_failed_update")
+    assert "blocked_address" in body["description"]
+    assert "10.1.2.3" not in body["description"] and "internal-store" not in body["description"]
+    assert "10.1.2.3 resolves to 10.1.2.3" in caplog.text  # the operator still reads why
+    insight.refresh_from_db()
+    assert insight.annotation is None
 
 
 # Time and size ------------------------------------------------------------------------------

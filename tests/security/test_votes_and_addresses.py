@@ -6,7 +6,7 @@ from django.test import RequestFactory
 from rest_framework.test import APIClient
 
 from annotations.models import AnnotationVote, Insight
-from imago_site.addresses import client_address
+from imago_site.addresses import address_key, client_address
 from tests.annotations.support import make_public
 
 ANNOTATE = "/api/v1/insights/annotate"
@@ -72,6 +72,55 @@ def test_an_address_counts_once_even_when_its_devices_disagree(anonymous, public
     assert fourth.json()["status"] == "vote_saved"
     public_insight.refresh_from_db()
     assert public_insight.annotation is None
+
+
+def test_three_addresses_of_one_ipv6_64_do_not_decide_an_insight(anonymous, public_insight):
+    # A home IPv6 connection is given a whole /64: one address each would be one vote each.
+    addresses = ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ff::3"]
+    for device, address in zip("abc", addresses, strict=True):
+        assert vote_from(anonymous, public_insight, device, address)["status"] == "vote_saved"
+
+    public_insight.refresh_from_db()
+    assert public_insight.annotation is None
+    assert len(set(AnnotationVote.objects.values_list("address_hash", flat=True))) == 1
+
+
+def test_three_ipv6_64s_decide_an_insight(anonymous, public_insight):
+    vote_from(anonymous, public_insight, "a", "2001:db8:1:1::1")
+    vote_from(anonymous, public_insight, "b", "2001:db8:1:2::1")
+
+    third = vote_from(anonymous, public_insight, "c", "2001:db8:1:3::1")
+
+    assert third["status"] == "saved"
+    public_insight.refresh_from_db()
+    assert public_insight.annotation == 1
+
+
+def test_the_addresses_of_one_ipv6_64_share_the_anonymous_rate_limit(anonymous, settings):
+    settings.INSIGHT_ANONYMOUS_RATE = "2/min"
+
+    def get(address: str) -> int:
+        return anonymous.get("/api/v1/questions", REMOTE_ADDR=address).status_code
+
+    assert [get(f"2001:db8:1:2::{n}") for n in range(1, 4)] == [200, 200, 429]
+    assert get("2001:db8:1:3::1") == 200  # another /64, another client
+    # IPv4 addresses stand alone, however close.
+    assert [get(f"203.0.113.{n}") for n in range(1, 4)] == [200, 200, 200]
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("::1", "::/64"),
+        ("unknown", "unknown"),
+        ("", ""),
+    ],
+)
+def test_the_address_key_is_the_ipv6_64_or_the_ipv4_address(address, key):
+    assert address_key(address) == key
 
 
 def test_a_forged_forwarded_for_changes_no_vote_identity(anonymous, public_insight):
