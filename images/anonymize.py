@@ -357,6 +357,11 @@ def _cover_file(task: PlateTask, row: PlateTaskFile) -> None:
         covered = anonymize_picture(
             picture, client=task.client, mode=task.mode, cover_faces=task.cover_faces
         )
+    except budget.OverMemoryBudget as exc:
+        # Stored before the budget was lowered: this file fails with the code, the others go on.
+        row.status, row.error_code, row.error = "failed", exc.code, exc.detail
+        row.save(update_fields=["status", "error_code", "error"])
+        return
     except (OSError, DetectionRefused, PIL.UnidentifiedImageError) as exc:
         row.status, row.error_code, row.error = "failed", "processing_failed", str(exc)
         row.save(update_fields=["status", "error_code", "error"])

@@ -466,7 +466,8 @@ def detection_job_run(*, job_id: int) -> None:
                 return image, _detected(
                     image, model, confidence=confidence, classes=ids, threads=threads
                 )
-            except (DetectionRefused, OSError) as exc:
+            # One image's refusal (e.g. over a lowered memory budget) fails that image alone.
+            except (DetectionRefused, OSError, budget.OverMemoryBudget) as exc:
                 return image, exc
 
         images = job.images.select_related("client").order_by("pk")

@@ -25,6 +25,7 @@ from django.utils import timezone
 from rq import Queue, Retry, get_current_job
 from rq.job import Dependency, Job, JobStatus
 
+from images.budget import OverMemoryBudget
 from images.models import (
     TERMINAL_STEP_STATUSES,
     Client,
@@ -44,6 +45,20 @@ StepFunction = Callable[[Image], dict]
 
 class SkipStep(Exception):
     """Raised by a step that does not apply to this image (the reason is recorded)."""
+
+
+class StepRefused(Exception):
+    """Raised by a step that can never succeed on this image: it fails at once, without the
+    retries meant for passing trouble (its message starts with a stable code)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+# What fails a step at once: running it again would meet the same refusal.
+NOT_RETRIED: tuple[type[Exception], ...] = (StepRefused, OverMemoryBudget)
 
 
 @dataclass(frozen=True)
@@ -231,6 +246,10 @@ def _step_run(image_id: int, step_name: str) -> None:
         result = STEPS[step_name].function(step_row.image)
     except SkipStep as exc:
         _finish(step_row, StepStatus.SKIPPED, started, result={"reason": str(exc)})
+    except NOT_RETRIED as exc:
+        # Not re-raised: RQ would retry it PIPELINE_RETRY_MAX times for the same answer. The
+        # steps waiting on this one run anyway (their dependencies allow failure).
+        _finish(step_row, StepStatus.FAILED, started, error=f"{type(exc).__name__}: {exc}")
     except Exception as exc:
         retrying = job is not None and bool(job.retries_left)
         status = StepStatus.PENDING if retrying else StepStatus.FAILED
