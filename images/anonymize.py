@@ -312,6 +312,12 @@ def plate_tasks_sweep(*, older_than: timedelta) -> StuckSweep:
     sweep = StuckSweep([], [])
     for task, job in without_live_job(stale, plate_task_job_id):
         if job is None and (task.status == PlateTask.Status.PENDING or task.created_at < timed_out):
+            # Back to pending, so that the job queued now can claim it; compare-and-set, so that
+            # of two sweeps at once only one moves it.
+            if task.status == PlateTask.Status.PROCESSING and not PlateTask.objects.filter(
+                pk=task.pk, status=PlateTask.Status.PROCESSING
+            ).update(status=PlateTask.Status.PENDING):
+                continue
             _enqueue_task(task)
             sweep.requeued.append(task.uuid)
         elif job is not None:
@@ -326,10 +332,15 @@ def plate_tasks_sweep(*, older_than: timedelta) -> StuckSweep:
 
 
 def plate_task_run(*, task_id: int) -> None:
+    # Claim the task: a job queued twice (two sweeps at once) must not cover files twice. The
+    # sweep sets a task whose job Redis lost back to pending before queueing it again.
+    claimed = PlateTask.objects.filter(
+        pk=task_id, status=PlateTask.Status.PENDING, purged_at__isnull=True
+    ).update(status=PlateTask.Status.PROCESSING)
     task = PlateTask.objects.select_related("client__anonymize").filter(pk=task_id).first()
-    if task is None or task.purged_at:
+    if not claimed or task is None:
+        logger.info("Plate task %s is gone, purged or taken; nothing to do", task_id)
         return
-    PlateTask.objects.filter(pk=task.pk).update(status=PlateTask.Status.PROCESSING)
     for row in task.files.filter(status=PlateTaskFile.Status.PENDING):
         _cover_file(task, row)
         PlateTask.objects.filter(pk=task.pk).update(
@@ -357,6 +368,11 @@ def _cover_file(task: PlateTask, row: PlateTaskFile) -> None:
         covered = anonymize_picture(
             picture, client=task.client, mode=task.mode, cover_faces=task.cover_faces
         )
+    except budget.OverMemoryBudget as exc:
+        # Stored before the budget was lowered: this file fails with the code, the others go on.
+        row.status, row.error_code, row.error = "failed", exc.code, exc.detail
+        row.save(update_fields=["status", "error_code", "error"])
+        return
     except (OSError, DetectionRefused, PIL.UnidentifiedImageError) as exc:
         row.status, row.error_code, row.error = "failed", "processing_failed", str(exc)
         row.save(update_fields=["status", "error_code", "error"])

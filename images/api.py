@@ -149,7 +149,11 @@ class ImageViewSet(
     lookup_value_regex = r"(?:[0-9]+|[0-9a-fA-F-]{36})"
 
     def get_queryset(self) -> QuerySet[Image]:
-        return selectors.image_queryset(self.request)
+        # Lists carry the steps only with ?expand=steps (the detail always, via get_object).
+        with_steps = self.action != "list" or "steps" in self.request.query_params.get(
+            "expand", ""
+        ).split(",")
+        return selectors.image_queryset(self.request, with_steps=with_steps)
 
     def get_object(self) -> Image:
         return selectors.image_get(self.request, self.kwargs["pk"])

@@ -38,6 +38,11 @@ _REDUCIBLE = frozenset({"L", "LA", "La", "RGB", "RGBA", "RGBa", "CMYK", "YCbCr",
 
 
 class OverMemoryBudget(Exception):
+    """Raised wherever a stored image is decoded. It carries its own HTTP answer (`http_status`,
+    `code`, `detail`), which imago_site.errors maps to the API's error shape: the site package
+    cannot import images' modules without a cycle."""
+
+    http_status = 413
     code = "over_memory_budget"
 
     def __init__(self, width: int, height: int) -> None:

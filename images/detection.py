@@ -443,10 +443,14 @@ def detection_jobs_sweep(*, older_than: timedelta) -> StuckSweep:
 
 
 def detection_job_run(*, job_id: int) -> None:
+    # Claim the row: a job queued twice (two sweeps at once) must not store every run twice.
+    claimed = DetectionJob.objects.filter(pk=job_id, status=DetectionJob.Status.PENDING).update(
+        status=DetectionJob.Status.PROCESSING
+    )
     job = DetectionJob.objects.select_related("client").filter(pk=job_id).first()
-    if job is None:
+    if not claimed or job is None:
+        logger.info("Detection job %s is gone or taken; nothing to do", job_id)
         return
-    DetectionJob.objects.filter(pk=job.pk).update(status=DetectionJob.Status.PROCESSING)
     params = job.params
     errors = []
     try:
@@ -466,7 +470,8 @@ def detection_job_run(*, job_id: int) -> None:
                 return image, _detected(
                     image, model, confidence=confidence, classes=ids, threads=threads
                 )
-            except (DetectionRefused, OSError) as exc:
+            # One image's refusal (e.g. over a lowered memory budget) fails that image alone.
+            except (DetectionRefused, OSError, budget.OverMemoryBudget) as exc:
                 return image, exc
 
         images = job.images.select_related("client").order_by("pk")

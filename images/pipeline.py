@@ -25,6 +25,7 @@ from django.utils import timezone
 from rq import Queue, Retry, get_current_job
 from rq.job import Dependency, Job, JobStatus
 
+from images.budget import OverMemoryBudget
 from images.models import (
     TERMINAL_STEP_STATUSES,
     Client,
@@ -44,6 +45,20 @@ StepFunction = Callable[[Image], dict]
 
 class SkipStep(Exception):
     """Raised by a step that does not apply to this image (the reason is recorded)."""
+
+
+class StepRefused(Exception):
+    """Raised by a step that can never succeed on this image: it fails at once, without the
+    retries meant for passing trouble (its message starts with a stable code)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+# What fails a step at once: running it again would meet the same refusal.
+NOT_RETRIED: tuple[type[Exception], ...] = (StepRefused, OverMemoryBudget)
 
 
 @dataclass(frozen=True)
@@ -215,8 +230,13 @@ def _step_run(image_id: int, step_name: str) -> None:
         image_id=image_id, name=step_name
     )
     step_row = row.first()
-    if step_row is None or step_name not in step_names():
+    if step_row is None:
         logger.info("Step %s of image %s no longer exists; nothing to do", step_name, image_id)
+        return
+    if step_name not in step_names():
+        # Left unfinished, the row would keep its image processing forever.
+        logger.info("Step %s of image %s is turned off; skipped", step_name, image_id)
+        _skip_turned_off(image_id, [step_name])
         return
     job = get_current_job()
     started = time.monotonic()
@@ -231,6 +251,10 @@ def _step_run(image_id: int, step_name: str) -> None:
         result = STEPS[step_name].function(step_row.image)
     except SkipStep as exc:
         _finish(step_row, StepStatus.SKIPPED, started, result={"reason": str(exc)})
+    except NOT_RETRIED as exc:
+        # Not re-raised: RQ would retry it PIPELINE_RETRY_MAX times for the same answer. The
+        # steps waiting on this one run anyway (their dependencies allow failure).
+        _finish(step_row, StepStatus.FAILED, started, error=f"{type(exc).__name__}: {exc}")
     except Exception as exc:
         retrying = job is not None and bool(job.retries_left)
         status = StepStatus.PENDING if retrying else StepStatus.FAILED
@@ -272,6 +296,24 @@ def _finish(
         outcome,
         fields["duration_ms"],
     )
+
+
+TURNED_OFF = "turned off (PIPELINE_STEPS)"
+
+
+def _skip_turned_off(image_id: int, names: list[str]) -> None:
+    """Skip the unfinished rows of steps no longer declared, and refresh the image's status:
+    no job will ever finish them, and none may be queued for them."""
+    with transaction.atomic():
+        Image.objects.select_for_update().filter(pk=image_id).first()
+        ImageStep.objects.filter(
+            image_id=image_id,
+            name__in=names,
+            status__in=[StepStatus.PENDING, StepStatus.RUNNING],
+        ).update(
+            status=StepStatus.SKIPPED, result={"reason": TURNED_OFF}, finished_at=timezone.now()
+        )
+        _set_image_status(image_id)
 
 
 def summarise(statuses: Iterable[str]) -> ImageStatus:
@@ -372,11 +414,17 @@ def _sweep_image(image_id: int, requeue: list[str], fail: list[ImageStep], sweep
         )
         if image is None:
             return
+        # Steps no longer declared are skipped, not queued: pipeline_enqueue would queue nothing.
+        declared = step_names()
+        turned_off = [name for name in requeue if name not in declared]
+        if turned_off:
+            _skip_turned_off(image_id, turned_off)
+            logger.info("Skipped turned-off steps %s of image %s", turned_off, image_id)
         # A step that finished since we looked (its last write locks the image too) stays done.
         requeue = list(
             ImageStep.objects.filter(
                 image_id=image_id,
-                name__in=requeue,
+                name__in=[name for name in requeue if name in declared],
                 status__in=[StepStatus.PENDING, StepStatus.RUNNING],
             ).values_list("name", flat=True)
         )
@@ -393,7 +441,9 @@ def _sweep_image(image_id: int, requeue: list[str], fail: list[ImageStep], sweep
                 "Failed abandoned steps %s of image %s", sweep.failed[image_id], image_id
             )
         if requeue:
-            pipeline_enqueue(image=image, steps=requeue)
+            # Report only what was queued.
+            requeue = [row.name for row in pipeline_enqueue(image=image, steps=requeue)]
+        if requeue:
             sweep.requeued[image_id] = requeue
             logger.info("Queued stuck steps %s of image %s again", requeue, image_id)
         _set_image_status(image_id)

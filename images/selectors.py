@@ -35,10 +35,11 @@ def request_client(request: Request) -> Client | None:
     return None
 
 
-def image_queryset(request: Request) -> QuerySet[Image]:
-    images = Image.objects.select_related("client", "exif").prefetch_related(
-        "steps", "thumbnails", "tags"
-    )
+def image_queryset(request: Request, *, with_steps: bool = True) -> QuerySet[Image]:
+    """The request's images; `with_steps=False` for lists not asked for `?expand=steps`, which
+    never show the steps: prefetching them would be the largest read of the page for nothing."""
+    related = ["steps", "thumbnails", "tags"] if with_steps else ["thumbnails", "tags"]
+    images = Image.objects.select_related("client", "exif").prefetch_related(*related)
     client = request_client(request)
     if client is not None:
         return images.filter(client=client)

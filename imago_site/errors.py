@@ -32,6 +32,17 @@ class ApiError(exceptions.APIException):
         self.extra = extra
 
 
+def _as_api_error(exc: Exception) -> ApiError | None:
+    """An ApiError for an exception of a lower layer that names its own answer with the
+    attributes `http_status`, `code` and `detail` (e.g. images.budget.OverMemoryBudget): the
+    site cannot import those modules, which import it."""
+    http_status = getattr(exc, "http_status", None)
+    code, detail = getattr(exc, "code", None), getattr(exc, "detail", None)
+    if isinstance(http_status, int) and isinstance(code, str) and isinstance(detail, str):
+        return ApiError(http_status, code, detail)
+    return None
+
+
 def _code_of(exc: exceptions.APIException) -> str:
     if isinstance(exc, ApiError):
         return exc.code
@@ -55,6 +66,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = exceptions.NotFound("No such resource.", code="not_found")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif not isinstance(exc, exceptions.APIException):
+        exc = _as_api_error(exc) or exc
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response

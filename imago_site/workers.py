@@ -16,6 +16,7 @@ import structlog
 from django.db import transaction
 from django_rq.queues import DjangoRQ
 from redis.exceptions import RedisError
+from rq.exceptions import DuplicateJobError
 from rq.job import Job, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -81,11 +82,19 @@ def send_after_commit(send: Callable[[], None], *, what: str) -> None:
 
 
 def enqueue_after_commit(queue_name: str, function: str, *args: Any, job_id: str, **options: Any):
-    """One job, queued with `send_after_commit`."""
+    """One job, queued with `send_after_commit`, unless a job with its id is in Redis already.
+
+    The ids are fixed per row, and two sweeps (rqcron's and `manage.py requeue_stuck_steps`) may
+    both see the row without a job: without `unique`, RQ would overwrite the job and push its
+    id twice, and the job would run twice.
+    """
 
     def send() -> None:
         queue = django_rq.get_queue(queue_name, commit_mode="auto")
-        queue.enqueue(function, *args, job_id=job_id, **options)
+        try:
+            queue.enqueue(function, *args, job_id=job_id, unique=True, **options)
+        except DuplicateJobError:
+            logger.info("%s is queued already", options.get("description", job_id))
 
     send_after_commit(send, what=options.get("description", job_id))
 

@@ -1,6 +1,8 @@
 """The image list: what a gallery needs in one request, and the step details on demand."""
 
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from tests.helpers import image_bytes, upload
 
@@ -28,3 +30,17 @@ def test_steps_come_with_lists_when_asked_and_always_with_the_detail(owner, run_
 
     assert {s["name"] for s in listed["steps"]} == {s["name"] for s in detail["steps"]}
     assert detail["thumbnails"] and detail["thumbnails"][0]["url"]
+
+
+def test_lists_read_the_steps_only_when_asked(owner, run_jobs, django_assert_num_queries):
+    # The steps table is the biggest per-image read: a plain list must not prefetch it.
+    upload(owner.api, ("a.png", image_bytes("PNG")), ("b.png", image_bytes("PNG")))
+    run_jobs()
+    with CaptureQueriesContext(connection) as expanded:
+        owner.api.get("/api/v1/images/?expand=steps")
+
+    with django_assert_num_queries(len(expanded.captured_queries) - 1) as plain:
+        owner.api.get("/api/v1/images/")
+
+    assert any("images_imagestep" in q["sql"] for q in expanded.captured_queries)
+    assert not any("images_imagestep" in q["sql"] for q in plain.captured_queries)

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
 import django_rq
 import PIL.Image
@@ -335,3 +336,33 @@ def test_the_system_check_refuses_an_unknown_step_and_a_reader_before_its_source
     }
     settings.PIPELINE_STEPS = declared
     assert pipeline.pipeline_order_check() == []
+
+
+TURNED_OFF = {"reason": "turned off (PIPELINE_STEPS)"}
+
+
+def test_a_queued_step_turned_off_before_it_ran_is_skipped_and_the_image_finishes(
+    owner, run_jobs, settings
+):
+    created = upload(owner.api, ("a.png", image_bytes("PNG"))).json()["images"][0]
+    settings.PIPELINE_STEPS = [name for name in settings.PIPELINE_STEPS if name != "ocr"]
+    run_jobs()
+    ocr = ImageStep.objects.get(image_id=created["id"], name="ocr")
+    assert (ocr.status, ocr.result) == ("skipped", TURNED_OFF)
+    assert Image.objects.get(pk=created["id"]).status == "done"
+
+
+def test_the_sweep_skips_pending_steps_turned_off_and_reports_only_those_it_queued(
+    owner, settings, transactional_db
+):
+    image = _stored_image(owner)
+    ImageStep.objects.bulk_create(
+        [ImageStep(image=image, name=name, status="pending") for name in ("exif", "ocr")]
+    )
+    settings.PIPELINE_STEPS = ["exif", "thumbnails"]
+    sweep = pipeline.pipeline_requeue_stuck(older_than=timedelta(0))
+    assert sweep.requeued == {image.pk: ["exif"]}
+    ocr = ImageStep.objects.get(image=image, name="ocr")
+    assert (ocr.status, ocr.result) == ("skipped", TURNED_OFF)
+    again = pipeline.pipeline_requeue_stuck(older_than=timedelta(0))
+    assert image.pk not in again.requeued  # exif's job is queued now; ocr is finished

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from annotations.importer import insights_import
 from annotations.models import Insight
-from images.models import Image, ImageStep, Thumbnail
+from images.models import DetectionJob, Image, ImageStep, Thumbnail
 from tests.annotations.import_support import jsonl, prediction, question, questions_json
-from tests.helpers import image_bytes, media_files, upload
+from tests.helpers import image_bytes, media_files, upload, upload_file
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -286,3 +286,65 @@ def test_a_stored_image_over_a_lowered_budget_fails_its_steps_without_thumbnails
     assert "over_memory_budget" in steps["thumbnails"].error
     assert not Thumbnail.objects.filter(image_id=created["id"]).exists()
     assert not [p for p in media_files() if p.name.startswith("thumb_")]
+
+
+# Images stored before the operator lowered the budget: every later decode refuses them with
+# over_memory_budget, and only the image concerned fails. 300x300 is over 1 MiB (74,898 pixels);
+# 100x100 is well within it. PNG: no draft reduces it before the check.
+def _stored(owner, name: str, side: int) -> int:
+    created = upload(owner.api, (name, image_bytes("PNG", size=(side, side))))
+    return created.json()["images"][0]["id"]
+
+
+def test_the_detect_route_answers_413_for_a_stored_image_over_a_lowered_budget(owner, settings):
+    image_id = _stored(owner, "wide.png", 300)
+    settings.IMAGE_MEMORY_BUDGET_MB = 1
+    refused = owner.api.post("/api/v1/detect/image", {"image_id": image_id}, format="multipart")
+    assert refused.status_code == 413, refused.content
+    assert refused.json()["code"] == "over_memory_budget"
+    assert "IMAGE_MEMORY_BUDGET_MB" in refused.json()["detail"]
+
+
+def test_a_batch_with_one_image_over_a_lowered_budget_completes_with_the_others(
+    owner, run_jobs, settings
+):
+    wide, small = _stored(owner, "wide.png", 300), _stored(owner, "small.png", 100)
+    run_jobs()  # the pipeline, before the budget is lowered
+    settings.IMAGE_MEMORY_BUDGET_MB = 1
+    job_id = owner.api.post(
+        "/api/v1/detect/batch", {"image_ids": [wide, small]}, format="multipart"
+    ).json()["job_id"]
+    run_jobs()
+    job = DetectionJob.objects.get(uuid=job_id)
+    assert (job.status, job.processed) == ("completed", 2)
+    assert list(job.runs.values_list("image_id", flat=True)) == [small]
+    assert f"image {wide}: over_memory_budget" in job.error
+
+
+def test_a_plate_task_with_one_file_over_a_lowered_budget_covers_the_others(
+    owner, run_jobs, settings
+):
+    files = [
+        upload_file("wide.png", image_bytes("PNG", size=(300, 300))),
+        upload_file("small.png", image_bytes("PNG", size=(100, 100))),
+    ]
+    created = owner.api.post("/api/v1/process-task/", {"files": files}, format="multipart")
+    settings.IMAGE_MEMORY_BUDGET_MB = 1
+    run_jobs()
+    status = owner.api.get(f"/api/v1/task-status/{created.json()['task_id']}").json()
+    assert status["status"] == "completed"
+    by_name = {r["filename"]: r for r in status["results"]}
+    assert by_name["small.png"]["status"] == "done"
+    assert by_name["wide.png"]["status"] == "failed"
+    assert by_name["wide.png"]["error"]["code"] == "over_memory_budget"
+
+
+def test_a_step_over_a_lowered_budget_fails_at_once_without_retries(owner, run_jobs, settings):
+    image_id = _stored(owner, "wide.png", 300)
+    settings.IMAGE_MEMORY_BUDGET_MB = 1
+    run_jobs()
+    # Thumbnails decode in images, OCR in ai (ocr.read): neither is retried.
+    for name in ("thumbnails", "ocr"):
+        step = ImageStep.objects.get(image_id=image_id, name=name)
+        assert (step.status, step.attempts) == ("failed", 1), name
+        assert "over_memory_budget" in step.error
