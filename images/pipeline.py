@@ -153,7 +153,10 @@ def pipeline_enqueue(
         lambda: _send_jobs(django_rq.get_queue(queue_name, commit_mode="auto"), jobs, retry),
         what=f"the steps of image {image.pk}",
     )
-    image_refresh_status(image=image)
+    if steps is not None or image.status != ImageStatus.PENDING:
+        # Otherwise every step was just set pending on an image that says so already (a new
+        # upload): nothing to recount.
+        image_refresh_status(image=image)
     return rows
 
 
@@ -213,7 +216,8 @@ _server_versions: dict[str, tuple[int, int, int]] = {}
 
 
 def _server_version(queue: Queue) -> tuple[int, int, int]:
-    where = repr(queue.connection)  # host, port and database
+    server = queue.connection.connection_pool.connection_kwargs
+    where = f"{server.get('host')}:{server.get('port')}/{server.get('path')}"
     if where not in _server_versions:
         _server_versions[where] = queue.get_redis_server_version()
     return _server_versions[where]
