@@ -76,7 +76,7 @@ def decode(image: PIL.Image.Image, *, mode: str, long_side: int | None = None) -
     orientation = image.getexif().get(ORIENTATION_TAG)
     if long_side is not None:
         # Only JPEG implements draft (a no-op elsewhere): libjpeg scales by 1/2, 1/4 or 1/8.
-        image.draft("L" if mode == "L" else "RGB", _fit(image.size, long_side))
+        image.draft("L" if mode == "L" else "RGB", fit(image.size, long_side))
     check(image.size)
     factor = max(image.size) // long_side if long_side is not None else 1
     if factor < 2:
@@ -99,7 +99,8 @@ def decode(image: PIL.Image.Image, *, mode: str, long_side: int | None = None) -
     return picture if picture.mode == mode else picture.convert(mode)
 
 
-def _fit(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+def fit(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """Scale `size` so its long side is `long_side`, never enlarging."""
     width, height = size
     scale = long_side / max(width, height)
     if scale >= 1:

@@ -68,7 +68,7 @@ def _decode_for(image: Image.Image, long_side: int) -> Image.Image:
     # Only JPEG implements draft (elsewhere a no-op): libjpeg then scales by 1/2, 1/4 or 1/8 in
     # the DCT, choosing the smallest scale still at least this box in *both* dimensions, so the
     # box must have the thumbnail's real proportions, not (long_side, long_side).
-    image.draft("RGB", _fit(image.size, long_side))
+    image.draft("RGB", budget.fit(image.size, long_side))
     budget.check(image.size)
     # Rotations swap width and height, but the long side stays the long side, so the box above,
     # taken before orientation, holds afterwards too. Other formats are box-reduced straight
@@ -96,17 +96,8 @@ def _upright_reduced(image: Image.Image, long_side: int) -> Image.Image:
     return reduced.transpose(budget.UPRIGHT[orientation])
 
 
-def _fit(size: tuple[int, int], long_side: int) -> tuple[int, int]:
-    """Scale `size` so its long side is `long_side`, never enlarging."""
-    width, height = size
-    scale = long_side / max(width, height)
-    if scale >= 1:
-        return size
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
 def _resize(image: Image.Image, long_side: int) -> Image.Image:
-    target = _fit(image.size, long_side)
+    target = budget.fit(image.size, long_side)
     if target == image.size:
         return image
     return image.resize(target, RESAMPLE, reducing_gap=REDUCING_GAP)
