@@ -396,14 +396,18 @@ def detection_job_create(*, client: Client, images: Sequence[Image], params: dic
     with transaction.atomic():
         job = DetectionJob.objects.create(client=client, params=params, total=len(images))
         job.images.set(images)
-        enqueue_after_commit(
-            queue_name_for(client),
-            "images.jobs.run_detection_job",
-            job.pk,
-            job_id=detection_job_id(job),
-            description=f"detection job {job.uuid}",
-        )
+        _enqueue_job(job)
     return job
+
+
+def _enqueue_job(job: DetectionJob) -> None:
+    enqueue_after_commit(
+        queue_name_for(job.client),
+        "images.jobs.run_detection_job",
+        job.pk,
+        job_id=detection_job_id(job),
+        description=f"detection job {job.uuid}",
+    )
 
 
 def detection_job_id(job: DetectionJob) -> str:
@@ -423,13 +427,7 @@ def detection_jobs_sweep(*, older_than: timedelta) -> StuckSweep:
     sweep = StuckSweep([], [])
     for row, job in without_live_job(stale, detection_job_id):
         if row.status == DetectionJob.Status.PENDING and job is None:
-            enqueue_after_commit(
-                queue_name_for(row.client),
-                "images.jobs.run_detection_job",
-                row.pk,
-                job_id=detection_job_id(row),
-                description=f"detection job {row.uuid}",
-            )
+            _enqueue_job(row)
             sweep.requeued.append(row.uuid)
         elif job is not None or row.created_at < timed_out:
             failed = DetectionJob.objects.filter(pk=row.pk, status=row.status).update(
