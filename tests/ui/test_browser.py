@@ -7,17 +7,10 @@ server process on the test database. Screenshots of each page land in SCREENSHOT
 
 import json
 import os
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -28,79 +21,22 @@ from tests.annotations.test_question_page import (
     photographed,
     wait_for,
 )
+from tests.live import ROOT, collect_static, live_server
 
-ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("SCREENSHOTS_DIR") or ROOT / "screenshots")
 # The admin's header colour (--header-bg in admin/css/base.css): the stylesheet was applied.
 ADMIN_HEADER = "rgba(65, 118, 144, 1)"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def database_url() -> str:
-    """The test database, as the server process's DATABASE_URL."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    return (
-        f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:"
-        f"{db['PORT'] or 5432}/{db['NAME']}"
-    )
-
-
 @pytest.fixture(scope="session")
 def collected(tmp_path_factory) -> Path:
-    """The static files as `make run` and the image have them: hashed, compressed."""
-    static_root = tmp_path_factory.mktemp("staticfiles")
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-        cwd=ROOT,
-        env={**os.environ, "STATIC_ROOT": str(static_root)},
-        check=True,
-    )
-    return static_root
+    return collect_static(tmp_path_factory.mktemp("staticfiles"))
 
 
 @pytest.fixture
 def server(transactional_db, collected, tmp_path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DEBUG": "false",
-        "DATABASE_URL": database_url(),
-        "STATIC_ROOT": str(collected),
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "LOG_FORMAT": "console",
-    }
-    log = tmp_path / "server.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=5)
-                break
-            except urllib.error.HTTPError:
-                break  # it answers, even if a dependency is unwell
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the server did not start:\n{log.read_text()}")
-                time.sleep(0.2)
+    with live_server(collected, tmp_path) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def requested_urls(driver: WebDriver) -> list[str]:
