@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from corsheaders.defaults import default_headers as cors_default_headers
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
@@ -105,6 +106,8 @@ INSTALLED_APPS = [
     "django_rq",
     "django_filters",
     "axes",
+    # CORS for browser clients on other origins (Robotoff's web apps): the block at the end.
+    "corsheaders",
     "images",
     "annotations",
     "ai",
@@ -114,6 +117,9 @@ MIDDLEWARE = [
     # First, so that every answer (redirects, 404s, 500s) carries the request id and is counted.
     "imago_site.logs.RequestIdMiddleware",
     "imago_site.metrics.MetricsMiddleware",
+    # Before anything that may answer on its own (redirects, static files, CSRF refusals), so
+    # that those answers carry the CORS headers too and preflights are answered here.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files in every mode (runserver with DEBUG off, gunicorn): hashed, compressed, cached.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -486,3 +492,18 @@ INSIGHT_IMPORT_MAX_INFLATED_BYTES = envint("INSIGHT_IMPORT_MAX_INFLATED_BYTES", 
 # The errors kept on an import run (each bad line is still counted).
 INSIGHT_IMPORT_MAX_ERRORS = envint("INSIGHT_IMPORT_MAX_ERRORS", 1000)
 INSIGHT_IMPORT_JOB_TIMEOUT = envint("INSIGHT_IMPORT_JOB_TIMEOUT", 3600)
+
+# Legacy names: Robotoff
+# Robotoff's browser clients (Hunger Games, the Node SDK) call the question, insight, annotate and
+# user statistics routes from their own origin with `credentials: "include"`: each origin listed
+# here gets CORS answers naming it and allowing credentials; other origins get none. A mistyped
+# origin (a path, no scheme) stops the start (django-cors-headers' checks).
+CORS_ALLOWED_ORIGINS = envlist("CORS_ALLOWED_ORIGINS", "")
+# True: the same origins on the whole API (/api/...), not only Robotoff's routes.
+CORS_WHOLE_API = envbool("CORS_WHOLE_API", False)
+CORS_URLS_REGEX = (
+    r"^/api/.*$" if CORS_WHOLE_API else r"^/api/v1/(questions|insights|users/statistics)(/.*)?$"
+)
+CORS_ALLOW_CREDENTIALS = True
+# A browser app that calls with one of Imago's keys sends it in X-API-Key.
+CORS_ALLOW_HEADERS = [*cors_default_headers, "x-api-key"]
