@@ -497,7 +497,7 @@ INSIGHT_IMPORT_JOB_TIMEOUT = envint("INSIGHT_IMPORT_JOB_TIMEOUT", 3600)
 # Robotoff's browser clients (Hunger Games, the Node SDK) call the question, insight, annotate and
 # user statistics routes from their own origin with `credentials: "include"`: each origin listed
 # here gets CORS answers naming it and allowing credentials; other origins get none. A mistyped
-# origin (a path, no scheme) stops the start (django-cors-headers' checks).
+# origin (a path, no scheme) stops `migrate` and `check` (django-cors-headers' system checks).
 CORS_ALLOWED_ORIGINS = envlist("CORS_ALLOWED_ORIGINS", "")
 # True: the same origins on the whole API (/api/...), not only Robotoff's routes.
 CORS_WHOLE_API = envbool("CORS_WHOLE_API", False)
