@@ -350,7 +350,7 @@ class InsightListView(InsightApiView):
         page = (
             selectors.question_page(
                 insights,
-                order_by=data.get("order_by") or selectors.Order.NEWEST,
+                order_by=data.get("order_by") or selectors.Order.SUBJECT,
                 count=data["count"],
                 page=data["page"],
                 tenants=tenants,

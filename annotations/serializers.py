@@ -158,7 +158,7 @@ class InsightListQuerySerializer(serializers.Serializer):
         choices=[Order.RANDOM, Order.POPULARITY],
         required=False,
         allow_blank=True,
-        help_text="Absent or blank: newest first.",
+        help_text="Absent or blank: by subject (barcode).",
     )
 
     def filters(self) -> QuestionFilters:

@@ -39,15 +39,15 @@ def test_the_list_refuses_hostile_parameters_with_a_json_error(owner, make_insig
     assert response.json()["code"]
 
 
-def test_the_list_answers_count_insights_and_status(owner, make_insight):
-    old = make_insight(owner, timestamp=timezone.now() - timedelta(days=1))
-    new = make_insight(owner, annotation=1)
+def test_the_list_answers_count_insights_and_status_by_subject(owner, make_insight):
+    second = make_insight(owner, barcode="2", timestamp=timezone.now() - timedelta(days=1))
+    first = make_insight(owner, barcode="1", annotation=1)
 
     body = owner.api.get("/api/v1/insights").json()
 
     assert body["count"] == 2
     assert body["status"] == "found"
-    assert [i["id"] for i in body["insights"]] == [str(new.id), str(old.id)]  # newest first
+    assert [i["id"] for i in body["insights"]] == [str(first.id), str(second.id)]
 
 
 def test_the_list_pages_without_repeating(owner, make_insight):
