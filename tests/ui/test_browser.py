@@ -48,12 +48,17 @@ def visit(driver: WebDriver, base: str, path: str, ready: str, shot: str) -> lis
     return requested_urls(driver)
 
 
-def styled(driver: WebDriver) -> None:
-    """Every stylesheet of the page loaded, and the admin's own one applied."""
+def sheets_loaded(driver: WebDriver) -> None:
+    """Every stylesheet the page links to loaded, with rules in it."""
     sheets = driver.execute_script(
         "return [...document.styleSheets].filter(s => s.href).map(s => [s.href, s.cssRules.length])"
     )
     assert sheets and all(rules > 0 for _, rules in sheets), sheets
+
+
+def styled(driver: WebDriver) -> None:
+    """Every stylesheet of the page loaded, and the admin's own one applied."""
+    sheets_loaded(driver)
     header = driver.find_element(By.ID, "header").value_of_css_property("background-color")
     assert header == ADMIN_HEADER
 
@@ -124,7 +129,13 @@ def test_the_admin_and_the_docs_are_styled_complete_and_self_contained(
     requested += visit(browser, server, "/api/docs/", ".swagger-ui .opblock-tag", "docs")
     tags = {t.text.split("\n")[0] for t in browser.find_elements(By.CSS_SELECTOR, ".opblock-tag")}
     assert {"images", "detection", "insights"} <= tags
+    sheets_loaded(browser)
+    tag = browser.find_element(By.CSS_SELECTOR, ".swagger-ui .opblock-tag")
+    assert tag.value_of_css_property("font-size") == "24px"  # swagger-ui.css applied
     requested += visit(browser, server, "/api/redoc/", "redoc .api-content h1", "redoc")
+    # ReDoc styles itself from its script: its side menu has its own background.
+    menu = browser.find_element(By.CSS_SELECTOR, "redoc .menu-content")
+    assert menu.value_of_css_property("background-color") == "rgba(250, 250, 250, 1)"
 
     elsewhere = [url for url in requested if not url.startswith((server, "data:", "blob:"))]
     assert elsewhere == []
