@@ -9,7 +9,8 @@ import PIL.Image
 import pytest
 from django.test import Client as HttpClient
 
-from images.compat.fastapi_imago.serializers import exif_of, naive_iso
+from ai.models import VisionResult
+from images.compat.fastapi_imago.serializers import ai_of, exif_of, naive_iso
 from images.models import ALL_SCOPES, Client, Exif, Image
 from tests.helpers import image_bytes, make_tenant, upload_file
 
@@ -303,3 +304,23 @@ def test_its_docs_list_its_routes_and_imagos_schema_does_not():
     assert client.get("/redoc").status_code == 200
     root = client.get("/")
     assert (root.status_code, root["Location"]) == (302, "/api/docs/")
+
+
+def test_the_ai_object_carries_a_providers_answer_and_hides_a_failure():
+    image = Image()
+    image.vision = VisionResult(
+        provider="gemini",
+        model="gemini-1.5-pro",
+        language="fr",
+        description="Une voiture rouge.",
+        tags=["voiture"],
+        confidence=0.97,
+    )
+    assert ai_of(image) == {
+        "description": "Une voiture rouge.",
+        "tags": ["voiture"],
+        "confidence": 0.97,
+        "model_used": "gemini-1.5-pro",
+    }
+    image.vision.error = "The provider answered 503."
+    assert ai_of(image)["description"] is None and ai_of(image)["tags"] == []

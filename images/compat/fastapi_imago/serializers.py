@@ -119,9 +119,10 @@ def ocr_of(image: Image) -> dict[str, Any]:
 
 
 def ai_of(image: Image) -> dict[str, Any]:
-    """The vision step's description; null with no tags before it or when it failed."""
+    """The vision step's answer; null with no tags before it or when it failed. The local
+    provider describes nothing: its tags come with a null description."""
     vision = getattr(image, "vision", None)
-    if vision is None or vision.description is None:
+    if vision is None or vision.error:
         return {"description": None, "tags": [], "confidence": None, "model_used": None}
     return {
         "description": vision.description,
