@@ -324,3 +324,17 @@ def test_the_ai_object_carries_a_providers_answer_and_hides_a_failure():
     }
     image.vision.error = "The provider answered 503."
     assert ai_of(image)["description"] is None and ai_of(image)["tags"] == []
+
+
+def test_post_to_images_is_no_upload(owner):
+    """The Flask app of the same contract file uploaded with POST /images: not here."""
+    response = call(
+        "post", "/images", owner.key, data={"file": upload_file("a.jpg", image_bytes())}
+    )
+    # Undeclared, so it needs the admin scope (images.auth.required_scopes), and then is no route.
+    assert (response.status_code, response.json()["code"]) == (403, "missing_scope")
+    platform = make_tenant("Platform", scopes=ALL_SCOPES)
+    data = {"file": upload_file("a.jpg", image_bytes())}
+    response = call("post", "/images", platform.key, data=data)
+    assert (response.status_code, response.json()["code"]) == (405, "method_not_allowed")
+    assert not Image.objects.exists()
