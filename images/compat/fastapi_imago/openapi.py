@@ -22,7 +22,7 @@ SCHEMA_SETTINGS = {
     "PREPROCESSING_HOOKS": [],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        f"{__name__}.without_final_slash",
+        f"{__name__}.as_it_documented_them",
     ],
     "TAGS": [],
 }
@@ -50,9 +50,36 @@ def without_legacy_routes(endpoints: list[tuple], **kwargs: Any) -> list[tuple]:
     ]
 
 
-def without_final_slash(result: dict, **kwargs: Any) -> dict:
-    """Its paths as it documented them: the routes take a final slash, the docs show none."""
+SUMMARIES = {
+    "ai_draft_task_create": "Draft a task from a text",
+    "ai_summarize_create": "Summarise a web page",
+    "auth_clients_list": "List clients",
+    "auth_clients_create": "Create a client and its key",
+    "auth_clients_retrieve": "Read a client",
+    "auth_clients_partial_update": "Change a client's plan or scopes",
+    "auth_clients_destroy": "Deactivate a client",
+    "auth_clients_rotate_key_create": "Replace a client's key",
+    "images_list": "List images, with the quotas' use",
+    "images_retrieve": "Read an image with its EXIF, OCR and AI results",
+    "images_destroy": "Delete an image and its files",
+    "images_ai_retrieve": "Read an image's AI description",
+    "images_download_url_retrieve": "Get a signed link to the original",
+    "images_exif_retrieve": "Read an image's EXIF",
+    "images_ocr_retrieve": "Read an image's OCR text",
+    "images_reprocess_create": "Process an image again",
+    "images_status_retrieve": "Follow an image's processing",
+    "images_thumbnail_url_retrieve": "Get a signed link to a thumbnail",
+    "images_tags_all_retrieve": "List the client's tags",
+    "images_upload_create": "Upload an image",
+}
+
+
+def as_it_documented_them(result: dict, **kwargs: Any) -> dict:
+    """Its paths without the final slash the routes also take, each operation with a summary."""
     result["paths"] = {path.rstrip("/"): item for path, item in result["paths"].items()}
+    for item in result["paths"].values():
+        for operation in item.values():
+            operation["summary"] = SUMMARIES.get(operation["operationId"], "")
     return result
 
 
