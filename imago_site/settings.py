@@ -493,7 +493,35 @@ INSIGHT_IMPORT_MAX_INFLATED_BYTES = envint("INSIGHT_IMPORT_MAX_INFLATED_BYTES", 
 INSIGHT_IMPORT_MAX_ERRORS = envint("INSIGHT_IMPORT_MAX_ERRORS", 1000)
 INSIGHT_IMPORT_JOB_TIMEOUT = envint("INSIGHT_IMPORT_JOB_TIMEOUT", 3600)
 
-# Legacy names: Robotoff
+# --- Legacy names: FastAPI Imago (docs/coming-from-fastapi-imago.md)
+# Its variables, each read only where Imago's own name is unset, converted to Imago's units.
+# The operator's key for /auth/clients and nothing else; unset, those routes refuse every caller.
+ADMIN_API_KEY = env("ADMIN_API_KEY")
+# Its token secret signs Imago's (sessions, links), so that every process of a deployment agrees.
+SECRET_KEY = env_any("SECRET_KEY", "JWT_SECRET_KEY") or SECRET_KEY
+# The key of /files/signed/ links (images/signing.py): SECRET_KEY unless set.
+SIGNED_URL_SECRET = env("SIGNED_URL_SECRET") or SECRET_KEY
+if not env("MAX_UPLOAD_BYTES") and env("MAX_UPLOAD_SIZE_MB"):
+    MAX_UPLOAD_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE = round(float(env("MAX_UPLOAD_SIZE_MB")) * 2**20)
+if not env("PIPELINE_STEPS") and not envbool("OCR_ENABLED", True):
+    PIPELINE_STEPS = [name for name in PIPELINE_STEPS if name != "ocr"]
+if not env("PIPELINE_RETRY_MAX") and env("WORKER_MAX_TRIES"):
+    # Its tries count the first run; RQ's Retry(max=) counts only the runs after it.
+    PIPELINE_RETRY_MAX = max(envint("WORKER_MAX_TRIES", 1) - 1, 0)
+# Its routes have their own schema (/openapi.json): Imago's leaves them out.
+SPECTACULAR_SETTINGS["PREPROCESSING_HOOKS"] = [
+    "images.compat.fastapi_imago.openapi.without_legacy_routes"
+]
+if STORAGE_BACKEND == "s3":
+    _s3_options = STORAGES["default"]["OPTIONS"]
+    _s3_options["access_key"] = (
+        env_any("S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID", "S3_ACCESS_KEY") or None
+    )
+    _s3_options["secret_key"] = (
+        env_any("S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", "S3_SECRET_KEY") or None
+    )
+
+# --- Legacy names: Robotoff (docs/coming-from-robotoff.md)
 # Robotoff's browser clients (Hunger Games, the Node SDK) call the question, insight, annotate and
 # user statistics routes from their own origin with `credentials: "include"`: each origin listed
 # here gets CORS answers naming it and allowing credentials; other origins get none. A mistyped
