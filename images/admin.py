@@ -426,7 +426,7 @@ class ImageAdmin(admin.ModelAdmin):
             return "—" if ocr is None else "No text found."
         about = f"{ocr.engine}, {ocr.language or 'language unknown'}, {ocr.words} words, "
         about += f"{ocr.confidence:.0%} confidence"
-        return format_html('{}<p class="help">{}</p>', admin_html.text_block(ocr.text), about)
+        return admin_html.text_block(ocr.text, about, monospace=True)
 
     @admin.display(description="AI description")
     def ai_description(self, image: Image) -> str:
@@ -436,9 +436,7 @@ class ImageAdmin(admin.ModelAdmin):
         if not vision.description:
             return format_html('<span class="errornote">{}</span>', vision.error or "No answer.")
         about = " ".join(filter(None, [vision.provider, vision.model]))
-        return format_html(
-            '{}<p class="help">{}</p>', admin_html.text_block(vision.description), about
-        )
+        return admin_html.text_block(vision.description, about)
 
     @admin.display(description="EXIF")
     def exif_summary(self, image: Image) -> str:

@@ -39,8 +39,12 @@ def chips(tags: Iterable[ImageTag]) -> SafeString:
     return format_html('<div class="imago-chips">{}</div>', items) if items else SafeString(NOTHING)
 
 
-def text_block(text: str) -> SafeString:
-    return format_html('<pre class="imago-text">{}</pre>', text)
+def text_block(text: str, about: str, *, monospace: bool = False) -> SafeString:
+    """A text as it was read (line breaks kept, long ones scrolled), with where it came from."""
+    tag = "pre" if monospace else "div"
+    return format_html(
+        '<{} class="imago-text">{}</{}><p class="imago-about">{}</p>', tag, text, tag, about
+    )
 
 
 def download_link(image: Image) -> SafeString:

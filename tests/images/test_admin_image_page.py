@@ -143,3 +143,11 @@ def test_someone_not_logged_in_is_sent_to_the_login_page(client, owner):
     response = client.post(f"/admin/images/image/{image.pk}/reprocess/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert not image.steps.filter(status="pending").exists()
+
+
+def test_a_vision_provider_that_failed_says_why(root, owner):
+    image = photographed(owner)
+    VisionResult.objects.create(image=image, provider="gemini", language="en",
+                                error="provider_error: 503 from the provider")  # fmt: skip
+    page = root.get(page_of(image)).content.decode()
+    assert "provider_error: 503 from the provider" in page
