@@ -302,9 +302,13 @@ class FailedStepFilter(admin.SimpleListFilter):
         return [(name, name) for name in step_names()]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Image]) -> QuerySet[Image]:
-        if not self.value():
+        name = self.value()
+        if not name:
             return queryset
-        return queryset.filter(steps__name=self.value(), steps__status=StepStatus.FAILED)
+        if name not in step_names():
+            # No step has that name; PostgreSQL would refuse some values (a NUL) outright.
+            return queryset.none()
+        return queryset.filter(steps__name=name, steps__status=StepStatus.FAILED)
 
 
 @admin.register(DetectorModel)
