@@ -10,7 +10,7 @@ from images.models import Detection, Exif, Image
 from images.pipeline import step_names
 from images.services import image_add_tags
 from tests.annotations.test_question_page import photographed
-from tests.images.admin_support import csrf_token, queries
+from tests.images.admin_support import csrf_token, queries, stored
 
 
 def page_of(image: Image) -> str:
@@ -82,11 +82,19 @@ def test_a_hostile_class_name_is_drawn_as_text(root, owner):
     assert "<svg onload" not in page and "&quot;&gt;&lt;svg onload=x&gt;" in page
 
 
-def test_an_image_with_nothing_found_yet_says_so(root, owner):
-    image = photographed(owner)
-    Image.objects.filter(pk=image.pk).update(status="pending")
-    page = root.get(page_of(image)).content.decode()
+def test_a_picture_without_detections_is_shown_without_boxes(root, owner):
+    page = root.get(page_of(photographed(owner))).content.decode()
     assert page.count('<rect class="box"') == 0 and "imago-overlay" in page
+
+
+def test_an_image_just_uploaded_says_what_is_not_there_yet(root, owner):
+    image = stored(owner.client, status="pending")
+    OcrResult.objects.create(image=image, text="", confidence=0, engine="tesseract",
+                             ocr_languages="eng", tesseract_confidence=0)  # fmt: skip
+    response = root.get(page_of(image))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "No thumbnail yet." in page and "No text found." in page
 
 
 def test_the_page_reads_as_few_queries_with_many_boxes_tags_and_steps(root, owner, other):
