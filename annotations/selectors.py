@@ -239,3 +239,21 @@ def _with_barcode(insights: QuerySet[Insight], barcode: str) -> QuerySet[Insight
     if "\x00" in barcode:
         return insights.none()
     return insights.filter(barcode=barcode)
+
+
+def evidence_box(insight: Insight) -> list[float] | None:
+    """The part of the picture an insight is about: y_min, x_min, y_max, x_max from 0 to 1.
+
+    Imported insights carry whatever their file held, in the field or (as Robotoff's object
+    predictions do) in `data`: anything but four ordered fractions is no box.
+    """
+    data = insight.data if isinstance(insight.data, dict) else {}
+    box = insight.bounding_box if insight.bounding_box is not None else data.get("bounding_box")
+    if not isinstance(box, list | tuple) or len(box) != 4:
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in box):
+        return None
+    y_min, x_min, y_max, x_max = box
+    if not (0 <= y_min < y_max <= 1 and 0 <= x_min < x_max <= 1):
+        return None  # also NaN, which compares false
+    return [float(v) for v in box]

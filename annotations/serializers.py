@@ -17,7 +17,7 @@ from rest_framework.fields import empty
 from rest_framework.request import Request
 
 from annotations.models import Insight
-from annotations.selectors import Order, QuestionFilters
+from annotations.selectors import Order, QuestionFilters, evidence_box
 from annotations.services import ALL_RESULTS
 from images.signing import signed_url
 from imago_site import parsers
@@ -157,6 +157,14 @@ class QuestionSerializer(serializers.Serializer):
     value_tag = serializers.CharField(required=False)
     source_image_url = serializers.URLField(required=False)
     ref_image_url = serializers.URLField(required=False)
+    bounding_box = serializers.ListField(
+        child=serializers.FloatField(min_value=0, max_value=1),
+        min_length=4,
+        max_length=4,
+        required=False,
+        help_text="Imago's addition: the part of the picture the question is about, as "
+        "y_min, x_min, y_max, x_max from 0 to 1 (object insights).",
+    )
 
     def to_representation(self, insight: Insight) -> dict[str, Any]:
         question: dict[str, Any] = {
@@ -173,6 +181,9 @@ class QuestionSerializer(serializers.Serializer):
         image_url = source_image_url(insight, self.context.get("request"))
         if image_url:
             question["source_image_url"] = image_url
+        box = evidence_box(insight)
+        if box:
+            question["bounding_box"] = box
         return question
 
 

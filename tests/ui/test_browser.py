@@ -5,8 +5,6 @@ server process on the test database. Screenshots of each page land in SCREENSHOT
 (./screenshots by default) for a reviewer to look at.
 """
 
-import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,14 +16,16 @@ from ai.models import OcrResult, VisionResult
 from images.models import Detection, Exif, Image
 from images.services import image_add_tags
 from tests.annotations.test_question_page import (
+    CAR_BOX,
     label_on,
     log_in,
+    object_on,
     photographed,
+    street,
     wait_for,
 )
-from tests.live import ROOT, collect_static, live_server
+from tests.live import SCREENSHOTS, collect_static, live_server, requested_urls
 
-SCREENSHOTS = Path(os.environ.get("SCREENSHOTS_DIR") or ROOT / "screenshots")
 # The admin's header colour (--header-bg in admin/css/base.css): the stylesheet was applied.
 ADMIN_HEADER = "rgba(65, 118, 144, 1)"
 
@@ -41,22 +41,6 @@ def server(transactional_db, collected, tmp_path) -> Iterator[str]:
         yield base
 
 
-def requested_urls(driver: WebDriver) -> list[str]:
-    """The URLs the browser asked for since the last call (Chrome's DevTools log).
-
-    Requests the page's Content-Security-Policy refused never left the browser: not counted.
-    """
-    sent, refused = [], set()
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        params = message["params"]
-        if message["method"] == "Network.requestWillBeSent":
-            sent.append((params["requestId"], params["request"]["url"]))
-        elif message["method"] == "Network.loadingFailed" and params.get("blockedReason") == "csp":
-            refused.add(params["requestId"])
-    return [url for request_id, url in sent if request_id not in refused]
-
-
 def visit(driver: WebDriver, base: str, path: str, ready: str, shot: str) -> list[str]:
     """Open a page, wait for a CSS selector, take a screenshot; the URLs it requested."""
     driver.get(base + path)
@@ -66,12 +50,17 @@ def visit(driver: WebDriver, base: str, path: str, ready: str, shot: str) -> lis
     return requested_urls(driver)
 
 
-def styled(driver: WebDriver) -> None:
-    """Every stylesheet of the page loaded, and the admin's own one applied."""
+def sheets_loaded(driver: WebDriver) -> None:
+    """Every stylesheet the page links to loaded, with rules in it."""
     sheets = driver.execute_script(
         "return [...document.styleSheets].filter(s => s.href).map(s => [s.href, s.cssRules.length])"
     )
     assert sheets and all(rules > 0 for _, rules in sheets), sheets
+
+
+def styled(driver: WebDriver) -> None:
+    """Every stylesheet of the page loaded, and the admin's own one applied."""
+    sheets_loaded(driver)
     header = driver.find_element(By.ID, "header").value_of_css_property("background-color")
     assert header == ADMIN_HEADER
 
@@ -199,8 +188,40 @@ def test_the_admin_and_the_docs_are_styled_complete_and_self_contained(
     requested += visit(browser, server, "/api/docs/", ".swagger-ui .opblock-tag", "docs")
     tags = {t.text.split("\n")[0] for t in browser.find_elements(By.CSS_SELECTOR, ".opblock-tag")}
     assert {"images", "detection", "insights"} <= tags
+    sheets_loaded(browser)
+    tag = browser.find_element(By.CSS_SELECTOR, ".swagger-ui .opblock-tag")
+    assert tag.value_of_css_property("font-size") == "24px"  # swagger-ui.css applied
     requested += visit(browser, server, "/api/redoc/", "redoc .api-content h1", "redoc")
+    # ReDoc styles itself from its script: its side menu has its own background.
+    menu = browser.find_element(By.CSS_SELECTOR, "redoc .menu-content")
+    assert menu.value_of_css_property("background-color") == "rgba(250, 250, 250, 1)"
 
     elsewhere = [url for url in requested if not url.startswith((server, "data:", "blob:"))]
     assert elsewhere == []
     assert any("/static/admin/css/base." in url for url in requested)
+
+
+def test_an_insight_page_draws_the_box_it_is_about(browser, server, owner, django_user_model):
+    django_user_model.objects.create_superuser("root", "root@localhost", "pw")
+    insight = object_on(street(owner), "car", CAR_BOX)
+    log_in(browser, server, "root", "pw")
+    requested = requested_urls(browser)
+
+    page = f"/admin/annotations/insight/{insight.pk}/change/"
+    drawn = ".field-large_preview .evidence-box rect"
+    requested += visit(browser, server, page, drawn, "insight-box")
+    styled(browser)
+    picture = browser.find_element(By.CSS_SELECTOR, ".field-large_preview img")
+    wait_for(
+        browser,
+        lambda d: d.execute_script("return arguments[0].naturalWidth", picture) > 0,
+        "the insight's picture did not load",
+    )
+    box = browser.find_element(By.CSS_SELECTOR, drawn)
+    width, height = box.size["width"], box.size["height"]
+    assert width > 0 and height > 0
+    assert width / picture.size["width"] == pytest.approx(0.4, abs=0.02)
+    assert height / picture.size["height"] == pytest.approx(0.3667, abs=0.02)
+    browser.save_screenshot(str(SCREENSHOTS / "insight-box.png"))  # with the picture in
+
+    assert [url for url in requested if not url.startswith((server, "data:", "blob:"))] == []
