@@ -411,7 +411,7 @@ class ImageAdmin(admin.ModelAdmin):
 
     @admin.display(description="pixels")
     def dimensions(self, image: Image) -> str:
-        return f"{image.width} x {image.height} {image.format}"
+        return f"{image.width} x {image.height}"
 
     @admin.display(description="original")
     def original(self, image: Image) -> str:
