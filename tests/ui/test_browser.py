@@ -12,7 +12,9 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from ai.models import OcrResult, VisionResult
 from images.models import Detection, Exif, Image
+from images.services import image_add_tags
 from tests.annotations.test_question_page import (
     CAR_BOX,
     label_on,
@@ -75,20 +77,56 @@ def photo_with_gps_and_detections(tenant) -> Image:
         Detection.objects.create(image=image, model_name="coco", class_id=0, class_name=name,
                                  confidence=0.91, x1=box[0], y1=box[1], x2=box[2],
                                  y2=box[3])  # fmt: skip
+    image_add_tags(image=image, names=["car", "person", "shelf"], source="detection")
+    OcrResult.objects.create(image=image, text="BIO\nLAIT ENTIER 1 L", language="fr",
+                             confidence=0.87, has_text=True, engine="tesseract", words=4,
+                             ocr_languages="fra", tesseract_confidence=0.87)  # fmt: skip
+    VisionResult.objects.create(
+        image=image,
+        provider="local",
+        language="en",
+        description="A car parked by a person in front of a green shelf.",
+    )
+    Image.objects.filter(pk=image.pk).update(status="done")
+    image.steps.update(status="done", duration_ms=420, finished_at=image.created_at)
+    image.steps.filter(name="vision").update(
+        status="failed", error="vision_timeout: the provider did not answer in 60 s"
+    )
     return image
+
+
+# The image page's fields, each with data in the photo above: none may show the admin's "-".
+STORY_FIELDS = ["detection_overlay", "tag_list", "ocr_text", "ai_description", "exif_summary",
+                "original", "client", "status", "dimensions", "size"]  # fmt: skip
+
+
+def box_sizes(driver: WebDriver, selector: str) -> list[tuple[float, float]]:
+    """The drawn size of each SVG element (WebDriver's own size is unreliable inside SVG)."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => {"
+        " const r = e.getBoundingClientRect(); return [r.width, r.height]; })",
+        selector,
+    )
 
 
 def test_the_admin_and_the_docs_are_styled_complete_and_self_contained(
     browser, server, owner, django_user_model
 ):
     django_user_model.objects.create_superuser("root", "root@localhost", "pw")
+    owner.client.image_quota = 100
+    owner.client.save()
     image = photo_with_gps_and_detections(owner)
     insight = label_on(image, "Bio", "en:organic")
     log_in(browser, server, "root", "pw")
     requested = requested_urls(browser)
 
-    requested += visit(browser, server, "/admin/", "#content", "dashboard")
+    requested += visit(browser, server, "/admin/", "#dashboard", "dashboard")
     styled(browser)
+    dashboard = browser.find_element(By.ID, "dashboard")
+    assert dashboard.value_of_css_property("display") == "grid"  # our stylesheet, applied
+    tenants = browser.find_element(By.ID, "dashboard-tenants").text
+    assert "Owner Co" in tenants and "KB" in tenants  # the photo's bytes, counted
+    assert browser.find_element(By.ID, "dashboard-queues").find_elements(By.TAG_NAME, "a")
     assert "/static/" in browser.execute_script(
         "return document.querySelector('link[rel=icon]').href"
     )
@@ -104,6 +142,9 @@ def test_the_admin_and_the_docs_are_styled_complete_and_self_contained(
     styled(browser)
     ticked = browser.find_elements(By.CSS_SELECTOR, "#id_scopes input:checked")
     assert {box.get_attribute("value") for box in ticked} == set(owner.client.scopes)
+    assert "1 of 100" in readonly_text(browser, "usage")
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".field-related a")) == 4
+    assert browser.find_element(By.ID, "rotate-key").is_displayed()
 
     page = f"/admin/images/image/{image.pk}/change/"
     requested += visit(browser, server, page, ".field-detection_overlay svg", "image")
@@ -111,16 +152,34 @@ def test_the_admin_and_the_docs_are_styled_complete_and_self_contained(
     exif = readonly_text(browser, "exif_summary")
     assert "43.467081, 11.885402 (map)" in exif and "NIKON" in exif
     assert readonly_text(browser, "detection_overlay") != "-"  # a picture: no text, no "-"
-    boxes = browser.find_elements(By.CSS_SELECTOR, ".field-detection_overlay svg rect")
-    assert len(boxes) == 2 and all(box.size["width"] > 0 for box in boxes)
+    for selector in ("rect.box", "text"):
+        sizes = box_sizes(browser, f".field-detection_overlay svg {selector}")
+        assert len(sizes) == 2 and all(w > 0 and h > 0 for w, h in sizes), (selector, sizes)
+    for field in STORY_FIELDS:
+        assert readonly_text(browser, field) not in ("", "-"), field
+    assert "LAIT ENTIER" in readonly_text(browser, "ocr_text")
+    assert "vision_timeout" in browser.find_element(By.ID, "steps-group").text
+    assert browser.find_element(By.CSS_SELECTOR, "#reprocess button").is_displayed()
     overlay = browser.find_element(By.CSS_SELECTOR, ".field-detection_overlay img")
     wait_for(
         browser,
         lambda d: d.execute_script("return arguments[0].naturalWidth", overlay) > 0,
         "the overlay's picture did not load",
     )
-    browser.execute_script("document.querySelector('.field-exif_summary').scrollIntoView()")
-    browser.save_screenshot(str(SCREENSHOTS / "image-exif-detections.png"))
+    browser.execute_script("document.querySelector('.field-tag_list').scrollIntoView()")
+    browser.save_screenshot(str(SCREENSHOTS / "image-found.png"))
+    browser.execute_script("document.getElementById('steps-group').scrollIntoView()")
+    browser.save_screenshot(str(SCREENSHOTS / "image-steps.png"))
+
+    # Rotating the tenant's key: a confirmation, then the new key shown once.
+    page = f"/admin/images/client/{owner.client.pk}/rotate-key/"
+    requested += visit(browser, server, page, "#rotate-key-form", "tenant-rotate-key")
+    styled(browser)
+    browser.find_element(By.CSS_SELECTOR, "#rotate-key-form input[type=submit]").click()
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".messagelist code"), "no key")
+    assert browser.find_element(By.CSS_SELECTOR, ".messagelist code").text.startswith("imago_")
+    browser.save_screenshot(str(SCREENSHOTS / "tenant-new-key.png"))
+    requested += requested_urls(browser)
 
     page = f"/admin/annotations/insight/{insight.pk}/change/"
     requested += visit(browser, server, page, ".field-large_preview img", "insight")
