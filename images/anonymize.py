@@ -9,7 +9,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
@@ -30,7 +30,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from images import budget, storage
-from images.detection import DetectionRefused, detect, detector_model_get
+from images.detection import DetectionRefused, class_ids, detect, detector_model_get
 from images.engine import Found
 from images.models import (
     AnonymizeSettings,
@@ -171,6 +171,56 @@ def stub_for(client: Client) -> np.ndarray:
     return _stub_pixels("", DEFAULT_STUB.stat().st_mtime)
 
 
+# Never silent: what a person should look at, with a stable code each.
+VEHICLE_WITHOUT_PLATE = "vehicle_without_plate"
+LOW_CONFIDENCE = "low_confidence"
+SCALED_DOWN = "scaled_down"
+REVIEW_REASONS = (VEHICLE_WITHOUT_PLATE, LOW_CONFIDENCE, SCALED_DOWN)
+VEHICLE_MODEL = "coco"
+VEHICLE_CLASSES = ("car", "truck", "bus", "motorcycle")
+VEHICLE_CONFIDENCE = 0.5
+# Set on a decoded picture by open_oriented: the long side the file has before any reduction.
+FULL_SIDE = "imago_full_side"
+
+
+@dataclass(frozen=True)
+class Findings:
+    plates: list[Found]
+    vehicles: list[Found]
+    scaled: bool
+
+
+def find_plates(picture: PIL.Image.Image, *, client: Client, scaled: bool) -> Findings:
+    """The plates to cover, and the vehicles that tell whether one may have been missed."""
+    model = detector_model_get(name=settings.ANONYMIZE_MODEL, client=client)
+    plates = detect(model, picture, confidence=settings.ANONYMIZE_CONFIDENCE)
+    vehicles_model = detector_model_get(name=VEHICLE_MODEL, client=None)
+    vehicles = detect(
+        vehicles_model,
+        picture,
+        confidence=VEHICLE_CONFIDENCE,
+        classes=class_ids(vehicles_model, VEHICLE_CLASSES),
+    )
+    return Findings(plates=plates, vehicles=vehicles, scaled=scaled)
+
+
+def _carries(vehicle: Found, plate: Found) -> bool:
+    x1, y1, x2, y2 = vehicle.box
+    cx, cy = (plate.box[0] + plate.box[2]) / 2, (plate.box[1] + plate.box[3]) / 2
+    return x1 <= cx <= x2 and y1 <= cy <= y2
+
+
+def review_reasons(findings: Findings) -> list[str]:
+    reasons = []
+    if any(not any(_carries(v, p) for p in findings.plates) for v in findings.vehicles):
+        reasons.append(VEHICLE_WITHOUT_PLATE)
+    if any(p.confidence < settings.ANONYMIZE_REVIEW_CONFIDENCE for p in findings.plates):
+        reasons.append(LOW_CONFIDENCE)
+    if findings.scaled:
+        reasons.append(SCALED_DOWN)
+    return reasons
+
+
 @dataclass
 class Covered:
     data: bytes
@@ -179,6 +229,18 @@ class Covered:
     plates: int
     faces: int
     regions: list[list[list[float]]] = field(default_factory=list)
+    confidences: list[float] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+
+def _fit(picture: PIL.Image.Image) -> tuple[PIL.Image.Image, bool]:
+    """The picture within ANONYMIZE_MAX_SIDE, and whether it is smaller than its file."""
+    full_side = picture.info.get(FULL_SIDE, max(picture.size))
+    if max(picture.size) > settings.ANONYMIZE_MAX_SIDE:
+        picture = PIL.ImageOps.contain(
+            picture, (settings.ANONYMIZE_MAX_SIDE, settings.ANONYMIZE_MAX_SIDE)
+        )
+    return picture, max(picture.size) < full_side
 
 
 def anonymize_picture(
@@ -189,18 +251,22 @@ def anonymize_picture(
     cover_faces: bool = False,
 ) -> Covered:
     """Find and cover plates (and faces) in an oriented picture; WebP without any metadata."""
-    if max(picture.size) > settings.ANONYMIZE_MAX_SIDE:
-        picture = PIL.ImageOps.contain(
-            picture, (settings.ANONYMIZE_MAX_SIDE, settings.ANONYMIZE_MAX_SIDE)
-        )
-    model = detector_model_get(name=settings.ANONYMIZE_MODEL, client=client)
-    found = detect(model, picture, confidence=settings.ANONYMIZE_CONFIDENCE)
+    picture, scaled = _fit(picture)
+    findings = find_plates(picture, client=client, scaled=scaled)
     # After detection, whose array of the picture is freed by then; convert() copies even an
     # RGB picture (the image budget counts the copies held at once: images.budget).
     rgb = np.array(picture if picture.mode == "RGB" else picture.convert("RGB"))
-    quads = [quad_of(item, settings.ANONYMIZE_MARGIN) for item in found]
+    quads = [quad_of(item, settings.ANONYMIZE_MARGIN) for item in findings.plates]
     faces = face_quads(rgb, settings.ANONYMIZE_MARGIN) if cover_faces else []
-    cover(rgb, [*quads, *faces], mode, stub_for(client))
+    covered = _render(rgb, [*quads, *faces], mode=mode, client=client)
+    covered.plates, covered.faces = len(quads), len(faces)
+    covered.confidences = [round(p.confidence, 3) for p in findings.plates]
+    covered.reasons = review_reasons(findings)
+    return covered
+
+
+def _render(rgb: np.ndarray, quads: Sequence[np.ndarray], *, mode: str, client: Client) -> Covered:
+    cover(rgb, quads, mode, stub_for(client))
     buffer = io.BytesIO()
     # Pillow writes no EXIF unless asked: GPS and camera data stay out of the result.
     PIL.Image.fromarray(rgb).save(
@@ -210,16 +276,29 @@ def anonymize_picture(
         data=buffer.getvalue(),
         width=rgb.shape[1],
         height=rgb.shape[0],
-        plates=len(quads),
-        faces=len(faces),
-        regions=[q.round(1).tolist() for q in [*quads, *faces]],
+        plates=0,
+        faces=0,
+        regions=[np.asarray(q).round(1).tolist() for q in quads],
     )
+
+
+def rerender_picture(
+    picture: PIL.Image.Image, *, client: Client, mode: str, regions: Sequence[Sequence]
+) -> Covered:
+    """Cover exactly these regions of the original (an operator's correction): no detection."""
+    picture, _ = _fit(picture)
+    rgb = np.array(picture if picture.mode == "RGB" else picture.convert("RGB"))
+    quads = [np.asarray(region, dtype=np.float32) for region in regions]
+    return _render(rgb, quads, mode=mode, client=client)
 
 
 def open_oriented(fp: object) -> PIL.Image.Image:
     """Upright RGB, reduced on decode towards ANONYMIZE_MAX_SIDE (anonymize_picture fits it)."""
     opened = PIL.Image.open(fp)  # type: ignore[arg-type]
-    return budget.decode(opened, mode="RGB", long_side=settings.ANONYMIZE_MAX_SIDE)
+    full_side = max(opened.size)
+    picture = budget.decode(opened, mode="RGB", long_side=settings.ANONYMIZE_MAX_SIDE)
+    picture.info[FULL_SIDE] = full_side
+    return picture
 
 
 def settings_for(client: Client) -> AnonymizeSettings:
@@ -383,7 +462,12 @@ def _cover_file(task: PlateTask, row: PlateTaskFile) -> None:
     )
     row.status = PlateTaskFile.Status.DONE
     row.plates, row.faces, row.regions = covered.plates, covered.faces, covered.regions
-    row.save(update_fields=["result_file", "status", "plates", "faces", "regions"])
+    row.plate_confidences, row.review_reasons = covered.confidences, covered.reasons
+    row.needs_review = bool(covered.reasons)
+    row.save(
+        update_fields=["result_file", "status", "plates", "faces", "regions",
+                       "plate_confidences", "review_reasons", "needs_review"]
+    )  # fmt: skip
 
 
 # Delivery -------------------------------------------------------------------------------------
@@ -417,33 +501,82 @@ def plate_task_deliver(*, task_id: int) -> None:
     task = PlateTask.objects.select_related("client__anonymize").filter(pk=task_id).first()
     if task is None or task.delivered_at or task.purged_at or task.expires_at < timezone.now():
         return
+    _deliver(task, None)
+    PlateTask.objects.filter(pk=task.pk).update(delivered_at=timezone.now())
+
+
+def correction_enqueue(row: PlateTaskFile) -> None:
+    """Send a corrected result again, after the correction is committed (retried as deliveries)."""
+    task = row.task
+    if not task.needs_delivery:
+        return
+    enqueue_after_commit(
+        queue_name_for(task.client),
+        "images.jobs.deliver_plate_correction",
+        row.pk,
+        row.revision,
+        job_id=f"correct-{task.uuid}-{row.position}-{row.revision}",
+        retry=Retry(max=settings.WEBHOOK_RETRY_MAX, interval=settings.WEBHOOK_RETRY_INTERVALS),
+        description=f"deliver correction {row.revision} of {row.filename} in {task.uuid}",
+    )
+
+
+def plate_correction_deliver(*, file_id: int, revision: int) -> None:
+    row = PlateTaskFile.objects.select_related("task__client__anonymize").filter(pk=file_id).first()
+    # A later correction replaces this one, and is delivered by its own job.
+    if row is None or row.revision != revision:
+        return
+    if row.task.purged_at or row.task.expires_at < timezone.now():
+        return
+    _deliver(row.task, row)
+
+
+def _deliver(task: PlateTask, corrected: PlateTaskFile | None) -> None:
+    """POST to each of the task's webhooks not yet answered with success for this delivery."""
+    key = _correction_key(corrected)
     secret = settings_for(task.client).webhook_secret
-    delivered = set(task.attempts.filter(ok=True).values_list("kind", flat=True))
+    delivered = set(task.attempts.filter(ok=True, correction=key).values_list("kind", flat=True))
     pending = [
         (kind, url)
         for kind, url in (("upload", task.upload_url), ("callback", task.callback_url))
         if url and kind not in delivered
     ]
-    failures = [kind for kind, url in pending if not _post(task, kind, url, secret)]
+    failures = [kind for kind, url in pending if not _post(task, kind, url, secret, corrected)]
     if failures:
-        raise DeliveryFailed(f"{', '.join(failures)} delivery of {task.uuid} failed")
-    PlateTask.objects.filter(pk=task.pk).update(delivered_at=timezone.now())
+        raise DeliveryFailed(f"{', '.join(failures)} delivery of {task.uuid} {key} failed")
 
 
-def _post(task: PlateTask, kind: str, url: str, secret: str) -> bool:
+def _correction_key(corrected: PlateTaskFile | None) -> str:
+    return f"file {corrected.pk} revision {corrected.revision}" if corrected else ""
+
+
+def _post(
+    task: PlateTask, kind: str, url: str, secret: str, corrected: PlateTaskFile | None
+) -> bool:
+    """One webhook; a correction sends the corrected file alone, marked `correction`."""
+    rows = [corrected] if corrected else task.files.filter(status="done")
+    marks = {"correction": True, "filename": corrected.filename} if corrected else {}
     if kind == "upload":
-        done = task.files.filter(status="done")
         files = [
             ("images[]", (Path(r.result_file).name, _read(r.result_file), "image/webp"))
-            for r in done
+            for r in rows
         ]
-        body: dict = {"data": {"task_id": str(task.uuid)}, "files": files}
+        data = {"task_id": str(task.uuid), **{k: str(v).lower() for k, v in marks.items()}}
+        body: dict = {"data": data, "files": files}
     else:
-        results = task_results(task, request=None, absolute_base=settings.PUBLIC_BASE_URL)
-        payload = {"task_id": str(task.uuid), "status": task.status, "results": results}
+        results = task_results(
+            task, request=None, absolute_base=settings.PUBLIC_BASE_URL, rows=rows
+        )
+        payload = {
+            "task_id": str(task.uuid),
+            "status": task.status,
+            "needs_review": awaiting_review(task),
+            **marks,
+            "results": results,
+        }
         body = {"content": json.dumps(payload), "headers": {"Content-Type": "application/json"}}
     started = time.monotonic()
-    attempt = WebhookAttempt(task=task, kind=kind, url=url)
+    attempt = WebhookAttempt(task=task, kind=kind, url=url, correction=_correction_key(corrected))
     try:
         answer = outbound.webhook_post(url, secret=secret, **body)
         attempt.status_code = answer.status_code
@@ -458,16 +591,38 @@ def _post(task: PlateTask, kind: str, url: str, secret: str) -> bool:
     return attempt.ok
 
 
+def review_of(result: PlateTaskFile) -> dict:
+    """What a result says of its review, in the API, the webhooks and the admin alike."""
+    return {
+        "plate_confidences": result.plate_confidences,
+        "needs_review": result.needs_review,
+        "review_reasons": result.review_reasons,
+        "reviewed_at": result.reviewed_at.isoformat() if result.reviewed_at else None,
+        "revision": result.revision,
+    }
+
+
 def _read(name: str) -> bytes:
     with default_storage.open(name, "rb") as fp:
         return fp.read()
 
 
-def task_results(task: PlateTask, *, request: object, absolute_base: str = "") -> list[dict]:
+def awaiting_review(task: PlateTask) -> int:
+    """The task's results flagged for a person and not reviewed yet."""
+    return task.files.filter(needs_review=True).count()
+
+
+def task_results(
+    task: PlateTask,
+    *,
+    request: object,
+    absolute_base: str = "",
+    rows: Iterable[PlateTaskFile] | None = None,
+) -> list[dict]:
     from images.signing import signed_url
 
     results = []
-    for row in task.files.all():
+    for row in task.files.all() if rows is None else rows:
         url = None
         if row.result_file:
             url, _ = signed_url(
@@ -484,6 +639,7 @@ def task_results(task: PlateTask, *, request: object, absolute_base: str = "") -
                 "faces": row.faces,
                 "has_plate": row.plates > 0,
                 "error": {"code": row.error_code, "detail": row.error} if row.error else None,
+                **review_of(row),
             }
         )
     return results
@@ -546,4 +702,9 @@ def anonymize_step(image: Image) -> dict:
         "plates": covered.plates,
         "faces": covered.faces,
         "regions": covered.regions,
+        "plate_confidences": covered.confidences,
+        "needs_review": bool(covered.reasons),
+        "review_reasons": covered.reasons,
+        "reviewed_at": None,
+        "revision": 0,
     }

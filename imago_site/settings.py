@@ -486,3 +486,9 @@ INSIGHT_IMPORT_MAX_INFLATED_BYTES = envint("INSIGHT_IMPORT_MAX_INFLATED_BYTES", 
 # The errors kept on an import run (each bad line is still counted).
 INSIGHT_IMPORT_MAX_ERRORS = envint("INSIGHT_IMPORT_MAX_ERRORS", 1000)
 INSIGHT_IMPORT_JOB_TIMEOUT = envint("INSIGHT_IMPORT_JOB_TIMEOUT", 3600)
+
+# --- Review of covered plates (never silent; the admin's review queue)
+# A plate covered below this confidence marks its result needs_review (low_confidence).
+ANONYMIZE_REVIEW_CONFIDENCE = float(env("ANONYMIZE_REVIEW_CONFIDENCE", "0.3"))
+# At most this many boxes in one operator's correction (kept and drawn together).
+ANONYMIZE_REVIEW_MAX_BOXES = envint("ANONYMIZE_REVIEW_MAX_BOXES", 100)
