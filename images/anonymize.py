@@ -9,8 +9,9 @@ import io
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -30,12 +31,13 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from images import budget, storage
-from images.detection import DetectionRefused, class_ids, detect, detector_model_get
+from images.detection import DetectionRefused, detect, detector_model_get
 from images.engine import Found
 from images.models import (
     AnonymizeSettings,
     Client,
     CoverMode,
+    DetectorModel,
     Image,
     PlateTask,
     PlateTaskFile,
@@ -50,6 +52,10 @@ from imago_site.workers import StuckSweep, enqueue_after_commit, without_live_jo
 logger = logging.getLogger(__name__)
 
 DEFAULT_STUB = Path(__file__).parent / "assets" / "plate-stub.png"
+DECODED_FROM = "imago_decoded_from"  # picture.info key: the file's size before any reduction
+# Two detections of one plate (full frame and a vehicle's crop) overlap far more than this;
+# two plates, side by side or one behind the other, far less.
+PLATE_MERGE_IOU = 0.4
 
 
 # Finding regions ------------------------------------------------------------------------------
@@ -171,37 +177,106 @@ def stub_for(client: Client) -> np.ndarray:
     return _stub_pixels("", DEFAULT_STUB.stat().st_mtime)
 
 
+@dataclass(frozen=True)
+class PlateFindings:
+    """What the plate search found in one picture, in its pixels (after any scaling down).
+
+    `vehicles` are the COCO model's cars, motorcycles, buses and trucks (also where a plate was
+    looked for a second time); `scaled` says the picture was reduced before the search, so that
+    small plates had fewer pixels; `seconds` is each pass's time (full, vehicles, crops).
+    """
+
+    plates: list[Found]
+    vehicles: list[Found]
+    scaled: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+VEHICLE_CLASSES = ("car", "motorcycle", "bus", "truck")
+
+
+def find_plates(picture: PIL.Image.Image, *, client: Client, scaled: bool = False) -> PlateFindings:
+    """Plates in an RGB picture: a full-frame pass, then a second look at full resolution inside
+    each vehicle (at most ANONYMIZE_VEHICLE_CROPS of them, the most confident), merged (a plate
+    both passes found is kept once, with its best score)."""
+    seconds: dict[str, float] = {}
+    plates_model = detector_model_get(name=settings.ANONYMIZE_MODEL, client=client)
+    with _timed(seconds, "full"):
+        plates = detect(plates_model, picture, confidence=settings.ANONYMIZE_CONFIDENCE)
+    vehicles: list[Found] = []
+    if settings.ANONYMIZE_VEHICLE_CROPS > 0:
+        with _timed(seconds, "vehicles"):
+            vehicles = find_vehicles(picture, client=client)
+        with _timed(seconds, "crops"):
+            for vehicle in vehicles[: settings.ANONYMIZE_VEHICLE_CROPS]:
+                plates += plates_in_crop(picture, vehicle.box, model=plates_model)
+    return PlateFindings(merge_plates(plates), vehicles, scaled, seconds)
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+def find_vehicles(picture: PIL.Image.Image, *, client: Client) -> list[Found]:
+    """The vehicles the COCO model sees, most confident first."""
+    model = detector_model_get(name=settings.ANONYMIZE_VEHICLE_MODEL, client=client)
+    names = model.class_names
+    wanted = [names.index(name) for name in VEHICLE_CLASSES if name in names]
+    found = detect(model, picture, confidence=settings.ANONYMIZE_VEHICLE_CONFIDENCE, classes=wanted)
+    return sorted(found, key=lambda item: -item.confidence)
+
+
+def crop_box(
+    box: tuple[float, float, float, float], margin: float, size: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """A box grown by `margin` of its size on each side, in whole pixels inside the picture."""
+    x1, y1, x2, y2 = box
+    grow_x, grow_y = (x2 - x1) * margin, (y2 - y1) * margin
+    return (
+        max(0, int(x1 - grow_x)),
+        max(0, int(y1 - grow_y)),
+        min(size[0], int(np.ceil(x2 + grow_x))),
+        min(size[1], int(np.ceil(y2 + grow_y))),
+    )
+
+
+def plates_in_crop(
+    picture: PIL.Image.Image, box: tuple[float, float, float, float], *, model: DetectorModel
+) -> list[Found]:
+    """The plate model on one region (with a margin) at full resolution, mapped back."""
+    x1, y1, x2, y2 = crop_box(box, settings.ANONYMIZE_CROP_MARGIN, picture.size)
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return []
+    # A copy of the region only; the model's letterbox enlarges a small one to its input size.
+    found = detect(model, picture.crop((x1, y1, x2, y2)), confidence=settings.ANONYMIZE_CONFIDENCE)
+    return [shifted(item, x1, y1) for item in found]
+
+
+def shifted(found: Found, dx: float, dy: float) -> Found:
+    """A detection made on a crop, in the pixels of the picture the crop was cut from."""
+    x1, y1, x2, y2 = found.box
+    polygon = tuple((x + dx, y + dy) for x, y in found.polygon) if found.polygon else None
+    return replace(found, box=(x1 + dx, y1 + dy, x2 + dx, y2 + dy), polygon=polygon)
+
+
+def merge_plates(found: Sequence[Found], iou: float = PLATE_MERGE_IOU) -> list[Found]:
+    """One detection per plate: the most confident of those overlapping by `iou` or more."""
+    if not found:
+        return []
+    boxes = [[x1, y1, x2 - x1, y2 - y1] for x1, y1, x2, y2 in (item.box for item in found)]
+    scores = [item.confidence for item in found]
+    keep = np.asarray(cv2.dnn.NMSBoxes(boxes, scores, 0.0, iou), dtype=int).reshape(-1)
+    return sorted((found[i] for i in keep), key=lambda item: -item.confidence)
+
+
 # Never silent: what a person should look at, with a stable code each.
 VEHICLE_WITHOUT_PLATE = "vehicle_without_plate"
 LOW_CONFIDENCE = "low_confidence"
 SCALED_DOWN = "scaled_down"
 REVIEW_REASONS = (VEHICLE_WITHOUT_PLATE, LOW_CONFIDENCE, SCALED_DOWN)
-VEHICLE_MODEL = "coco"
-VEHICLE_CLASSES = ("car", "truck", "bus", "motorcycle")
-VEHICLE_CONFIDENCE = 0.5
-# Set on a decoded picture by open_oriented: the long side the file has before any reduction.
-FULL_SIDE = "imago_full_side"
-
-
-@dataclass(frozen=True)
-class Findings:
-    plates: list[Found]
-    vehicles: list[Found]
-    scaled: bool
-
-
-def find_plates(picture: PIL.Image.Image, *, client: Client, scaled: bool) -> Findings:
-    """The plates to cover, and the vehicles that tell whether one may have been missed."""
-    model = detector_model_get(name=settings.ANONYMIZE_MODEL, client=client)
-    plates = detect(model, picture, confidence=settings.ANONYMIZE_CONFIDENCE)
-    vehicles_model = detector_model_get(name=VEHICLE_MODEL, client=None)
-    vehicles = detect(
-        vehicles_model,
-        picture,
-        confidence=VEHICLE_CONFIDENCE,
-        classes=class_ids(vehicles_model, VEHICLE_CLASSES),
-    )
-    return Findings(plates=plates, vehicles=vehicles, scaled=scaled)
 
 
 def _carries(vehicle: Found, plate: Found) -> bool:
@@ -210,7 +285,7 @@ def _carries(vehicle: Found, plate: Found) -> bool:
     return x1 <= cx <= x2 and y1 <= cy <= y2
 
 
-def review_reasons(findings: Findings) -> list[str]:
+def review_reasons(findings: PlateFindings) -> list[str]:
     reasons = []
     if any(not any(_carries(v, p) for p in findings.plates) for v in findings.vehicles):
         reasons.append(VEHICLE_WITHOUT_PLATE)
@@ -231,16 +306,18 @@ class Covered:
     regions: list[list[list[float]]] = field(default_factory=list)
     confidences: list[float] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    findings: PlateFindings | None = None
 
 
 def _fit(picture: PIL.Image.Image) -> tuple[PIL.Image.Image, bool]:
-    """The picture within ANONYMIZE_MAX_SIDE, and whether it is smaller than its file."""
-    full_side = picture.info.get(FULL_SIDE, max(picture.size))
+    """RGB within ANONYMIZE_MAX_SIDE, and whether it is smaller than its file."""
+    decoded_from = picture.info.get(DECODED_FROM, picture.size)
     if max(picture.size) > settings.ANONYMIZE_MAX_SIDE:
         picture = PIL.ImageOps.contain(
             picture, (settings.ANONYMIZE_MAX_SIDE, settings.ANONYMIZE_MAX_SIDE)
         )
-    return picture, max(picture.size) < full_side
+    picture = picture if picture.mode == "RGB" else picture.convert("RGB")
+    return picture, max(picture.size) < max(decoded_from)
 
 
 def anonymize_picture(
@@ -253,15 +330,15 @@ def anonymize_picture(
     """Find and cover plates (and faces) in an oriented picture; WebP without any metadata."""
     picture, scaled = _fit(picture)
     findings = find_plates(picture, client=client, scaled=scaled)
-    # After detection, whose array of the picture is freed by then; convert() copies even an
-    # RGB picture (the image budget counts the copies held at once: images.budget).
-    rgb = np.array(picture if picture.mode == "RGB" else picture.convert("RGB"))
+    # After detection, whose arrays of the picture are freed by then (the image budget counts
+    # the copies held at once: images.budget).
+    rgb = np.array(picture)
     quads = [quad_of(item, settings.ANONYMIZE_MARGIN) for item in findings.plates]
     faces = face_quads(rgb, settings.ANONYMIZE_MARGIN) if cover_faces else []
     covered = _render(rgb, [*quads, *faces], mode=mode, client=client)
     covered.plates, covered.faces = len(quads), len(faces)
     covered.confidences = [round(p.confidence, 3) for p in findings.plates]
-    covered.reasons = review_reasons(findings)
+    covered.reasons, covered.findings = review_reasons(findings), findings
     return covered
 
 
@@ -287,7 +364,7 @@ def rerender_picture(
 ) -> Covered:
     """Cover exactly these regions of the original (an operator's correction): no detection."""
     picture, _ = _fit(picture)
-    rgb = np.array(picture if picture.mode == "RGB" else picture.convert("RGB"))
+    rgb = np.array(picture)
     quads = [np.asarray(region, dtype=np.float32) for region in regions]
     return _render(rgb, quads, mode=mode, client=client)
 
@@ -295,9 +372,10 @@ def rerender_picture(
 def open_oriented(fp: object) -> PIL.Image.Image:
     """Upright RGB, reduced on decode towards ANONYMIZE_MAX_SIDE (anonymize_picture fits it)."""
     opened = PIL.Image.open(fp)  # type: ignore[arg-type]
-    full_side = max(opened.size)
+    size = opened.size
     picture = budget.decode(opened, mode="RGB", long_side=settings.ANONYMIZE_MAX_SIDE)
-    picture.info[FULL_SIDE] = full_side
+    # The decode may reduce it already: anonymize_picture says whether the picture was scaled.
+    picture.info[DECODED_FROM] = size
     return picture
 
 

@@ -487,6 +487,16 @@ INSIGHT_IMPORT_MAX_INFLATED_BYTES = envint("INSIGHT_IMPORT_MAX_INFLATED_BYTES", 
 INSIGHT_IMPORT_MAX_ERRORS = envint("INSIGHT_IMPORT_MAX_ERRORS", 1000)
 INSIGHT_IMPORT_JOB_TIMEOUT = envint("INSIGHT_IMPORT_JOB_TIMEOUT", 3600)
 
+# --- Plate search: a second look inside each vehicle (images/anonymize.py, find_plates)
+# The COCO model that finds cars, motorcycles, buses and trucks, and its threshold.
+ANONYMIZE_VEHICLE_MODEL = env("ANONYMIZE_VEHICLE_MODEL", "coco")
+ANONYMIZE_VEHICLE_CONFIDENCE = float(env("ANONYMIZE_VEHICLE_CONFIDENCE", "0.25"))
+# At most this many vehicles (the most confident) get the plate model again on their crop at full
+# resolution: the work per photo is bounded. 0 turns the second look off.
+ANONYMIZE_VEHICLE_CROPS = envint("ANONYMIZE_VEHICLE_CROPS", 8)
+# Each side of a vehicle's crop grows by this fraction of its size (a plate on the bumper's edge).
+ANONYMIZE_CROP_MARGIN = float(env("ANONYMIZE_CROP_MARGIN", "0.1"))
+
 # --- Review of covered plates (never silent; the admin's review queue)
 # A plate covered below this confidence marks its result needs_review (low_confidence).
 ANONYMIZE_REVIEW_CONFIDENCE = float(env("ANONYMIZE_REVIEW_CONFIDENCE", "0.3"))
