@@ -122,7 +122,7 @@ def review_page(
     try:
         subject = load()
     except review.ReviewRefused as exc:
-        messages.error(request, f"{exc.code}: {exc.detail}")
+        messages.error(request, f"Refused ({exc.code}): {exc.detail}")
         return HttpResponseRedirect(back[0])
     status = 200
     if request.method == "POST":
@@ -153,6 +153,6 @@ def _act(request: HttpRequest, subject: Subject) -> int:
             again = " and queued for delivery again" if subject.redelivers else ""
             messages.success(request, f"The result was re-rendered from the original{again}.")
     except review.ReviewRefused as exc:
-        messages.error(request, f"{exc.code}: {exc.detail}")
+        messages.error(request, f"Refused ({exc.code}): {exc.detail}")
         return 400
     return 200
