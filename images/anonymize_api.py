@@ -73,9 +73,12 @@ class TaskCreatedSerializer(serializers.Serializer):
     task_id = serializers.UUIDField()
 
 
-class ImageAnonymizedSerializer(ReviewSerializer):
+class ImageAnonymizeQueuedSerializer(serializers.Serializer):
     image_id = serializers.IntegerField()
     status = serializers.CharField()
+
+
+class ImageAnonymizedSerializer(ReviewSerializer, ImageAnonymizeQueuedSerializer):
     plates = serializers.IntegerField(required=False, allow_null=True)
     faces = serializers.IntegerField(required=False, allow_null=True)
     mode = serializers.CharField(required=False, allow_null=True)
@@ -206,7 +209,9 @@ class ImageAnonymizeView(APIView):
 
     required_scopes = {"POST": [WRITE], "GET": [READ]}
 
-    @extend_schema(request=AnonymizeRequestSerializer, responses={202: ImageAnonymizedSerializer})
+    @extend_schema(
+        request=AnonymizeRequestSerializer, responses={202: ImageAnonymizeQueuedSerializer}
+    )
     def post(self, request: Request, pk: str) -> Response:
         image = selectors.image_get(request, pk)
         form = AnonymizeRequestSerializer(data=request.data)
