@@ -181,14 +181,15 @@ def stub_for(client: Client) -> np.ndarray:
 class PlateFindings:
     """What the plate search found in one picture, in its pixels (after any scaling down).
 
-    `vehicles` are the COCO model's cars, motorcycles, buses and trucks (also where a plate was
-    looked for a second time); `scaled` says the picture was reduced before the search, so that
-    small plates had fewer pixels; `seconds` is each pass's time (full, vehicles, crops).
+    `vehicles` are the COCO model's cars, motorcycles, buses and trucks, most confident first;
+    the first `crops` of them had a second look. `scaled` says the picture was reduced before the
+    search (small plates had fewer pixels); `seconds` is each pass's time (full, vehicles, crops).
     """
 
     plates: list[Found]
     vehicles: list[Found]
     scaled: bool
+    crops: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -200,17 +201,18 @@ def find_plates(picture: PIL.Image.Image, *, client: Client, scaled: bool = Fals
     each vehicle (at most ANONYMIZE_VEHICLE_CROPS of them, the most confident), merged (a plate
     both passes found is kept once, with its best score)."""
     seconds: dict[str, float] = {}
-    plates_model = detector_model_get(name=settings.ANONYMIZE_MODEL, client=client)
+    model = detector_model_get(name=settings.ANONYMIZE_MODEL, client=client)
     with _timed(seconds, "full"):
-        plates = detect(plates_model, picture, confidence=settings.ANONYMIZE_CONFIDENCE)
-    vehicles: list[Found] = []
-    if settings.ANONYMIZE_VEHICLE_CROPS > 0:
-        with _timed(seconds, "vehicles"):
-            vehicles = find_vehicles(picture, client=client)
-        with _timed(seconds, "crops"):
-            for vehicle in vehicles[: settings.ANONYMIZE_VEHICLE_CROPS]:
-                plates += plates_in_crop(picture, vehicle.box, model=plates_model)
-    return PlateFindings(merge_plates(plates), vehicles, scaled, seconds)
+        plates = detect(model, picture, confidence=settings.ANONYMIZE_CONFIDENCE)
+    if settings.ANONYMIZE_VEHICLE_CROPS <= 0:
+        return PlateFindings(plates, [], scaled, 0, seconds)
+    with _timed(seconds, "vehicles"):
+        vehicles = find_vehicles(picture, client=client)
+    looked = vehicles[: settings.ANONYMIZE_VEHICLE_CROPS]
+    with _timed(seconds, "crops"):
+        for vehicle in looked:
+            plates += plates_in_crop(picture, vehicle.box, model=model)
+    return PlateFindings(merge_plates(plates), vehicles, scaled, len(looked), seconds)
 
 
 @contextmanager
@@ -250,16 +252,23 @@ def plates_in_crop(
     x1, y1, x2, y2 = crop_box(box, settings.ANONYMIZE_CROP_MARGIN, picture.size)
     if x2 - x1 < 2 or y2 - y1 < 2:
         return []
-    # A copy of the region only; the model's letterbox enlarges a small one to its input size.
-    found = detect(model, picture.crop((x1, y1, x2, y2)), confidence=settings.ANONYMIZE_CONFIDENCE)
+    # A copy of the region only. Lower threshold: a vehicle is where a plate is expected.
+    found = detect(
+        model,
+        picture.crop((x1, y1, x2, y2)),
+        confidence=settings.ANONYMIZE_CROP_CONFIDENCE,
+        size=settings.ANONYMIZE_CROP_SIZE,
+    )
     return [shifted(item, x1, y1) for item in found]
 
 
 def shifted(found: Found, dx: float, dy: float) -> Found:
     """A detection made on a crop, in the pixels of the picture the crop was cut from."""
     x1, y1, x2, y2 = found.box
-    polygon = tuple((x + dx, y + dy) for x, y in found.polygon) if found.polygon else None
-    return replace(found, box=(x1 + dx, y1 + dy, x2 + dx, y2 + dy), polygon=polygon)
+    points = found.polygon or ()
+    polygon = tuple((round(float(x) + dx, 1), round(float(y) + dy, 1)) for x, y in points)
+    box = (round(x1 + dx, 1), round(y1 + dy, 1), round(x2 + dx, 1), round(y2 + dy, 1))
+    return replace(found, box=box, polygon=polygon or None)
 
 
 def merge_plates(found: Sequence[Found], iou: float = PLATE_MERGE_IOU) -> list[Found]:

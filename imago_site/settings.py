@@ -496,6 +496,14 @@ ANONYMIZE_VEHICLE_CONFIDENCE = float(env("ANONYMIZE_VEHICLE_CONFIDENCE", "0.25")
 ANONYMIZE_VEHICLE_CROPS = envint("ANONYMIZE_VEHICLE_CROPS", 8)
 # Each side of a vehicle's crop grows by this fraction of its size (a plate on the bumper's edge).
 ANONYMIZE_CROP_MARGIN = float(env("ANONYMIZE_CROP_MARGIN", "0.1"))
+# The plate model's input side for a crop (a vehicle's plate is large in its crop: 320 finds more
+# than 640 there, at a quarter of the work; bench/README.md), and its threshold on crops.
+ANONYMIZE_CROP_SIZE = envint("ANONYMIZE_CROP_SIZE", 320)
+ANONYMIZE_CROP_CONFIDENCE = float(env("ANONYMIZE_CROP_CONFIDENCE", "0.02"))
+if not 0 <= ANONYMIZE_VEHICLE_CROPS <= 64 or not 32 <= ANONYMIZE_CROP_SIZE <= 2048:
+    raise ImproperlyConfigured(
+        "ANONYMIZE_VEHICLE_CROPS must be 0-64 and ANONYMIZE_CROP_SIZE 32-2048 (work per photo)."
+    )
 
 # --- Review of covered plates (never silent; the admin's review queue)
 # A plate covered below this confidence marks its result needs_review (low_confidence).

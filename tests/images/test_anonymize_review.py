@@ -33,7 +33,7 @@ PAINTED = (925, 352, 1044, 421)  # grey paint over it: a car with no plate to fi
 def plates_missed(settings) -> None:
     """Only sure plates count: the painted photo's car has none (the second look inside the car
     finds faint plate-like shapes at low confidence)."""
-    settings.ANONYMIZE_CONFIDENCE = 0.5
+    settings.ANONYMIZE_CONFIDENCE = settings.ANONYMIZE_CROP_CONFIDENCE = 0.5
 
 
 def _photo(*, painted: bool) -> bytes:
