@@ -55,7 +55,11 @@ def test_an_operator_draws_a_box_and_removes_one_in_the_browser(
     browser.find_element(By.ID, "review-save").click()
     wait_for(
         browser,
-        lambda d: d.find_element(By.ID, "review-revision").text.startswith("1"),
+        # Read in one script: the page is replaced under a found element as the form posts.
+        lambda d: d.execute_script(
+            "const cell = document.getElementById('review-revision');"
+            " return cell ? cell.textContent.trim() : ''"
+        ).startswith("1"),
         "the correction was not saved",
     )
     covered = browser.find_element(By.ID, "review-covered")
