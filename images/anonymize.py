@@ -565,9 +565,20 @@ class DeliveryFailed(Exception):
 
 
 def delivery_enqueue(task: PlateTask) -> None:
-    """Queue delivery once: a job already waiting or retrying for this task is left alone."""
+    _delivery_job(
+        task,
+        "images.jobs.deliver_plate_task",
+        task.pk,
+        job_id=f"deliver-{task.uuid}",
+        description=f"deliver plate task {task.uuid}",
+    )
+
+
+def _delivery_job(
+    task: PlateTask, function: str, *args: int, job_id: str, description: str
+) -> None:
+    """Queue a delivery once: a job already waiting or retrying for it is left alone."""
     queue = django_rq.get_queue(queue_name_for(task.client))
-    job_id = f"deliver-{task.uuid}"
     try:
         job = Job.fetch(job_id, connection=queue.connection)
         if job.get_status(refresh=True) in ("queued", "scheduled", "started", "deferred"):
@@ -576,11 +587,11 @@ def delivery_enqueue(task: PlateTask) -> None:
     except NoSuchJobError:
         pass
     queue.enqueue(
-        "images.jobs.deliver_plate_task",
-        task.pk,
+        function,
+        *args,
         job_id=job_id,
         retry=Retry(max=settings.WEBHOOK_RETRY_MAX, interval=settings.WEBHOOK_RETRY_INTERVALS),
-        description=f"deliver plate task {task.uuid}",
+        description=description,
     )
 
 
@@ -593,19 +604,34 @@ def plate_task_deliver(*, task_id: int) -> None:
 
 
 def correction_enqueue(row: PlateTaskFile) -> None:
-    """Send a corrected result again, after the correction is committed (retried as deliveries)."""
+    """Send a corrected result again (queued once committed, retried as deliveries are)."""
     task = row.task
     if not task.needs_delivery:
         return
-    enqueue_after_commit(
-        queue_name_for(task.client),
+    _delivery_job(
+        task,
         "images.jobs.deliver_plate_correction",
         row.pk,
         row.revision,
         job_id=f"correct-{task.uuid}-{row.position}-{row.revision}",
-        retry=Retry(max=settings.WEBHOOK_RETRY_MAX, interval=settings.WEBHOOK_RETRY_INTERVALS),
         description=f"deliver correction {row.revision} of {row.filename} in {task.uuid}",
     )
+
+
+def corrections_resume(*, now: object) -> int:
+    """Queue again the latest corrections of live tasks that a webhook has not taken yet."""
+    corrected = PlateTaskFile.objects.select_related("task__client").filter(
+        revision__gt=0, task__purged_at__isnull=True, task__expires_at__gt=now
+    )
+    queued = 0
+    for row in corrected:
+        wanted = {k for k, url in (("upload", row.task.upload_url),
+                                   ("callback", row.task.callback_url)) if url}  # fmt: skip
+        taken = row.task.attempts.filter(ok=True, correction=_correction_key(row))
+        if wanted - set(taken.values_list("kind", flat=True)):
+            correction_enqueue(row)
+            queued += 1
+    return queued
 
 
 def plate_correction_deliver(*, file_id: int, revision: int) -> None:
@@ -737,7 +763,8 @@ def task_results(
 
 def tasks_cleanup(*, now: object = None) -> tuple[int, int]:
     """Purge expired tasks (files and result rows; the task row stays to answer 410), and
-    queue delivery again for finished, undelivered tasks. Returns (purged, redelivered)."""
+    queue delivery again for finished, undelivered tasks and corrections. Returns (purged,
+    redelivered)."""
     now = now or timezone.now()
     purged = 0
     for task in PlateTask.objects.filter(expires_at__lte=now, purged_at__isnull=True):
@@ -759,7 +786,7 @@ def tasks_cleanup(*, now: object = None) -> tuple[int, int]:
         if task.needs_delivery:
             delivery_enqueue(task)
             redelivered += 1
-    return purged, redelivered
+    return purged, redelivered + corrections_resume(now=now)
 
 
 # The pipeline step for stored images ----------------------------------------------------------

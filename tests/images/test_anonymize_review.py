@@ -19,7 +19,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from images import anonymize, storage
-from images.models import AnonymizeSettings, PlateTask, PlateTaskFile
+from images.models import AnonymizeSettings, PlateTask, PlateTaskFile, WebhookAttempt
 from images.review import edit_parse
 from tests.helpers import image_bytes, shared_data, upload
 from tests.images.test_anonymize_api import PLATE_PHOTO, _task
@@ -195,6 +195,28 @@ def test_an_operators_box_covers_the_region_and_is_delivered_again(
     call_command("cleanup_tasks")
     run_jobs()
     assert len(receiver.received) == 4  # nothing sent a third time
+
+
+def test_a_correction_the_receiver_missed_is_sent_once_it_is_back(
+    owner, reviewer, receiver, run_jobs
+):
+    row = _covered_row(owner)
+    PlateTask.objects.update(
+        status="completed", delivered_at=timezone.now(), callback_url=f"{receiver.url}/callback"
+    )
+    assert _review(reviewer, row, action="correct", boxes=_boxes([0], [])).status_code == 302
+    run_jobs()  # the receiver is down: every retry fails and is recorded
+    assert WebhookAttempt.objects.filter(ok=False).exclude(correction="").count() >= 2
+
+    receiver.start()
+    call_command("cleanup_tasks")  # what the periodic job does
+    run_jobs()
+
+    [(path, _, body)] = receiver.received
+    assert path == "/callback" and json.loads(body)["correction"] is True
+    call_command("cleanup_tasks")
+    run_jobs()
+    assert len(receiver.received) == 1
 
 
 def test_removing_a_box_restores_the_original_pixels(owner, run_jobs, reviewer):
