@@ -56,6 +56,9 @@ DECODED_FROM = "imago_decoded_from"  # picture.info key: the file's size before 
 # Two detections of one plate (full frame and a vehicle's crop) overlap far more than this;
 # two plates, side by side or one behind the other, far less.
 PLATE_MERGE_IOU = 0.4
+# A vehicle gets a closer look unless a plate this sure lies on it: the crops' low threshold finds
+# lights and stickers on most vehicles, which must not stand for their plate.
+ZOOM_UNLESS = 0.25
 
 
 # Finding regions ------------------------------------------------------------------------------
@@ -212,6 +215,9 @@ def find_plates(picture: PIL.Image.Image, *, client: Client, scaled: bool = Fals
     with _timed(seconds, "crops"):
         for vehicle in looked:
             plates += plates_in_crop(picture, vehicle.box, model=model)
+    if settings.ANONYMIZE_ZOOM_WINDOWS > 0:
+        with _timed(seconds, "zoom"):
+            plates += plates_zoomed(picture, looked, plates, model=model)
     return PlateFindings(merge_plates(plates), vehicles, scaled, len(looked), seconds)
 
 
@@ -249,15 +255,59 @@ def plates_in_crop(
     picture: PIL.Image.Image, box: tuple[float, float, float, float], *, model: DetectorModel
 ) -> list[Found]:
     """The plate model on one region (with a margin) at full resolution, mapped back."""
-    x1, y1, x2, y2 = crop_box(box, settings.ANONYMIZE_CROP_MARGIN, picture.size)
+    region = crop_box(box, settings.ANONYMIZE_CROP_MARGIN, picture.size)
+    return plates_in_region(picture, region, model=model, size=settings.ANONYMIZE_CROP_SIZE)
+
+
+def plates_zoomed(
+    picture: PIL.Image.Image,
+    vehicles: Sequence[Found],
+    plates: Sequence[Found],
+    *,
+    model: DetectorModel,
+) -> list[Found]:
+    """A closer look at the vehicles still without a plate: each quarter of one (overlapping)
+    at ANONYMIZE_ZOOM_SIZE, at most ANONYMIZE_ZOOM_WINDOWS windows a photo. The plate model finds
+    plates that fill a good part of its input; a small plate on a large vehicle is found once
+    zoomed in (bench/README.md)."""
+    sure = [plate.box for plate in plates if plate.confidence >= ZOOM_UNLESS]
+    bare = [v for v in vehicles if not any(_centre_in(box, v.box) for box in sure)]
+    windows = [window for vehicle in bare for window in quarters(vehicle.box, picture.size)]
+    found: list[Found] = []
+    for window in windows[: settings.ANONYMIZE_ZOOM_WINDOWS]:
+        found += plates_in_region(picture, window, model=model, size=settings.ANONYMIZE_ZOOM_SIZE)
+    return found
+
+
+def _centre_in(box: tuple[float, ...], outer: tuple[float, ...]) -> bool:
+    x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return outer[0] <= x <= outer[2] and outer[1] <= y <= outer[3]
+
+
+def quarters(
+    box: tuple[float, float, float, float], size: tuple[int, int]
+) -> list[tuple[int, int, int, int]]:
+    """A box's four quarters, each 55% of its width and height (a plate on a middle line is
+    whole in one of them), in whole pixels inside the picture."""
+    x1, y1, x2, y2 = box
+    width, height = (x2 - x1) * 0.55, (y2 - y1) * 0.55
+    corners = [(x1, y1), (x2 - width, y1), (x1, y2 - height), (x2 - width, y2 - height)]
+    return [crop_box((x, y, x + width, y + height), 0.0, size) for x, y in corners]
+
+
+def plates_in_region(
+    picture: PIL.Image.Image, region: tuple[int, int, int, int], *, model: DetectorModel, size: int
+) -> list[Found]:
+    """The plate model on a region of the picture, at input side `size`, mapped back."""
+    x1, y1, x2, y2 = region
     if x2 - x1 < 2 or y2 - y1 < 2:
         return []
     # A copy of the region only. Lower threshold: a vehicle is where a plate is expected.
     found = detect(
         model,
-        picture.crop((x1, y1, x2, y2)),
+        picture.crop(region),
         confidence=settings.ANONYMIZE_CROP_CONFIDENCE,
-        size=settings.ANONYMIZE_CROP_SIZE,
+        size=size,
     )
     return [shifted(item, x1, y1) for item in found]
 

@@ -500,9 +500,17 @@ ANONYMIZE_CROP_MARGIN = float(env("ANONYMIZE_CROP_MARGIN", "0.1"))
 # than 640 there, at a quarter of the work; bench/README.md), and its threshold on crops.
 ANONYMIZE_CROP_SIZE = envint("ANONYMIZE_CROP_SIZE", 320)
 ANONYMIZE_CROP_CONFIDENCE = float(env("ANONYMIZE_CROP_CONFIDENCE", "0.02"))
-if not 0 <= ANONYMIZE_VEHICLE_CROPS <= 64 or not 32 <= ANONYMIZE_CROP_SIZE <= 2048:
+# A vehicle with no plate found yet is looked at closer: its quarters at this input side, at most
+# this many windows a photo (0 turns it off; each window costs about one full-frame pass).
+ANONYMIZE_ZOOM_WINDOWS = envint("ANONYMIZE_ZOOM_WINDOWS", 0)
+ANONYMIZE_ZOOM_SIZE = envint("ANONYMIZE_ZOOM_SIZE", 640)
+_crop_counts = (ANONYMIZE_VEHICLE_CROPS, ANONYMIZE_ZOOM_WINDOWS)
+if not all(0 <= n <= 64 for n in _crop_counts) or not all(
+    32 <= side <= 2048 for side in (ANONYMIZE_CROP_SIZE, ANONYMIZE_ZOOM_SIZE)
+):
     raise ImproperlyConfigured(
-        "ANONYMIZE_VEHICLE_CROPS must be 0-64 and ANONYMIZE_CROP_SIZE 32-2048 (work per photo)."
+        "ANONYMIZE_VEHICLE_CROPS and ANONYMIZE_ZOOM_WINDOWS must be 0-64, ANONYMIZE_CROP_SIZE "
+        "and ANONYMIZE_ZOOM_SIZE 32-2048 (work per photo)."
     )
 
 # --- Review of covered plates (never silent; the admin's review queue)

@@ -10,12 +10,14 @@ import PIL.ImageOps
 import pytest
 from django.conf import settings
 
+from images import anonymize
 from images.anonymize import (
     crop_box,
     find_plates,
     find_vehicles,
     merge_plates,
     plates_in_crop,
+    quarters,
     shifted,
 )
 from images.detection import detect, detector_model_get
@@ -28,8 +30,11 @@ from tests.helpers import shared_data
 FULL_FRAME_MISS = ("us", "us2.jpg")
 # Four cars: the crop cap has something to cap.
 MANY_VEHICLES = ("us", "us2.jpg")
-# Found by the full frame with confidence 0.9 or more.
+# Found by the full frame.
 PLAIN = ("eu", "eu1.jpg")
+# A trailer's small plate: neither the full frame nor the trailer's crop finds it; a quarter of
+# the trailer, zoomed in, does (0.88).
+ZOOM_ONLY = ("us", "a03ced3f-5a97-4e75-8106-fabfd2b8b76e.jpg")
 
 
 def photo(region: str, name: str) -> tuple[PIL.Image.Image, tuple[float, float, float, float]]:
@@ -102,6 +107,31 @@ def test_a_plate_found_by_both_passes_is_kept_once_with_its_best_score(owner, se
     assert kept.confidence == max(full.confidence, *in_crops)
 
 
+def test_zooming_into_a_vehicle_without_a_sure_plate_finds_a_small_one(owner, settings):
+    picture, truth = photo(*ZOOM_ONLY)
+    settings.ANONYMIZE_ZOOM_WINDOWS = 0
+    assert not found_on(find_plates(picture, client=owner).plates, truth)
+    settings.ANONYMIZE_ZOOM_WINDOWS = 4
+    findings = find_plates(picture, client=owner)
+    assert found_on(findings.plates, truth)
+    assert "zoom" in findings.seconds
+
+
+def test_the_zoom_cap_holds(owner, settings, monkeypatch):
+    picture, _ = photo(*MANY_VEHICLES)
+    regions: list[tuple[int, ...]] = []
+    real = anonymize.plates_in_region
+
+    def counted(picture: PIL.Image.Image, region: tuple[int, int, int, int], **kw: object) -> list:
+        regions.append(region)
+        return real(picture, region, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(anonymize, "plates_in_region", counted)
+    settings.ANONYMIZE_VEHICLE_CROPS, settings.ANONYMIZE_ZOOM_WINDOWS = 8, 3
+    findings = find_plates(picture, client=owner)
+    assert len(regions) == findings.crops + 3
+
+
 def test_boxes_found_in_a_crop_land_where_the_plate_is(owner):
     """A real plate with some of its car, pasted into a large grey canvas: the full frame
     (reduced about 6 times) misses it, its crop finds it, mapped back by the crop's offset."""
@@ -130,6 +160,16 @@ def test_a_crop_grows_by_its_margin_and_stays_inside_the_picture():
     assert crop_box((-5.0, 700.0, 990.5, 799.0), 0.1, (1000, 800)) == (0, 690, 1000, 800)
 
 
+def test_quarters_overlap_and_stay_inside_the_picture():
+    assert quarters((100.0, 100.0, 300.0, 200.0), (1000, 800)) == [
+        (100, 100, 210, 155),
+        (190, 100, 300, 155),
+        (100, 145, 210, 200),
+        (190, 145, 300, 200),
+    ]
+    assert all(q[2] <= 250 for q in quarters((0.0, 0.0, 400.0, 10.0), (250, 10)))
+
+
 def test_shifted_moves_the_box_and_the_outline():
     moved = shifted(plate((10.0, 20.0, 50.0, 40.0), 0.8), 100, 7)
     assert moved.box == (110.0, 27.0, 150.0, 47.0)
@@ -156,7 +196,8 @@ def test_the_engine_runs_other_input_sizes_rounded_to_its_stride(owner):
 
 @pytest.mark.parametrize(
     "env", [{"ANONYMIZE_VEHICLE_CROPS": "100000"}, {"ANONYMIZE_VEHICLE_CROPS": "-1"},
-            {"ANONYMIZE_CROP_SIZE": "100000"}, {"ANONYMIZE_CROP_SIZE": "0"}],
+            {"ANONYMIZE_CROP_SIZE": "100000"}, {"ANONYMIZE_CROP_SIZE": "0"},
+            {"ANONYMIZE_ZOOM_WINDOWS": "65"}, {"ANONYMIZE_ZOOM_SIZE": "4096"}],
 )  # fmt: skip
 def test_unbounded_crop_settings_are_refused_at_start(env):
     started = subprocess.run(
@@ -167,4 +208,4 @@ def test_unbounded_crop_settings_are_refused_at_start(env):
         text=True,
     )
     assert started.returncode != 0
-    assert "ANONYMIZE_VEHICLE_CROPS must be 0-64" in started.stderr
+    assert "ANONYMIZE_VEHICLE_CROPS and ANONYMIZE_ZOOM_WINDOWS must be 0-64" in started.stderr
