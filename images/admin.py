@@ -7,13 +7,14 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count, QuerySet, Sum
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from images import admin_html, services
+from images import admin_html, review_views, services
 from images.auth import client_rate_limit
 from images.models import (
     ALL_SCOPES,
@@ -342,6 +343,22 @@ IMAGE_FILE_FIELDS = ["original", "client", "status", "dimensions", "size", "sha2
                      "created_at", "updated_at"]  # fmt: skip
 
 
+class AnonymizeReviewFilter(admin.SimpleListFilter):
+    """The review queue of stored images: their anonymize step's result, flagged or not."""
+
+    title = "covered plates"
+    parameter_name = "anonymized"
+
+    def lookups(self, request: HttpRequest, model_admin: object) -> list[tuple[str, str]]:
+        return [("review", "needs review"), ("done", "anonymised")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Image]) -> QuerySet[Image]:
+        covered = queryset.filter(steps__name="anonymize", steps__status="done")
+        if self.value() == "review":
+            return covered.filter(steps__result__needs_review=True)
+        return covered if self.value() == "done" else queryset
+
+
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
     list_display = [
@@ -354,7 +371,7 @@ class ImageAdmin(admin.ModelAdmin):
         "size",
         "created_at",
     ]
-    list_filter = ["client", "status", "format", FailedStepFilter]
+    list_filter = ["client", "status", "format", FailedStepFilter, AnonymizeReviewFilter]
     search_fields = ["original_filename", "uuid", "sha256"]
     date_hierarchy = "created_at"
     inlines = [StepInline, DetectionInline]
@@ -362,10 +379,36 @@ class ImageAdmin(admin.ModelAdmin):
     # The page tells the image's story: the picture and what was found first, the file after.
     fieldsets = [
         (None, {"fields": ["detection_overlay"]}),
-        ("What was found", {"fields": ["tag_list", "ocr_text", "ai_description", "exif_summary"]}),
+        (
+            "What was found",
+            {"fields": ["tag_list", "ocr_text", "ai_description", "exif_summary", "anonymization"]},
+        ),
         ("File", {"fields": IMAGE_FILE_FIELDS}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+
+    def review_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The stored image's covered result beside its original (POST /images/{id}/anonymize/)."""
+        image = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_view_permission(request, image):
+            raise PermissionDenied
+        return review_views.review_page(
+            request,
+            site=self.admin_site,
+            load=lambda: review_views.image_subject(self.get_queryset(request).get(pk=image.pk)),
+            back=(reverse("admin:images_image_changelist") + "?anonymized=review", "Images"),
+        )
+
+    @admin.display(description="covered plates")
+    def anonymization(self, image: Image) -> str:
+        step = image.steps.filter(name="anonymize", status="done").first()
+        if step is None:
+            return "—"
+        result = step.result
+        url = reverse("admin:images_image_review", args=[image.pk])
+        return format_html(
+            '{} plate(s), {} — <a href="{}">Review</a>', result.get("plates"), _flag(result), url
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Image]:
         return (
@@ -385,7 +428,12 @@ class ImageAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(require_POST(self.reprocess_view)),
             name="images_image_reprocess",
         )
-        return [reprocess, *super().get_urls()]
+        review = path(
+            "<path:object_id>/review/",
+            self.admin_site.admin_view(self.review_view),
+            name="images_image_review",
+        )
+        return [reprocess, review, *super().get_urls()]
 
     def reprocess_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """The image page's Reprocess button: the bulk action's service, for one image."""
@@ -485,6 +533,12 @@ class ImageAdmin(admin.ModelAdmin):
         self.message_user(request, f"Queued {queryset.count()} image(s) for reprocessing.")
 
 
+def _flag(result: dict) -> str:
+    if result.get("needs_review"):
+        return "needs review: " + ", ".join(result.get("review_reasons", []))
+    return "reviewed" if result.get("reviewed_at") else "no review needed"
+
+
 def _preview(client: Client, name: str, max_px: int = 240) -> str:
     if not name:
         return "—"
@@ -496,7 +550,13 @@ def _preview(client: Client, name: str, max_px: int = 240) -> str:
 
 class PlateTaskFileInline(ReadOnlyInline):
     model = PlateTaskFile
-    fields = ["filename", "status", "plates", "faces", "error_code", "before", "after"]
+    fields = ["filename", "status", "plates", "faces", "needs_review", "review_reasons",
+              "error_code", "before", "after", "review_link"]  # fmt: skip
+
+    @admin.display(description="review")
+    def review_link(self, row: PlateTaskFile) -> str:
+        url = reverse("admin:images_platetaskfile_change", args=[row.pk])
+        return format_html('<a href="{}">Review</a>', url) if row.result_file else "—"
 
     @admin.display(description="before")
     def before(self, row: PlateTaskFile) -> str:
@@ -515,7 +575,7 @@ class WebhookAttemptInline(ReadOnlyInline):
 @admin.register(PlateTask)
 class PlateTaskAdmin(admin.ModelAdmin):
     list_display = ["uuid", "client", "status", "mode", "processed", "total", "plate_count",
-                    "delivered_at", "created_at", "expires_at"]  # fmt: skip
+                    "review_count", "delivered_at", "created_at", "expires_at"]  # fmt: skip
     list_filter = ["status", "mode", "client"]
     readonly_fields = ["uuid", "client", "status", "mode", "cover_faces", "upload_url",
                        "callback_url", "total", "processed", "created_at", "finished_at",
@@ -524,11 +584,22 @@ class PlateTaskAdmin(admin.ModelAdmin):
     actions = ["retry_delivery"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PlateTask]:
-        return super().get_queryset(request).annotate(n_plates=Sum("files__plates"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_plates=Sum("files__plates"),
+                n_review=Count("files", filter=models.Q(files__needs_review=True)),
+            )
+        )
 
     @admin.display(description="plates", ordering="n_plates")
     def plate_count(self, task: PlateTask) -> int:
         return task.n_plates or 0
+
+    @admin.display(description="need review", ordering="n_review")
+    def review_count(self, task: PlateTask) -> int:
+        return task.n_review
 
     @admin.action(description="Retry delivery of what the tenant's backend has not received")
     def retry_delivery(self, request: HttpRequest, queryset: QuerySet[PlateTask]) -> None:
@@ -541,3 +612,51 @@ class PlateTaskAdmin(admin.ModelAdmin):
         for task in queued:
             delivery_enqueue(task)
         self.message_user(request, f"Queued delivery of {len(queued)} task(s).")
+
+
+@admin.register(PlateTaskFile)
+class PlateTaskFileAdmin(admin.ModelAdmin):
+    """The review queue of task files: filter by needs_review; a row opens its review page."""
+
+    list_display = ["filename", "client", "status", "plates", "confidences", "needs_review",
+                    "review_reasons", "reviewed_by", "reviewed_at", "revision", "before",
+                    "after"]  # fmt: skip
+    list_filter = ["needs_review", ("reviewed_at", admin.EmptyFieldListFilter), "status",
+                   "task__client"]  # fmt: skip
+    list_select_related = ["task__client", "reviewed_by"]
+    search_fields = ["filename", "task__uuid"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="client", ordering="task__client__name")
+    def client(self, row: PlateTaskFile) -> Client:
+        return row.task.client
+
+    @admin.display(description="confidences")
+    def confidences(self, row: PlateTaskFile) -> str:
+        return ", ".join(f"{c:.2f}" for c in row.plate_confidences) or "—"
+
+    @admin.display(description="original")
+    def before(self, row: PlateTaskFile) -> str:
+        return _preview(row.task.client, row.source_file, 120)
+
+    @admin.display(description="covered")
+    def after(self, row: PlateTaskFile) -> str:
+        return _preview(row.task.client, row.result_file, 120)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        row = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_view_permission(request, row):
+            raise PermissionDenied
+        return review_views.review_page(
+            request,
+            site=self.admin_site,
+            load=lambda: review_views.task_file_subject(self.get_queryset(request).get(pk=row.pk)),
+            back=(reverse("admin:images_platetaskfile_changelist"), "Task files to review"),
+        )

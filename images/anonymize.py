@@ -9,8 +9,9 @@ import io
 import json
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +37,7 @@ from images.models import (
     AnonymizeSettings,
     Client,
     CoverMode,
+    DetectorModel,
     Image,
     PlateTask,
     PlateTaskFile,
@@ -50,6 +52,13 @@ from imago_site.workers import StuckSweep, enqueue_after_commit, without_live_jo
 logger = logging.getLogger(__name__)
 
 DEFAULT_STUB = Path(__file__).parent / "assets" / "plate-stub.png"
+DECODED_FROM = "imago_decoded_from"  # picture.info key: the file's size before any reduction
+# Two detections of one plate (full frame and a vehicle's crop) overlap far more than this;
+# two plates, side by side or one behind the other, far less.
+PLATE_MERGE_IOU = 0.4
+# A vehicle gets a closer look unless a plate this sure lies on it: the crops' low threshold finds
+# lights and stickers on most vehicles, which must not stand for their plate.
+ZOOM_UNLESS = 0.25
 
 
 # Finding regions ------------------------------------------------------------------------------
@@ -171,6 +180,181 @@ def stub_for(client: Client) -> np.ndarray:
     return _stub_pixels("", DEFAULT_STUB.stat().st_mtime)
 
 
+@dataclass(frozen=True)
+class PlateFindings:
+    """What the plate search found in one picture, in its pixels (after any scaling down).
+
+    `vehicles` are the COCO model's cars, motorcycles, buses and trucks, most confident first;
+    the first `crops` of them had a second look. `scaled` says the picture was reduced before the
+    search (small plates had fewer pixels); `seconds` is each pass's time (full, vehicles, crops).
+    """
+
+    plates: list[Found]
+    vehicles: list[Found]
+    scaled: bool
+    crops: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+VEHICLE_CLASSES = ("car", "motorcycle", "bus", "truck")
+
+
+def find_plates(picture: PIL.Image.Image, *, client: Client, scaled: bool = False) -> PlateFindings:
+    """Plates in an RGB picture: a full-frame pass, then a second look at full resolution inside
+    each vehicle (at most ANONYMIZE_VEHICLE_CROPS of them, the most confident), merged (a plate
+    both passes found is kept once, with its best score)."""
+    seconds: dict[str, float] = {}
+    model = detector_model_get(name=settings.ANONYMIZE_MODEL, client=client)
+    with _timed(seconds, "full"):
+        plates = detect(model, picture, confidence=settings.ANONYMIZE_CONFIDENCE)
+    if settings.ANONYMIZE_VEHICLE_CROPS <= 0:
+        return PlateFindings(plates, [], scaled, 0, seconds)
+    with _timed(seconds, "vehicles"):
+        vehicles = find_vehicles(picture, client=client)
+    looked = vehicles[: settings.ANONYMIZE_VEHICLE_CROPS]
+    with _timed(seconds, "crops"):
+        for vehicle in looked:
+            plates += plates_in_crop(picture, vehicle.box, model=model)
+    if settings.ANONYMIZE_ZOOM_WINDOWS > 0:
+        with _timed(seconds, "zoom"):
+            plates += plates_zoomed(picture, looked, plates, model=model)
+    return PlateFindings(merge_plates(plates), vehicles, scaled, len(looked), seconds)
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+def find_vehicles(picture: PIL.Image.Image, *, client: Client) -> list[Found]:
+    """The vehicles the COCO model sees, most confident first."""
+    model = detector_model_get(name=settings.ANONYMIZE_VEHICLE_MODEL, client=client)
+    names = model.class_names
+    wanted = [names.index(name) for name in VEHICLE_CLASSES if name in names]
+    found = detect(model, picture, confidence=settings.ANONYMIZE_VEHICLE_CONFIDENCE, classes=wanted)
+    return sorted(found, key=lambda item: -item.confidence)
+
+
+def crop_box(
+    box: tuple[float, float, float, float], margin: float, size: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """A box grown by `margin` of its size on each side, in whole pixels inside the picture."""
+    x1, y1, x2, y2 = box
+    grow_x, grow_y = (x2 - x1) * margin, (y2 - y1) * margin
+    return (
+        max(0, int(x1 - grow_x)),
+        max(0, int(y1 - grow_y)),
+        min(size[0], int(np.ceil(x2 + grow_x))),
+        min(size[1], int(np.ceil(y2 + grow_y))),
+    )
+
+
+def plates_in_crop(
+    picture: PIL.Image.Image, box: tuple[float, float, float, float], *, model: DetectorModel
+) -> list[Found]:
+    """The plate model on one region (with a margin) at full resolution, mapped back."""
+    region = crop_box(box, settings.ANONYMIZE_CROP_MARGIN, picture.size)
+    return plates_in_region(picture, region, model=model, size=settings.ANONYMIZE_CROP_SIZE)
+
+
+def plates_zoomed(
+    picture: PIL.Image.Image,
+    vehicles: Sequence[Found],
+    plates: Sequence[Found],
+    *,
+    model: DetectorModel,
+) -> list[Found]:
+    """A closer look at the vehicles still without a plate: each quarter of one (overlapping)
+    at ANONYMIZE_ZOOM_SIZE, at most ANONYMIZE_ZOOM_WINDOWS windows a photo. The plate model finds
+    plates that fill a good part of its input; a small plate on a large vehicle is found once
+    zoomed in (bench/README.md)."""
+    sure = [plate.box for plate in plates if plate.confidence >= ZOOM_UNLESS]
+    bare = [v for v in vehicles if not any(_centre_in(box, v.box) for box in sure)]
+    windows = [window for vehicle in bare for window in quarters(vehicle.box, picture.size)]
+    found: list[Found] = []
+    for window in windows[: settings.ANONYMIZE_ZOOM_WINDOWS]:
+        found += plates_in_region(picture, window, model=model, size=settings.ANONYMIZE_ZOOM_SIZE)
+    return found
+
+
+def _centre_in(box: tuple[float, ...], outer: tuple[float, ...]) -> bool:
+    x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return outer[0] <= x <= outer[2] and outer[1] <= y <= outer[3]
+
+
+def quarters(
+    box: tuple[float, float, float, float], size: tuple[int, int]
+) -> list[tuple[int, int, int, int]]:
+    """A box's four quarters, each 55% of its width and height (a plate on a middle line is
+    whole in one of them), in whole pixels inside the picture."""
+    x1, y1, x2, y2 = box
+    width, height = (x2 - x1) * 0.55, (y2 - y1) * 0.55
+    corners = [(x1, y1), (x2 - width, y1), (x1, y2 - height), (x2 - width, y2 - height)]
+    return [crop_box((x, y, x + width, y + height), 0.0, size) for x, y in corners]
+
+
+def plates_in_region(
+    picture: PIL.Image.Image, region: tuple[int, int, int, int], *, model: DetectorModel, size: int
+) -> list[Found]:
+    """The plate model on a region of the picture, at input side `size`, mapped back."""
+    x1, y1, x2, y2 = region
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return []
+    # A copy of the region only. Lower threshold: a vehicle is where a plate is expected.
+    found = detect(
+        model,
+        picture.crop(region),
+        confidence=settings.ANONYMIZE_CROP_CONFIDENCE,
+        size=size,
+    )
+    return [shifted(item, x1, y1) for item in found]
+
+
+def shifted(found: Found, dx: float, dy: float) -> Found:
+    """A detection made on a crop, in the pixels of the picture the crop was cut from."""
+    x1, y1, x2, y2 = found.box
+    points = found.polygon or ()
+    polygon = tuple((round(float(x) + dx, 1), round(float(y) + dy, 1)) for x, y in points)
+    box = (round(x1 + dx, 1), round(y1 + dy, 1), round(x2 + dx, 1), round(y2 + dy, 1))
+    return replace(found, box=box, polygon=polygon or None)
+
+
+def merge_plates(found: Sequence[Found], iou: float = PLATE_MERGE_IOU) -> list[Found]:
+    """One detection per plate: the most confident of those overlapping by `iou` or more."""
+    if not found:
+        return []
+    boxes = [[x1, y1, x2 - x1, y2 - y1] for x1, y1, x2, y2 in (item.box for item in found)]
+    scores = [item.confidence for item in found]
+    keep = np.asarray(cv2.dnn.NMSBoxes(boxes, scores, 0.0, iou), dtype=int).reshape(-1)
+    return sorted((found[i] for i in keep), key=lambda item: -item.confidence)
+
+
+# Never silent: what a person should look at, with a stable code each.
+VEHICLE_WITHOUT_PLATE = "vehicle_without_plate"
+LOW_CONFIDENCE = "low_confidence"
+SCALED_DOWN = "scaled_down"
+REVIEW_REASONS = (VEHICLE_WITHOUT_PLATE, LOW_CONFIDENCE, SCALED_DOWN)
+
+
+def _carries(vehicle: Found, plate: Found) -> bool:
+    x1, y1, x2, y2 = vehicle.box
+    cx, cy = (plate.box[0] + plate.box[2]) / 2, (plate.box[1] + plate.box[3]) / 2
+    return x1 <= cx <= x2 and y1 <= cy <= y2
+
+
+def review_reasons(findings: PlateFindings) -> list[str]:
+    reasons = []
+    if any(not any(_carries(v, p) for p in findings.plates) for v in findings.vehicles):
+        reasons.append(VEHICLE_WITHOUT_PLATE)
+    if any(p.confidence < settings.ANONYMIZE_REVIEW_CONFIDENCE for p in findings.plates):
+        reasons.append(LOW_CONFIDENCE)
+    if findings.scaled:
+        reasons.append(SCALED_DOWN)
+    return reasons
+
+
 @dataclass
 class Covered:
     data: bytes
@@ -179,6 +363,20 @@ class Covered:
     plates: int
     faces: int
     regions: list[list[list[float]]] = field(default_factory=list)
+    confidences: list[float] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    findings: PlateFindings | None = None
+
+
+def _fit(picture: PIL.Image.Image) -> tuple[PIL.Image.Image, bool]:
+    """RGB within ANONYMIZE_MAX_SIDE, and whether it is smaller than its file."""
+    decoded_from = picture.info.get(DECODED_FROM, picture.size)
+    if max(picture.size) > settings.ANONYMIZE_MAX_SIDE:
+        picture = PIL.ImageOps.contain(
+            picture, (settings.ANONYMIZE_MAX_SIDE, settings.ANONYMIZE_MAX_SIDE)
+        )
+    picture = picture if picture.mode == "RGB" else picture.convert("RGB")
+    return picture, max(picture.size) < max(decoded_from)
 
 
 def anonymize_picture(
@@ -189,18 +387,22 @@ def anonymize_picture(
     cover_faces: bool = False,
 ) -> Covered:
     """Find and cover plates (and faces) in an oriented picture; WebP without any metadata."""
-    if max(picture.size) > settings.ANONYMIZE_MAX_SIDE:
-        picture = PIL.ImageOps.contain(
-            picture, (settings.ANONYMIZE_MAX_SIDE, settings.ANONYMIZE_MAX_SIDE)
-        )
-    model = detector_model_get(name=settings.ANONYMIZE_MODEL, client=client)
-    found = detect(model, picture, confidence=settings.ANONYMIZE_CONFIDENCE)
-    # After detection, whose array of the picture is freed by then; convert() copies even an
-    # RGB picture (the image budget counts the copies held at once: images.budget).
-    rgb = np.array(picture if picture.mode == "RGB" else picture.convert("RGB"))
-    quads = [quad_of(item, settings.ANONYMIZE_MARGIN) for item in found]
+    picture, scaled = _fit(picture)
+    findings = find_plates(picture, client=client, scaled=scaled)
+    # After detection, whose arrays of the picture are freed by then (the image budget counts
+    # the copies held at once: images.budget).
+    rgb = np.array(picture)
+    quads = [quad_of(item, settings.ANONYMIZE_MARGIN) for item in findings.plates]
     faces = face_quads(rgb, settings.ANONYMIZE_MARGIN) if cover_faces else []
-    cover(rgb, [*quads, *faces], mode, stub_for(client))
+    covered = _render(rgb, [*quads, *faces], mode=mode, client=client)
+    covered.plates, covered.faces = len(quads), len(faces)
+    covered.confidences = [round(p.confidence, 3) for p in findings.plates]
+    covered.reasons, covered.findings = review_reasons(findings), findings
+    return covered
+
+
+def _render(rgb: np.ndarray, quads: Sequence[np.ndarray], *, mode: str, client: Client) -> Covered:
+    cover(rgb, quads, mode, stub_for(client))
     buffer = io.BytesIO()
     # Pillow writes no EXIF unless asked: GPS and camera data stay out of the result.
     PIL.Image.fromarray(rgb).save(
@@ -210,16 +412,30 @@ def anonymize_picture(
         data=buffer.getvalue(),
         width=rgb.shape[1],
         height=rgb.shape[0],
-        plates=len(quads),
-        faces=len(faces),
-        regions=[q.round(1).tolist() for q in [*quads, *faces]],
+        plates=0,
+        faces=0,
+        regions=[np.asarray(q).round(1).tolist() for q in quads],
     )
+
+
+def rerender_picture(
+    picture: PIL.Image.Image, *, client: Client, mode: str, regions: Sequence[Sequence]
+) -> Covered:
+    """Cover exactly these regions of the original (an operator's correction): no detection."""
+    picture, _ = _fit(picture)
+    rgb = np.array(picture)
+    quads = [np.asarray(region, dtype=np.float32) for region in regions]
+    return _render(rgb, quads, mode=mode, client=client)
 
 
 def open_oriented(fp: object) -> PIL.Image.Image:
     """Upright RGB, reduced on decode towards ANONYMIZE_MAX_SIDE (anonymize_picture fits it)."""
     opened = PIL.Image.open(fp)  # type: ignore[arg-type]
-    return budget.decode(opened, mode="RGB", long_side=settings.ANONYMIZE_MAX_SIDE)
+    size = opened.size
+    picture = budget.decode(opened, mode="RGB", long_side=settings.ANONYMIZE_MAX_SIDE)
+    # The decode may reduce it already: anonymize_picture says whether the picture was scaled.
+    picture.info[DECODED_FROM] = size
+    return picture
 
 
 def settings_for(client: Client) -> AnonymizeSettings:
@@ -383,7 +599,12 @@ def _cover_file(task: PlateTask, row: PlateTaskFile) -> None:
     )
     row.status = PlateTaskFile.Status.DONE
     row.plates, row.faces, row.regions = covered.plates, covered.faces, covered.regions
-    row.save(update_fields=["result_file", "status", "plates", "faces", "regions"])
+    row.plate_confidences, row.review_reasons = covered.confidences, covered.reasons
+    row.needs_review = bool(covered.reasons)
+    row.save(
+        update_fields=["result_file", "status", "plates", "faces", "regions",
+                       "plate_confidences", "review_reasons", "needs_review"]
+    )  # fmt: skip
 
 
 # Delivery -------------------------------------------------------------------------------------
@@ -394,9 +615,20 @@ class DeliveryFailed(Exception):
 
 
 def delivery_enqueue(task: PlateTask) -> None:
-    """Queue delivery once: a job already waiting or retrying for this task is left alone."""
+    _delivery_job(
+        task,
+        "images.jobs.deliver_plate_task",
+        task.pk,
+        job_id=f"deliver-{task.uuid}",
+        description=f"deliver plate task {task.uuid}",
+    )
+
+
+def _delivery_job(
+    task: PlateTask, function: str, *args: int, job_id: str, description: str
+) -> None:
+    """Queue a delivery once: a job already waiting or retrying for it is left alone."""
     queue = django_rq.get_queue(queue_name_for(task.client))
-    job_id = f"deliver-{task.uuid}"
     try:
         job = Job.fetch(job_id, connection=queue.connection)
         if job.get_status(refresh=True) in ("queued", "scheduled", "started", "deferred"):
@@ -405,11 +637,11 @@ def delivery_enqueue(task: PlateTask) -> None:
     except NoSuchJobError:
         pass
     queue.enqueue(
-        "images.jobs.deliver_plate_task",
-        task.pk,
+        function,
+        *args,
         job_id=job_id,
         retry=Retry(max=settings.WEBHOOK_RETRY_MAX, interval=settings.WEBHOOK_RETRY_INTERVALS),
-        description=f"deliver plate task {task.uuid}",
+        description=description,
     )
 
 
@@ -417,33 +649,97 @@ def plate_task_deliver(*, task_id: int) -> None:
     task = PlateTask.objects.select_related("client__anonymize").filter(pk=task_id).first()
     if task is None or task.delivered_at or task.purged_at or task.expires_at < timezone.now():
         return
+    _deliver(task, None)
+    PlateTask.objects.filter(pk=task.pk).update(delivered_at=timezone.now())
+
+
+def correction_enqueue(row: PlateTaskFile) -> None:
+    """Send a corrected result again (queued once committed, retried as deliveries are)."""
+    task = row.task
+    if not task.needs_delivery:
+        return
+    _delivery_job(
+        task,
+        "images.jobs.deliver_plate_correction",
+        row.pk,
+        row.revision,
+        job_id=f"correct-{task.uuid}-{row.position}-{row.revision}",
+        description=f"deliver correction {row.revision} of {row.filename} in {task.uuid}",
+    )
+
+
+def corrections_resume(*, now: object) -> int:
+    """Queue again the latest corrections of live tasks that a webhook has not taken yet."""
+    corrected = PlateTaskFile.objects.select_related("task__client").filter(
+        revision__gt=0, task__purged_at__isnull=True, task__expires_at__gt=now
+    )
+    queued = 0
+    for row in corrected:
+        wanted = {k for k, url in (("upload", row.task.upload_url),
+                                   ("callback", row.task.callback_url)) if url}  # fmt: skip
+        taken = row.task.attempts.filter(ok=True, correction=_correction_key(row))
+        if wanted - set(taken.values_list("kind", flat=True)):
+            correction_enqueue(row)
+            queued += 1
+    return queued
+
+
+def plate_correction_deliver(*, file_id: int, revision: int) -> None:
+    row = PlateTaskFile.objects.select_related("task__client__anonymize").filter(pk=file_id).first()
+    # A later correction replaces this one, and is delivered by its own job.
+    if row is None or row.revision != revision:
+        return
+    if row.task.purged_at or row.task.expires_at < timezone.now():
+        return
+    _deliver(row.task, row)
+
+
+def _deliver(task: PlateTask, corrected: PlateTaskFile | None) -> None:
+    """POST to each of the task's webhooks not yet answered with success for this delivery."""
+    key = _correction_key(corrected)
     secret = settings_for(task.client).webhook_secret
-    delivered = set(task.attempts.filter(ok=True).values_list("kind", flat=True))
+    delivered = set(task.attempts.filter(ok=True, correction=key).values_list("kind", flat=True))
     pending = [
         (kind, url)
         for kind, url in (("upload", task.upload_url), ("callback", task.callback_url))
         if url and kind not in delivered
     ]
-    failures = [kind for kind, url in pending if not _post(task, kind, url, secret)]
+    failures = [kind for kind, url in pending if not _post(task, kind, url, secret, corrected)]
     if failures:
-        raise DeliveryFailed(f"{', '.join(failures)} delivery of {task.uuid} failed")
-    PlateTask.objects.filter(pk=task.pk).update(delivered_at=timezone.now())
+        raise DeliveryFailed(f"{', '.join(failures)} delivery of {task.uuid} {key} failed")
 
 
-def _post(task: PlateTask, kind: str, url: str, secret: str) -> bool:
+def _correction_key(corrected: PlateTaskFile | None) -> str:
+    return f"file {corrected.pk} revision {corrected.revision}" if corrected else ""
+
+
+def _post(
+    task: PlateTask, kind: str, url: str, secret: str, corrected: PlateTaskFile | None
+) -> bool:
+    """One webhook; a correction sends the corrected file alone, marked `correction`."""
+    rows = [corrected] if corrected else task.files.filter(status="done")
+    marks = {"correction": True, "filename": corrected.filename} if corrected else {}
     if kind == "upload":
-        done = task.files.filter(status="done")
         files = [
             ("images[]", (Path(r.result_file).name, _read(r.result_file), "image/webp"))
-            for r in done
+            for r in rows
         ]
-        body: dict = {"data": {"task_id": str(task.uuid)}, "files": files}
+        data = {"task_id": str(task.uuid), **{k: str(v).lower() for k, v in marks.items()}}
+        body: dict = {"data": data, "files": files}
     else:
-        results = task_results(task, request=None, absolute_base=settings.PUBLIC_BASE_URL)
-        payload = {"task_id": str(task.uuid), "status": task.status, "results": results}
+        results = task_results(
+            task, request=None, absolute_base=settings.PUBLIC_BASE_URL, rows=rows
+        )
+        payload = {
+            "task_id": str(task.uuid),
+            "status": task.status,
+            "needs_review": awaiting_review(task),
+            **marks,
+            "results": results,
+        }
         body = {"content": json.dumps(payload), "headers": {"Content-Type": "application/json"}}
     started = time.monotonic()
-    attempt = WebhookAttempt(task=task, kind=kind, url=url)
+    attempt = WebhookAttempt(task=task, kind=kind, url=url, correction=_correction_key(corrected))
     try:
         answer = outbound.webhook_post(url, secret=secret, **body)
         attempt.status_code = answer.status_code
@@ -458,16 +754,38 @@ def _post(task: PlateTask, kind: str, url: str, secret: str) -> bool:
     return attempt.ok
 
 
+def review_of(result: PlateTaskFile) -> dict:
+    """What a result says of its review, in the API, the webhooks and the admin alike."""
+    return {
+        "plate_confidences": result.plate_confidences,
+        "needs_review": result.needs_review,
+        "review_reasons": result.review_reasons,
+        "reviewed_at": result.reviewed_at.isoformat() if result.reviewed_at else None,
+        "revision": result.revision,
+    }
+
+
 def _read(name: str) -> bytes:
     with default_storage.open(name, "rb") as fp:
         return fp.read()
 
 
-def task_results(task: PlateTask, *, request: object, absolute_base: str = "") -> list[dict]:
+def awaiting_review(task: PlateTask) -> int:
+    """The task's results flagged for a person and not reviewed yet."""
+    return task.files.filter(needs_review=True).count()
+
+
+def task_results(
+    task: PlateTask,
+    *,
+    request: object,
+    absolute_base: str = "",
+    rows: Iterable[PlateTaskFile] | None = None,
+) -> list[dict]:
     from images.signing import signed_url
 
     results = []
-    for row in task.files.all():
+    for row in task.files.all() if rows is None else rows:
         url = None
         if row.result_file:
             url, _ = signed_url(
@@ -484,6 +802,7 @@ def task_results(task: PlateTask, *, request: object, absolute_base: str = "") -
                 "faces": row.faces,
                 "has_plate": row.plates > 0,
                 "error": {"code": row.error_code, "detail": row.error} if row.error else None,
+                **review_of(row),
             }
         )
     return results
@@ -494,7 +813,8 @@ def task_results(task: PlateTask, *, request: object, absolute_base: str = "") -
 
 def tasks_cleanup(*, now: object = None) -> tuple[int, int]:
     """Purge expired tasks (files and result rows; the task row stays to answer 410), and
-    queue delivery again for finished, undelivered tasks. Returns (purged, redelivered)."""
+    queue delivery again for finished, undelivered tasks and corrections. Returns (purged,
+    redelivered)."""
     now = now or timezone.now()
     purged = 0
     for task in PlateTask.objects.filter(expires_at__lte=now, purged_at__isnull=True):
@@ -516,7 +836,7 @@ def tasks_cleanup(*, now: object = None) -> tuple[int, int]:
         if task.needs_delivery:
             delivery_enqueue(task)
             redelivered += 1
-    return purged, redelivered
+    return purged, redelivered + corrections_resume(now=now)
 
 
 # The pipeline step for stored images ----------------------------------------------------------
@@ -546,4 +866,9 @@ def anonymize_step(image: Image) -> dict:
         "plates": covered.plates,
         "faces": covered.faces,
         "regions": covered.regions,
+        "plate_confidences": covered.confidences,
+        "needs_review": bool(covered.reasons),
+        "review_reasons": covered.reasons,
+        "reviewed_at": None,
+        "revision": 0,
     }

@@ -44,7 +44,22 @@ class TaskRequestSerializer(TaskOptionsSerializer):
     files = serializers.ListField(child=serializers.FileField(), help_text="1 to 50 images.")
 
 
-class TaskResultSerializer(serializers.Serializer):
+class ReviewSerializer(serializers.Serializer):
+    """Never silent: what was covered, and whether a person should look (and did)."""
+
+    plate_confidences = serializers.ListField(child=serializers.FloatField())
+    needs_review = serializers.BooleanField(
+        help_text="True until an operator reviews or corrects the result."
+    )
+    review_reasons = serializers.ListField(
+        child=serializers.ChoiceField(choices=anonymize.REVIEW_REASONS),
+        help_text="Why the result was flagged; kept after the review.",
+    )
+    reviewed_at = serializers.DateTimeField(allow_null=True)
+    revision = serializers.IntegerField(help_text="Operators' corrections since the first result.")
+
+
+class TaskResultSerializer(ReviewSerializer):
     filename = serializers.CharField()
     url = serializers.CharField(allow_null=True)
     status = serializers.CharField()
@@ -58,9 +73,12 @@ class TaskCreatedSerializer(serializers.Serializer):
     task_id = serializers.UUIDField()
 
 
-class ImageAnonymizedSerializer(serializers.Serializer):
+class ImageAnonymizeQueuedSerializer(serializers.Serializer):
     image_id = serializers.IntegerField()
     status = serializers.CharField()
+
+
+class ImageAnonymizedSerializer(ReviewSerializer, ImageAnonymizeQueuedSerializer):
     plates = serializers.IntegerField(required=False, allow_null=True)
     faces = serializers.IntegerField(required=False, allow_null=True)
     mode = serializers.CharField(required=False, allow_null=True)
@@ -84,6 +102,7 @@ class TaskStatusSerializer(serializers.Serializer):
     total = serializers.IntegerField()
     processed = serializers.IntegerField()
     progress = serializers.FloatField()
+    needs_review = serializers.IntegerField(help_text="Results flagged and not reviewed yet.")
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
     delivered_at = serializers.DateTimeField(allow_null=True)
@@ -173,6 +192,7 @@ class TaskStatusView(APIView):
             "total": task.total,
             "processed": task.processed,
             "progress": round(task.processed / task.total, 3) if task.total else 1.0,
+            "needs_review": anonymize.awaiting_review(task),
             "created_at": task.created_at,
             "expires_at": task.expires_at,
             "delivered_at": task.delivered_at,
@@ -189,7 +209,9 @@ class ImageAnonymizeView(APIView):
 
     required_scopes = {"POST": [WRITE], "GET": [READ]}
 
-    @extend_schema(request=AnonymizeRequestSerializer, responses={202: ImageAnonymizedSerializer})
+    @extend_schema(
+        request=AnonymizeRequestSerializer, responses={202: ImageAnonymizeQueuedSerializer}
+    )
     def post(self, request: Request, pk: str) -> Response:
         image = selectors.image_get(request, pk)
         form = AnonymizeRequestSerializer(data=request.data)
@@ -221,6 +243,11 @@ class ImageAnonymizeView(APIView):
                 "faces": result.get("faces"),
                 "mode": result.get("mode"),
                 "url": url,
+                "plate_confidences": result.get("plate_confidences", []),
+                "needs_review": result.get("needs_review", False),
+                "review_reasons": result.get("review_reasons", []),
+                "reviewed_at": result.get("reviewed_at"),
+                "revision": result.get("revision", 0),
             }
         )
 

@@ -190,9 +190,10 @@ def detect(
     confidence: float | None = None,
     classes: Sequence[int] | None = None,
     threads: int | None = None,
+    size: int | None = None,
 ) -> list[Found]:
     """Run a model on a picture; `threads` (ONNX Runtime's, default DETECTION_THREADS) is for
-    callers that run several pictures at once."""
+    callers that run several pictures at once; `size` the input side (OnnxDetector.predict)."""
     try:
         detector = get_detector(
             spec_of(model),
@@ -203,7 +204,7 @@ def detect(
     except (BackendUnavailable, FileNotFoundError) as exc:
         raise DetectionRefused("model_unavailable", str(exc)) from exc
     started = time.monotonic()
-    found = detector.predict(picture, confidence=confidence, classes=classes)
+    found = detector.predict(picture, confidence=confidence, classes=classes, size=size)
     # Tenants' own models share one label: their names are theirs to choose, without bound.
     metrics.inference_observed(
         model=model.name if model.client_id is None else "custom",

@@ -66,6 +66,7 @@ class Detector(Protocol):
         *,
         confidence: float | None = None,
         classes: Iterable[int] | None = None,
+        size: int | None = None,
     ) -> list[Found]: ...
 
 
@@ -643,13 +644,20 @@ class OnnxDetector:
         *,
         confidence: float | None = None,
         classes: Iterable[int] | None = None,
+        size: int | None = None,
     ) -> list[Found]:
+        """`size`: the letterbox's side instead of the model's input size (rounded up to the
+        head's largest stride); only the cut network takes other sizes, a whole export keeps
+        its own."""
         # convert() copies even an RGB picture: a full-size copy the budget does not count.
         rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
         height, width = rgb.shape[:2]
         threshold = self.spec.confidence if confidence is None else confidence
         stride = max(self.layout.strides) if self.layout else None
-        padded, box = letterbox(rgb, self.spec.input_size, stride)
+        side = self.spec.input_size
+        if size and stride:
+            side = -(-size // stride) * stride
+        padded, box = letterbox(rgb, side, stride)
         outputs = self.session.run(None, {self.input_name: to_tensor(padded, self.dtype)})
         if self.layout:
             levels, rest = self._levels(outputs, self.layout)

@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -425,7 +426,32 @@ class PlateTask(models.Model):
         return bool(self.upload_url or self.callback_url)
 
 
-class PlateTaskFile(models.Model):
+class CoveringReview(models.Model):
+    """What the covering of one picture found, why a person should look, and who did.
+
+    `needs_review` stays true until an operator marks the result reviewed or corrects its boxes;
+    the reasons stay as the record of why it was flagged.
+    """
+
+    plate_confidences = models.JSONField(default=list, blank=True)
+    needs_review = models.BooleanField(default=False, db_index=True)
+    review_reasons = models.JSONField(default=list, blank=True, help_text="Stable codes.")
+    operator_boxes = models.JSONField(
+        default=list, blank=True, help_text="Boxes drawn by operators, [x1, y1, x2, y2] in pixels."
+    )
+    revision = models.PositiveSmallIntegerField(
+        default=0, help_text="Corrections re-rendered since the first covering."
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class PlateTaskFile(CoveringReview):
     class Status(models.TextChoices):
         PENDING = "pending"
         DONE = "done"
@@ -445,6 +471,8 @@ class PlateTaskFile(models.Model):
 
     class Meta:
         ordering = ["position"]
+        # One permission for every covered result, task files and stored images alike.
+        permissions = [("review_covering", "Can review and correct covered plates")]
 
     def __str__(self) -> str:
         return self.filename
@@ -460,6 +488,9 @@ class WebhookAttempt(models.Model):
     ok = models.BooleanField(default=False)
     error = models.TextField(blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
+    correction = models.CharField(
+        max_length=40, blank=True, help_text="The corrected file and revision; empty: the task."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

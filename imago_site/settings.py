@@ -536,3 +536,35 @@ CORS_URLS_REGEX = (
 CORS_ALLOW_CREDENTIALS = True
 # A browser app that calls with one of Imago's keys sends it in X-API-Key.
 CORS_ALLOW_HEADERS = [*cors_default_headers, "x-api-key"]
+
+# --- Plate search: a second look inside each vehicle (images/anonymize.py, find_plates)
+# The COCO model that finds cars, motorcycles, buses and trucks, and its threshold.
+ANONYMIZE_VEHICLE_MODEL = env("ANONYMIZE_VEHICLE_MODEL", "coco")
+ANONYMIZE_VEHICLE_CONFIDENCE = float(env("ANONYMIZE_VEHICLE_CONFIDENCE", "0.25"))
+# At most this many vehicles (the most confident) get the plate model again on their crop at full
+# resolution: the work per photo is bounded. 0 turns the second look off.
+ANONYMIZE_VEHICLE_CROPS = envint("ANONYMIZE_VEHICLE_CROPS", 8)
+# Each side of a vehicle's crop grows by this fraction of its size (a plate on the bumper's edge).
+ANONYMIZE_CROP_MARGIN = float(env("ANONYMIZE_CROP_MARGIN", "0.1"))
+# The plate model's input side for a crop (a vehicle's plate is large in its crop: 320 finds more
+# than 640 there, at a quarter of the work; bench/README.md), and its threshold on crops.
+ANONYMIZE_CROP_SIZE = envint("ANONYMIZE_CROP_SIZE", 320)
+ANONYMIZE_CROP_CONFIDENCE = float(env("ANONYMIZE_CROP_CONFIDENCE", "0.02"))
+# A vehicle with no plate found yet is looked at closer: its quarters at this input side, at most
+# this many windows a photo (0 turns it off; each window costs about one full-frame pass).
+ANONYMIZE_ZOOM_WINDOWS = envint("ANONYMIZE_ZOOM_WINDOWS", 0)
+ANONYMIZE_ZOOM_SIZE = envint("ANONYMIZE_ZOOM_SIZE", 640)
+_crop_counts = (ANONYMIZE_VEHICLE_CROPS, ANONYMIZE_ZOOM_WINDOWS)
+if not all(0 <= n <= 64 for n in _crop_counts) or not all(
+    32 <= side <= 2048 for side in (ANONYMIZE_CROP_SIZE, ANONYMIZE_ZOOM_SIZE)
+):
+    raise ImproperlyConfigured(
+        "ANONYMIZE_VEHICLE_CROPS and ANONYMIZE_ZOOM_WINDOWS must be 0-64, ANONYMIZE_CROP_SIZE "
+        "and ANONYMIZE_ZOOM_SIZE 32-2048 (work per photo)."
+    )
+
+# --- Review of covered plates (never silent; the admin's review queue)
+# A plate covered below this confidence marks its result needs_review (low_confidence).
+ANONYMIZE_REVIEW_CONFIDENCE = float(env("ANONYMIZE_REVIEW_CONFIDENCE", "0.3"))
+# At most this many boxes in one operator's correction (kept and drawn together).
+ANONYMIZE_REVIEW_MAX_BOXES = envint("ANONYMIZE_REVIEW_MAX_BOXES", 100)

@@ -21,6 +21,7 @@ from images.models import (
     DetectorModel,
     Exif,
     Image,
+    ImageStep,
     PlateTask,
     PlateTaskFile,
     Thumbnail,
@@ -55,6 +56,10 @@ def photo_with_everything(tenant) -> Image:
     VisionResult.objects.create(image=image, provider="local", model="m",
                                 description="A red car on a street", confidence=0.7)  # fmt: skip
     image_add_tags(image=image, names=["car", "street"], source="ai")
+    ImageStep.objects.create(image=image, name="anonymize", status="done",
+                             result={"file": f"{image.storage_dir}/anonymized/1.webp", "plates": 1,
+                                     "needs_review": True,
+                                     "review_reasons": ["low_confidence"]})  # fmt: skip
     return image
 
 
@@ -68,6 +73,7 @@ def rows(owner) -> dict[type, object]:
     task_file = PlateTaskFile.objects.create(
         task=task, position=0, filename="car.jpg", source_file=f"{task.pk}/in.jpg",
         result_file=f"{task.pk}/out.webp", status="done", plates=2,
+        plate_confidences=[0.91, 0.42],
     )  # fmt: skip
     run = InsightImport.objects.create(client=owner.client, file="imports/x.jsonl", bad=1,
                                        errors=[{"line": 3, "reason": "not JSON"}])  # fmt: skip
