@@ -22,14 +22,18 @@ import numpy as np
 import PIL.Image
 import PIL.ImageOps
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from images import budget, storage
+from images.compat.plate_detect.webhooks import is_operator_target
 from images.detection import DetectionRefused, detect, detector_model_get
 from images.engine import Found
 from images.models import (
@@ -377,13 +381,23 @@ def _cover_file(task: PlateTask, row: PlateTaskFile) -> None:
         row.status, row.error_code, row.error = "failed", "processing_failed", str(exc)
         row.save(update_fields=["status", "error_code", "error"])
         return
-    stem = Path(row.filename).stem or f"image_{row.position}"
+    # The storage adds a suffix when two inputs share a stem: each name stays unique in its task.
     row.result_file = storage.save_bytes(
-        f"{task.storage_dir}/out_{row.position}_{stem[:80]}.webp", covered.data
+        f"{task.storage_dir}/output/{covered_name(row)}", covered.data
     )
     row.status = PlateTaskFile.Status.DONE
     row.plates, row.faces, row.regions = covered.plates, covered.faces, covered.regions
     row.save(update_fields=["result_file", "status", "plates", "faces", "regions"])
+
+
+def covered_name(row: PlateTaskFile) -> str:
+    """plate_detect's `covered_<stem>.webp`: the stem kept to letters, digits, `-_.` (it ends the
+    result's URL path)."""
+    try:
+        stem = get_valid_filename(Path(row.filename).stem[:80])
+    except SuspiciousFileOperation:  # nothing left of it: empty, "." or ".."
+        stem = f"image_{row.position}"
+    return f"covered_{stem}.webp"
 
 
 # Delivery -------------------------------------------------------------------------------------
@@ -434,18 +448,18 @@ def _post(task: PlateTask, kind: str, url: str, secret: str) -> bool:
     if kind == "upload":
         done = task.files.filter(status="done")
         files = [
-            ("images[]", (Path(r.result_file).name, _read(r.result_file), "image/webp"))
-            for r in done
+            ("images", (Path(r.result_file).name, _read(r.result_file), "image/webp")) for r in done
         ]
         body: dict = {"data": {"task_id": str(task.uuid)}, "files": files}
     else:
-        results = task_results(task, request=None, absolute_base=settings.PUBLIC_BASE_URL)
+        results = task_results(task, absolute_base=settings.PUBLIC_BASE_URL)
         payload = {"task_id": str(task.uuid), "status": task.status, "results": results}
         body = {"content": json.dumps(payload), "headers": {"Content-Type": "application/json"}}
     started = time.monotonic()
     attempt = WebhookAttempt(task=task, kind=kind, url=url)
     try:
-        answer = outbound.webhook_post(url, secret=secret, **body)
+        trusted = is_operator_target(task.client, url)
+        answer = outbound.webhook_post(url, secret=secret, trusted=trusted, **body)
         attempt.status_code = answer.status_code
         attempt.ok = answer.is_success
         attempt.error = "" if answer.is_success else answer.text[:500]
@@ -463,21 +477,20 @@ def _read(name: str) -> bytes:
         return fp.read()
 
 
-def task_results(task: PlateTask, *, request: object, absolute_base: str = "") -> list[dict]:
-    from images.signing import signed_url
-
+def task_results(task: PlateTask, *, absolute_base: str = "") -> list[dict]:
+    """plate_detect's results: `url` is a path served until the task expires (absolute when
+    `absolute_base` is given: the webhooks' PUBLIC_BASE_URL)."""
     results = []
     for row in task.files.all():
+        name = Path(row.result_file).name
         url = None
-        if row.result_file:
-            url, _ = signed_url(
-                request, client=task.client, name=row.result_file, content_type="image/webp"
-            )  # type: ignore[arg-type]
-            if absolute_base and url.startswith("/"):
-                url = absolute_base.rstrip("/") + url
+        if name:
+            url = reverse("plate-detect-result", kwargs={"task_id": task.uuid, "filename": name})
+            url = absolute_base.rstrip("/") + url
         results.append(
             {
-                "filename": row.filename,
+                "filename": name or row.filename,
+                "source_filename": row.filename,
                 "url": url,
                 "status": row.status,
                 "plates": row.plates,

@@ -19,7 +19,7 @@ from rest_framework.views import exception_handler
 
 logger = logging.getLogger(__name__)
 
-API_PREFIXES = ("/api/", "/files/", "/health")
+API_PREFIXES = ("/api/", "/files/", "/health", "/tasks_storage/")
 
 
 class ApiError(exceptions.APIException):

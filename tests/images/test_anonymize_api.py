@@ -52,8 +52,13 @@ def test_each_mode_covers_the_plate(owner, run_jobs, plate_photo, mode):
     status = owner.api.get(f"/api/v1/task-status/{task_id}").json()
     assert status["status"] == "completed"
     [result] = status["results"]
-    assert (result["filename"], result["plates"], result["has_plate"]) == ("car.jpg", 1, True)
-    covered = _decode(APIClient().get(result["url"]))
+    assert (result["filename"], result["plates"], result["has_plate"]) == (
+        "covered_car.webp",
+        1,
+        True,
+    )
+    assert result["url"] == f"/tasks_storage/{task_id}/output/covered_car.webp"
+    covered = _decode(owner.api.get(result["url"]))
     assert _plate_change(plate_photo, covered) > 0.5
 
 
@@ -73,7 +78,7 @@ def test_an_image_without_a_plate_is_returned_and_flagged(owner, run_jobs):
     run_jobs()
     [result] = owner.api.get(f"/api/v1/task-status/{task_id}").json()["results"]
     assert (result["status"], result["plates"], result["has_plate"]) == ("done", 0, False)
-    assert _decode(APIClient().get(result["url"])).shape == (200, 300, 3)
+    assert _decode(owner.api.get(result["url"])).shape == (200, 300, 3)
 
 
 def test_a_non_image_fails_alone(owner, run_jobs, plate_photo):
@@ -82,7 +87,7 @@ def test_a_non_image_fails_alone(owner, run_jobs, plate_photo):
     run_jobs()
     status = owner.api.get(f"/api/v1/task-status/{task_id}").json()
     assert status["status"] == "completed"
-    by_name = {r["filename"]: r for r in status["results"]}
+    by_name = {r["source_filename"]: r for r in status["results"]}
     assert by_name["notes.txt"]["status"] == "failed"
     assert by_name["notes.txt"]["error"]["code"] == "not_an_image"
     assert by_name["notes.txt"]["url"] is None
@@ -102,7 +107,7 @@ def test_exif_and_gps_are_stripped_and_orientation_applied(owner, run_jobs):
     task_id = _task(owner.api, ("turned.jpg", path.read_bytes())).json()["task_id"]
     run_jobs()
     [result] = owner.api.get(f"/api/v1/task-status/{task_id}").json()["results"]
-    covered = _decode(APIClient().get(result["url"]))
+    covered = _decode(owner.api.get(result["url"]))
     with PIL.Image.open(path) as original:
         assert original.size[::-1] == covered.shape[1::-1]  # rotated by 90°
 
@@ -151,7 +156,7 @@ def test_a_tenant_uploads_its_own_stub(owner, run_jobs, plate_photo):
     task_id = _task(owner.api, ("car.jpg", plate_photo)).json()["task_id"]
     run_jobs()
     [result] = owner.api.get(f"/api/v1/task-status/{task_id}").json()["results"]
-    covered = _decode(APIClient().get(result["url"]))
+    covered = _decode(owner.api.get(result["url"]))
     centre = covered[386, 984]
     assert centre[0] > 200 and centre[1] < 60 and centre[2] > 200  # magenta
 
@@ -257,7 +262,8 @@ def test_tiny_and_huge_images_work(owner, run_jobs, settings):
     task_id = _task(owner.api, *files).json()["task_id"]
     run_jobs()
     results = {
-        r["filename"]: r for r in owner.api.get(f"/api/v1/task-status/{task_id}").json()["results"]
+        r["source_filename"]: r
+        for r in owner.api.get(f"/api/v1/task-status/{task_id}").json()["results"]
     }
-    assert _decode(APIClient().get(results["tiny.png"]["url"])).shape == (2, 3, 3)
-    assert _decode(APIClient().get(results["wide.jpg"]["url"])).shape == (160, 2000, 3)
+    assert _decode(owner.api.get(results["tiny.png"]["url"])).shape == (2, 3, 3)
+    assert _decode(owner.api.get(results["wide.jpg"]["url"])).shape == (160, 2000, 3)
