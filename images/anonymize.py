@@ -433,9 +433,11 @@ def plate_task_deliver(*, task_id: int) -> None:
         return
     secret = settings_for(task.client).webhook_secret
     delivered = set(task.attempts.filter(ok=True).values_list("kind", flat=True))
+    # A failed task has no image to upload: only its completion notice goes out.
+    upload_url = task.upload_url if task.status == PlateTask.Status.COMPLETED else ""
     pending = [
         (kind, url)
-        for kind, url in (("upload", task.upload_url), ("callback", task.callback_url))
+        for kind, url in (("upload", upload_url), ("callback", task.callback_url))
         if url and kind not in delivered
     ]
     failures = [kind for kind, url in pending if not _post(task, kind, url, secret)]

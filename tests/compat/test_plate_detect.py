@@ -347,6 +347,24 @@ def test_the_operators_targets_are_used_and_may_be_internal(owner, settings, run
     assert notice["results"][0]["url"] == f"/tasks_storage/{task_id}/output/covered_car.webp"
 
 
+def test_a_failed_task_sends_its_notice_and_no_upload(owner, settings, run_jobs, receiver):
+    settings.PLATE_DETECT_CLIENT = owner.client.slug
+    settings.BACKEND_UPLOAD_URL = f"{receiver.url}/api/images/upload"
+    settings.BACKEND_CALLBACK_URL = f"{receiver.url}/callback"
+    task_id = _keyless_task(("notes.txt", b"hello")).json()["task_id"]
+    run_jobs()
+    assert [path for path, _, _ in receiver.received] == ["/callback"]
+    notice = json.loads(receiver.received[0][2])
+    assert (notice["task_id"], notice["status"]) == (task_id, "failed")
+    [result] = notice["results"]
+    assert (result["filename"], result["url"], result["error"]["code"]) == (
+        "notes.txt",
+        None,
+        "not_an_image",
+    )
+    assert PlateTask.objects.get().delivered_at is not None
+
+
 def test_a_tenants_own_targets_win_and_stay_guarded(owner, other, settings, run_jobs, receiver):
     settings.PLATE_DETECT_CLIENT = owner.client.slug
     settings.BACKEND_CALLBACK_URL = f"{receiver.url}/operator"

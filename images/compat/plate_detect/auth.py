@@ -3,6 +3,7 @@
 import logging
 
 from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication
 from rest_framework.request import Request
 
@@ -38,3 +39,17 @@ class KeylessAuthentication(authentication.BaseAuthentication):
 def _sends_credentials(request: Request) -> bool:
     # A caller that sends a credential meant it: one Imago did not accept is not made keyless.
     return bool(request.headers.get("Authorization") or request.headers.get("X-API-Key"))
+
+
+class KeylessScheme(OpenApiAuthenticationExtension):
+    """Nothing to document: whether these routes need a key depends on the deployment
+    (docs/coming-from-plate-detect.md), and the schema names the key they always accept."""
+
+    target_class = KeylessAuthentication
+    name: list[str] = []
+
+    def get_security_requirement(self, auto_schema: object) -> None:
+        return None
+
+    def get_security_definition(self, auto_schema: object) -> list[dict]:
+        return []
