@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,6 @@ from datetime import timedelta
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import django_rq
 import httpx
@@ -30,47 +28,19 @@ from rest_framework.test import APIClient
 
 from images.anonymize import covered_name
 from images.models import AnonymizeSettings, PlateTask, PlateTaskFile, WebhookAttempt
-from tests.helpers import image_bytes, make_tenant, media_files, shared_data, upload_file
+from tests.helpers import Receiver, image_bytes, make_tenant, media_files, shared_data, upload_file
 from tests.live import ROOT, live_server, live_worker
 
 PLATE_PHOTO = "0b86cecf-67d1-4fc0-87c9-b36b0ee228bb.jpg"
 STATUSES = {"pending", "processing", "completed", "failed"}
 
 
-class Receiver:
-    """The tenant's backend: records every POST (path, headers, body) and answers 200."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, dict[str, str], bytes]] = []
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append((self.path, dict(self.headers), body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def at(self, path: str) -> list[tuple[dict[str, str], bytes]]:
-        return [(headers, body) for got, headers, body in self.received if got == path]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     backend = Receiver()
+    backend.start()
     yield backend
-    backend.close()
+    backend.stop()
 
 
 def form_parts(headers: dict[str, str], body: bytes) -> list[Message]:
@@ -423,7 +393,7 @@ def _settings_in_a_process(**env: str) -> subprocess.CompletedProcess:
     script = f"from django.conf import settings; print([getattr(settings, n) for n in {names!r}])"
     clean = {k: v for k, v in os.environ.items() if k not in {*SETTINGS, *LEGACY}}
     return subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", script],
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", script],
         cwd=ROOT,
         env={**clean, **env},
         capture_output=True,

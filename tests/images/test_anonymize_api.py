@@ -2,10 +2,7 @@ import hashlib
 import hmac
 import io
 import json
-import socket
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import PIL.Image
@@ -15,7 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from images.models import AnonymizeSettings, PlateTask, WebhookAttempt
-from tests.helpers import image_bytes, media_files, shared_data, upload, upload_file
+from tests.helpers import Receiver, image_bytes, media_files, shared_data, upload, upload_file
 
 PLATE_PHOTO = "0b86cecf-67d1-4fc0-87c9-b36b0ee228bb.jpg"  # plate at x 935, y 362, 99 x 49
 
@@ -159,43 +156,6 @@ def test_a_tenant_uploads_its_own_stub(owner, run_jobs, plate_photo):
     covered = _decode(owner.api.get(result["url"]))
     centre = covered[386, 984]
     assert centre[0] > 200 and centre[1] < 60 and centre[2] > 200  # magenta
-
-
-class Receiver:
-    """A local backend that records what it receives; it can be down (port closed)."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, dict, bytes]] = []
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        sock.close()
-        self.server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append((self.path, dict(self.headers), body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
 
 
 @pytest.fixture
