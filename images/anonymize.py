@@ -23,14 +23,18 @@ import numpy as np
 import PIL.Image
 import PIL.ImageOps
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from images import budget, storage
+from images.compat.plate_detect.webhooks import is_operator_target
 from images.detection import DetectionRefused, detect, detector_model_get
 from images.engine import Found
 from images.models import (
@@ -593,9 +597,9 @@ def _cover_file(task: PlateTask, row: PlateTaskFile) -> None:
         row.status, row.error_code, row.error = "failed", "processing_failed", str(exc)
         row.save(update_fields=["status", "error_code", "error"])
         return
-    stem = Path(row.filename).stem or f"image_{row.position}"
+    # The storage adds a suffix when two inputs share a stem: each name stays unique in its task.
     row.result_file = storage.save_bytes(
-        f"{task.storage_dir}/out_{row.position}_{stem[:80]}.webp", covered.data
+        f"{task.storage_dir}/output/{covered_name(row)}", covered.data
     )
     row.status = PlateTaskFile.Status.DONE
     row.plates, row.faces, row.regions = covered.plates, covered.faces, covered.regions
@@ -605,6 +609,16 @@ def _cover_file(task: PlateTask, row: PlateTaskFile) -> None:
         update_fields=["result_file", "status", "plates", "faces", "regions",
                        "plate_confidences", "review_reasons", "needs_review"]
     )  # fmt: skip
+
+
+def covered_name(row: PlateTaskFile) -> str:
+    """plate_detect's `covered_<stem>.webp`: the stem kept to letters, digits, `-_.` (it ends the
+    result's URL path)."""
+    try:
+        stem = get_valid_filename(Path(row.filename).stem[:80])
+    except SuspiciousFileOperation:  # nothing left of it: empty, "." or ".."
+        stem = f"image_{row.position}"
+    return f"covered_{stem}.webp"
 
 
 # Delivery -------------------------------------------------------------------------------------
@@ -699,9 +713,11 @@ def _deliver(task: PlateTask, corrected: PlateTaskFile | None) -> None:
     key = _correction_key(corrected)
     secret = settings_for(task.client).webhook_secret
     delivered = set(task.attempts.filter(ok=True, correction=key).values_list("kind", flat=True))
+    # A failed task has no image to upload: only its completion notice goes out.
+    upload_url = task.upload_url if task.status == PlateTask.Status.COMPLETED else ""
     pending = [
         (kind, url)
-        for kind, url in (("upload", task.upload_url), ("callback", task.callback_url))
+        for kind, url in (("upload", upload_url), ("callback", task.callback_url))
         if url and kind not in delivered
     ]
     failures = [kind for kind, url in pending if not _post(task, kind, url, secret, corrected)]
@@ -721,15 +737,12 @@ def _post(
     marks = {"correction": True, "filename": corrected.filename} if corrected else {}
     if kind == "upload":
         files = [
-            ("images[]", (Path(r.result_file).name, _read(r.result_file), "image/webp"))
-            for r in rows
+            ("images", (Path(r.result_file).name, _read(r.result_file), "image/webp")) for r in rows
         ]
         data = {"task_id": str(task.uuid), **{k: str(v).lower() for k, v in marks.items()}}
         body: dict = {"data": data, "files": files}
     else:
-        results = task_results(
-            task, request=None, absolute_base=settings.PUBLIC_BASE_URL, rows=rows
-        )
+        results = task_results(task, absolute_base=settings.PUBLIC_BASE_URL, rows=rows)
         payload = {
             "task_id": str(task.uuid),
             "status": task.status,
@@ -741,7 +754,8 @@ def _post(
     started = time.monotonic()
     attempt = WebhookAttempt(task=task, kind=kind, url=url, correction=_correction_key(corrected))
     try:
-        answer = outbound.webhook_post(url, secret=secret, **body)
+        trusted = is_operator_target(task.client, url)
+        answer = outbound.webhook_post(url, secret=secret, trusted=trusted, **body)
         attempt.status_code = answer.status_code
         attempt.ok = answer.is_success
         attempt.error = "" if answer.is_success else answer.text[:500]
@@ -776,26 +790,21 @@ def awaiting_review(task: PlateTask) -> int:
 
 
 def task_results(
-    task: PlateTask,
-    *,
-    request: object,
-    absolute_base: str = "",
-    rows: Iterable[PlateTaskFile] | None = None,
+    task: PlateTask, *, absolute_base: str = "", rows: Iterable[PlateTaskFile] | None = None
 ) -> list[dict]:
-    from images.signing import signed_url
-
+    """plate_detect's results: `url` is a path served until the task expires (absolute when
+    `absolute_base` is given: the webhooks' PUBLIC_BASE_URL)."""
     results = []
     for row in task.files.all() if rows is None else rows:
+        name = Path(row.result_file).name
         url = None
-        if row.result_file:
-            url, _ = signed_url(
-                request, client=task.client, name=row.result_file, content_type="image/webp"
-            )  # type: ignore[arg-type]
-            if absolute_base and url.startswith("/"):
-                url = absolute_base.rstrip("/") + url
+        if name:
+            url = reverse("plate-detect-result", kwargs={"task_id": task.uuid, "filename": name})
+            url = absolute_base.rstrip("/") + url
         results.append(
             {
-                "filename": row.filename,
+                "filename": name or row.filename,
+                "source_filename": row.filename,
                 "url": url,
                 "status": row.status,
                 "plates": row.plates,

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from images import anonymize, selectors, services, storage
 from images.api import READ, WRITE, _uploaded_files
+from images.compat.plate_detect.webhooks import operator_targets
 from images.models import AnonymizeSettings, CoverMode, ImageStep, PlateTask
 from images.pipeline import pipeline_enqueue
 from images.signing import signed_url
@@ -60,8 +61,13 @@ class ReviewSerializer(serializers.Serializer):
 
 
 class TaskResultSerializer(ReviewSerializer):
-    filename = serializers.CharField()
-    url = serializers.CharField(allow_null=True)
+    filename = serializers.CharField(
+        help_text="The covered WebP's name (the input's, if it failed)."
+    )
+    source_filename = serializers.CharField(help_text="The input's name.")
+    url = serializers.CharField(
+        allow_null=True, help_text="/tasks_storage/<task_id>/output/<filename>, until the TTL."
+    )
     status = serializers.CharField()
     plates = serializers.IntegerField()
     faces = serializers.IntegerField()
@@ -119,6 +125,7 @@ class ProcessTaskView(APIView):
     """POST files (1 to 50): answers 202 with a task id at once, like plate_detect."""
 
     required_scopes = [WRITE]
+    plate_detect_route = True  # keyless when PLATE_DETECT_CLIENT is set (images.compat)
 
     @extend_schema(
         request={"multipart/form-data": TaskRequestSerializer},
@@ -145,13 +152,15 @@ class ProcessTaskView(APIView):
         form.is_valid(raise_exception=True)
         data = form.validated_data
         defaults = anonymize.settings_for(client)
+        # The tenant's own targets first; the operator's (BACKEND_*_URL) when it has none.
+        upload_target, callback_target = operator_targets(client)
         options = anonymize.TaskOptions(
             mode=data.get("mode") or defaults.mode,
             cover_faces=defaults.cover_faces
             if data.get("cover_faces") is None
             else data["cover_faces"],
-            upload_url=data.get("upload_url", defaults.upload_url),
-            callback_url=data.get("callback_url", defaults.callback_url),
+            upload_url=data.get("upload_url", defaults.upload_url or upload_target),
+            callback_url=data.get("callback_url", defaults.callback_url or callback_target),
         )
         task = anonymize.plate_task_create(
             client=client,
@@ -166,8 +175,23 @@ class ProcessTaskNoSlashView(ProcessTaskView):
     pass
 
 
+def task_get(request: Request, task_id: str) -> PlateTask:
+    """The caller's task (staff: any tenant's), 404 when unknown, 410 once expired."""
+    tasks = PlateTask.objects.select_related("client")
+    client = selectors.request_client(request)
+    if client is not None:
+        tasks = tasks.filter(client=client)
+    task = tasks.filter(uuid=task_id).first() if selectors.parse_uuid(task_id) else None
+    if task is None:
+        raise ApiError(404, "not_found", "No such task.")
+    if task.purged_at or task.expires_at <= timezone.now():
+        raise ApiError(410, "task_expired", f"The task expired at {task.expires_at}.")
+    return task
+
+
 class TaskStatusView(APIView):
     required_scopes = [READ]
+    plate_detect_route = True
 
     @extend_schema(
         responses={
@@ -176,19 +200,11 @@ class TaskStatusView(APIView):
         }
     )
     def get(self, request: Request, task_id: str) -> Response:
-        tasks = PlateTask.objects.select_related("client")
-        client = selectors.request_client(request)
-        if client is not None:
-            tasks = tasks.filter(client=client)
-        task = tasks.filter(uuid=task_id).first() if selectors.parse_uuid(task_id) else None
-        if task is None:
-            raise ApiError(404, "not_found", "No such task.")
-        if task.purged_at or task.expires_at <= timezone.now():
-            raise ApiError(410, "task_expired", f"The task expired at {task.expires_at}.")
+        task = task_get(request, task_id)
         body = {
             "task_id": str(task.uuid),
             "status": task.status,
-            "results": anonymize.task_results(task, request=request),
+            "results": anonymize.task_results(task),
             "total": task.total,
             "processed": task.processed,
             "progress": round(task.processed / task.total, 3) if task.total else 1.0,

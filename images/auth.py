@@ -51,7 +51,7 @@ class ClientPrincipal:
     """request.user for a program calling with an API key."""
 
     client: Client
-    api_key: ApiKey
+    api_key: ApiKey | None  # None: a keyless legacy client (images.compat)
     is_authenticated: bool = True
     is_staff: bool = False
 

@@ -377,7 +377,9 @@ class AnonymizeSettings(models.Model):
     on_upload = models.BooleanField(
         default=False, help_text="Run the anonymize step on every uploaded image."
     )
-    upload_url = models.URLField(blank=True, help_text="Multipart POST of task_id + images[].")
+    upload_url = models.URLField(
+        blank=True, help_text="Multipart POST of task_id + images (one part per file)."
+    )
     callback_url = models.URLField(blank=True, help_text="JSON POST of {task_id, status, results}.")
     webhook_secret = models.CharField(max_length=100, blank=True)
 

@@ -137,9 +137,10 @@ def task_file_correct(*, row: PlateTaskFile, user: AbstractBaseUser, raw: str) -
     regions = [row.regions[i] for i in edit.keep] + [_quad(box) for box in edit.add]
     task = row.task
     covered = _rerender(row.source_file, client=task.client, mode=task.mode, regions=regions)
-    stem = Path(row.filename).stem[:80] or f"image_{row.position}"
+    # Beside the first result, so that its /tasks_storage/ path serves it: covered_<stem>_r<n>.webp
+    stem = Path(anonymize.covered_name(row)).stem
     name = storage.save_bytes(
-        f"{task.storage_dir}/out_{row.position}_r{row.revision + 1}_{stem}.webp", covered.data
+        f"{task.storage_dir}/output/{stem}_r{row.revision + 1}.webp", covered.data
     )
     old = row.result_file
     with transaction.atomic():

@@ -205,7 +205,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+# plate_detect's REDIS_HOST / REDIS_PORT stand in when REDIS_URL is unset.
+REDIS_URL = env("REDIS_URL") or (
+    f"redis://{env('REDIS_HOST', '127.0.0.1')}:{env('REDIS_PORT', '6379')}/0"
+)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -310,6 +313,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "images.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        "images.compat.plate_detect.auth.KeylessAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["images.auth.HasScopes"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -366,8 +370,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Uploads and images.
-MAX_UPLOAD_BYTES = envint("MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
-MAX_UPLOAD_FILES = envint("MAX_UPLOAD_FILES", 50)
+# plate_detect's MAX_FILE_SIZE_BYTES and MAX_FILES_PER_REQUEST are read when ours are unset.
+MAX_UPLOAD_BYTES = int(env_any("MAX_UPLOAD_BYTES", "MAX_FILE_SIZE_BYTES", default=str(50 * 2**20)))
+MAX_UPLOAD_FILES = int(env_any("MAX_UPLOAD_FILES", "MAX_FILES_PER_REQUEST", default="50"))
 MAX_IMAGE_PIXELS = envint("MAX_IMAGE_PIXELS", 100_000_000)
 # Memory one image may take while a step processes it, counted in decoded pixels (images.budget):
 # larger images are refused at upload (413 over_memory_budget).
@@ -419,7 +424,7 @@ ANONYMIZE_MAX_SIDE = envint("ANONYMIZE_MAX_SIDE", 4096)
 ANONYMIZE_QUALITY = envint("ANONYMIZE_QUALITY", 85)
 ANONYMIZE_WEBP_METHOD = envint("ANONYMIZE_WEBP_METHOD", 2)
 ANONYMIZE_MAX_REQUEST_BYTES = envint("ANONYMIZE_MAX_REQUEST_BYTES", 200 * 1024 * 1024)
-TASK_TTL_HOURS = envint("TASK_TTL_HOURS", 48)
+TASK_TTL_HOURS = int(env_any("TASK_TTL_HOURS", "TASK_STORAGE_TTL_HOURS", default="48"))
 # Outbound requests to tenants' URLs (imago_site/outbound.py): hosts or CIDRs allowed although
 # loopback or private (an intranet). AI_FETCH_ALLOWED_HOSTS, the older name, is read as well.
 OUTBOUND_ALLOWED_HOSTS = envlist("OUTBOUND_ALLOWED_HOSTS", "")
@@ -568,3 +573,23 @@ if not all(0 <= n <= 64 for n in _crop_counts) or not all(
 ANONYMIZE_REVIEW_CONFIDENCE = float(env("ANONYMIZE_REVIEW_CONFIDENCE", "0.3"))
 # At most this many boxes in one operator's correction (kept and drawn together).
 ANONYMIZE_REVIEW_MAX_BOXES = envint("ANONYMIZE_REVIEW_MAX_BOXES", 100)
+
+# --- Legacy names: plate_detect (docs/coming-from-plate-detect.md). Its aliases of our settings are
+# read where ours are defined (REDIS_URL, MAX_UPLOAD_*, TASK_TTL_HOURS, DETECTION_DEVICE).
+# The tenant (slug) that requests without credentials act as, on plate_detect's routes only;
+# empty: they answer 401 like any other.
+PLATE_DETECT_CLIENT = env("PLATE_DETECT_CLIENT", "")
+
+
+def _operator_webhook(name: str) -> str:
+    """An operator's webhook target: http(s), and short enough for the task's column."""
+    url = env(name, "")
+    if url and (urlsplit(url).scheme not in ("http", "https") or len(url) > 200):
+        raise ImproperlyConfigured(f"{name} must be an http(s) URL of at most 200 characters.")
+    return url
+
+
+# That tenant's webhook targets when it has set none itself; the operator's, so they may be
+# internal (the tenant outbound guard does not apply to them).
+BACKEND_UPLOAD_URL = _operator_webhook("BACKEND_UPLOAD_URL")
+BACKEND_CALLBACK_URL = _operator_webhook("BACKEND_CALLBACK_URL")

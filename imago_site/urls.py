@@ -56,6 +56,7 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     path("questions/", question_page, name="question-page"),
     path("files/signed/<str:token>", serve_signed, name="signed-file"),
+    path("", include("images.compat.plate_detect.urls")),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     # The FastAPI Imago's root paths (/images/..., /auth/clients, /docs): after Imago's own.
