@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("images", "0003_anonymize"),
+        ("images", "0004_covering_review"),
     ]
 
     operations = [
