@@ -187,7 +187,13 @@ def test_an_operators_box_covers_the_region_and_is_delivered_again(
         0,
     )
     [result] = callback["results"]
-    assert (result["filename"], result["revision"], result["needs_review"]) == ("van.png", 1, False)
+    assert (result["source_filename"], result["revision"], result["needs_review"]) == (
+        "van.png",
+        1,
+        False,
+    )
+    assert result["filename"] == "covered_van_r1.webp"  # served at its relative url
+    assert owner.api.get(result["url"]).status_code == 200
     upload_body = next(body for path, _, body in again if path == "/upload")
     assert b'name="correction"' in upload_body and b"RIFF" in upload_body
     status = owner.api.get(f"/api/v1/task-status/{task_id}").json()
