@@ -48,10 +48,11 @@ def hash_key(key: str) -> str:
 
 @dataclass
 class ClientPrincipal:
-    """request.user for a program calling with an API key."""
+    """request.user for a program calling with an API key (None: a user logged in with a JWT,
+    images.compat.objectvision)."""
 
     client: Client
-    api_key: ApiKey
+    api_key: ApiKey | None
     is_authenticated: bool = True
     is_staff: bool = False
 
