@@ -99,9 +99,7 @@ def test_the_annotated_image_is_the_tenants_own(owner, other, car_photo):
 
 
 @pytest.mark.django_db
-def test_the_image_field_queues_a_job_and_answers_objectvisions_shape(
-    owner, run_jobs, car_photo
-):
+def test_the_image_field_queues_a_job_and_answers_objectvisions_shape(owner, run_jobs, car_photo):
     response = _detect(owner.api, image=upload_file("car.jpg", car_photo))
     assert response.status_code == 200, response.content
     body = response.json()
