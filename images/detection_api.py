@@ -359,10 +359,11 @@ class DetectionImageView(APIView):
     required_scopes = [READ]
 
     @extend_schema(
+        summary="Download a detection's picture with its boxes drawn (JPEG)",
         responses={
             (200, "image/jpeg"): OpenApiTypes.BINARY,
             **error_responses({409: "The detection is still processing."}),
-        }
+        },
     )
     def get(self, request: Request, detection_id: str) -> HttpResponse:
         runs = _tenant_runs(request)

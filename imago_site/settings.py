@@ -496,6 +496,9 @@ PASSWORD_HASHERS = [
     # Older hashes (the admin's users) still check, and are rehashed with Argon2 when they do.
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+SPECTACULAR_SETTINGS["TAGS"].append(
+    {"name": "users", "description": "Users who log in (ObjectVision's): signup, tokens."}
+)
 OBJECTVISION_SIGNUP = envbool("OBJECTVISION_SIGNUP", False)
 # Signup, login and refresh per client address (DRF rate syntax).
 OBJECTVISION_AUTH_RATE = env("OBJECTVISION_AUTH_RATE", "10/min")

@@ -1,10 +1,14 @@
 """ObjectVision's users through Django's test client: hostile values, codes, tenants apart."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
+from images.compat.objectvision.jobs import flush_expired_tokens
 from images.compat.objectvision.models import Member
 from images.models import DEFAULT_SCOPES, Plan, Scope
 from tests.helpers import Tenant
@@ -223,3 +227,13 @@ def test_users_of_two_tenants_see_their_own_history_only(ada, owner: Tenant):
 )
 def test_history_refuses_hostile_pages(ada, query, code):
     _refused(_bearer(ada).get(f"/api/v1/detect/history?{query}"), 400, code)
+
+
+@pytest.mark.django_db
+def test_expired_refresh_tokens_are_flushed(ada):
+    assert OutstandingToken.objects.count() == 1
+    flush_expired_tokens()
+    assert OutstandingToken.objects.count() == 1  # still valid: kept
+    OutstandingToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    flush_expired_tokens()
+    assert not OutstandingToken.objects.exists()

@@ -17,6 +17,7 @@ from images.compat.objectvision.models import Member
 from imago_site.errors import ApiError
 from imago_site.openapi import error_responses
 
+TAGS = ["users"]
 # Argon2 reads the whole password: a longer one only costs the server time.
 PASSWORD_MAX_LENGTH = 256
 
@@ -87,6 +88,8 @@ class PublicView(APIView):
 
 class SignupView(PublicView):
     @extend_schema(
+        tags=TAGS,
+        summary="Sign up (ObjectVision; OBJECTVISION_SIGNUP)",
         request=SignupSerializer,
         responses={
             201: MemberSerializer,
@@ -108,6 +111,8 @@ class SignupView(PublicView):
 
 class LoginView(PublicView):
     @extend_schema(
+        tags=TAGS,
+        summary="Log in with an email and a password (form)",
         request={"application/x-www-form-urlencoded": LoginSerializer},
         responses={200: TokensSerializer, **error_responses({401: "Wrong email or password."})},
     )
@@ -120,6 +125,8 @@ class LoginView(PublicView):
 
 class RefreshView(PublicView):
     @extend_schema(
+        tags=TAGS,
+        summary="A new access token from a refresh token",
         request=RefreshSerializer,
         responses={200: TokensSerializer, **error_responses({401: "A refused refresh token."})},
     )
@@ -139,6 +146,8 @@ class LogoutView(APIView):
     required_scopes: list[str] = []
 
     @extend_schema(
+        tags=TAGS,
+        summary="Log out: refuse the refresh token from now on",
         request=RefreshSerializer,
         responses={200: None, **error_responses({401: "A refused refresh token."})},
     )
@@ -151,6 +160,8 @@ class LogoutView(APIView):
 class ProfileView(APIView):
     required_scopes: list[str] = []
 
-    @extend_schema(responses=MemberSerializer)
+    @extend_schema(
+        tags=TAGS, summary="Read the logged-in user's profile", responses=MemberSerializer
+    )
     def get(self, request: Request) -> Response:
         return Response(MemberSerializer(_member(request)).data)

@@ -6,3 +6,6 @@ class ObjectVisionConfig(AppConfig):
     label = "objectvision"
     verbose_name = "ObjectVision users"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from images.compat.objectvision import schema  # noqa: F401  (registers the scheme)
