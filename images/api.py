@@ -278,7 +278,9 @@ def upload_images(
         raise ApiError(403, exc.code, exc.detail) from exc
 
 
-def _uploaded_files(request: Request, fields: Sequence[str]) -> list[UploadedFile]:
+def _uploaded_files(
+    request: Request, fields: Sequence[str] = ("files", "file")
+) -> list[UploadedFile]:
     files = [file for field in fields for file in request.FILES.getlist(field)]
     if not files:
         names = " or ".join(f"'{field}'" for field in fields)
