@@ -8,7 +8,7 @@ from django.core.files.uploadhandler import FileUploadHandler
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -323,6 +323,13 @@ class HistoryFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
+class RunPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = RunSerializer(many=True)
+
+
 class DetectHistoryView(generics.ListAPIView):
     """The runs, newest first: Imago's page, or ObjectVision's (`items`, `total`, `limit`,
     `offset`) for its users (JWT) and for any caller that sends `limit` or `offset`."""
@@ -332,10 +339,13 @@ class DetectHistoryView(generics.ListAPIView):
     filterset_class = HistoryFilter
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("limit", int, description="ObjectVision's page: 1 to 100 (10)."),
-            OpenApiParameter("offset", int, description="ObjectVision's page: from 0."),
-        ]
+        parameters=[objectvision.HistoryQuerySerializer],
+        responses=PolymorphicProxySerializer(
+            component_name="DetectionHistory",
+            serializers=[RunPageSerializer, objectvision.HistoryPageSerializer],
+            resource_type_field_name=None,
+            many=False,  # each of the two is a whole page already
+        ),
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         if objectvision.wants_page(request):

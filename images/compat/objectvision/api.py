@@ -1,5 +1,6 @@
 """ObjectVision's /api/v1/auth/* and /api/v1/users/get-profile routes."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -43,14 +44,14 @@ class LoginSerializer(serializers.Serializer):
 
 
 class RefreshSerializer(serializers.Serializer):
-    refresh_token = serializers.CharField(required=False, max_length=4096)
-    refresh = serializers.CharField(required=False, max_length=4096, help_text="Same as above.")
+    refresh_token = serializers.CharField(
+        max_length=4096, help_text="The login's refresh_token (simplejwt's `refresh` also works)."
+    )
 
-    def validate(self, attrs: dict[str, str]) -> dict[str, str]:
-        token = attrs.get("refresh_token") or attrs.get("refresh")
-        if not token:
-            raise serializers.ValidationError({"refresh_token": "This field is required."})
-        return {"refresh_token": token}
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        if isinstance(data, Mapping) and "refresh_token" not in data and "refresh" in data:
+            data = {"refresh_token": data["refresh"]}
+        return super().to_internal_value(data)
 
 
 class TokensSerializer(serializers.Serializer):
@@ -149,7 +150,7 @@ class LogoutView(APIView):
         tags=TAGS,
         summary="Log out: refuse the refresh token from now on",
         request=RefreshSerializer,
-        responses={200: None, **error_responses({401: "A refused refresh token."})},
+        responses={200: None},
     )
     def post(self, request: Request) -> Response:
         data = _valid(RefreshSerializer, request)

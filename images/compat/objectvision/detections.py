@@ -61,9 +61,9 @@ class ResultSerializer(serializers.ModelSerializer):
             "bbox_height",
         ]
 
-    def to_representation(self, item: Detection) -> dict[str, Any]:
-        # `class` is a Python keyword: no serializer field can be named so.
-        return {"class": item.class_name, **super().to_representation(item)}
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # `class` is a Python keyword: no class attribute can declare the field.
+        return {"class": serializers.CharField(source="class_name"), **super().get_fields()}
 
     def get_bbox(self, item: Detection) -> dict[str, float]:
         return {
@@ -116,6 +116,27 @@ class HistoryItemSerializer(serializers.ModelSerializer):
 
     def get_status(self, run: DetectionRun) -> str:
         return "completed"  # a run is stored once its detection is done
+
+
+class HistoryQuerySerializer(serializers.Serializer):
+    """The schema's words for the page parameters (_bounded reads them)."""
+
+    limit = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=HISTORY_MAX_LIMIT,
+        help_text=f"ObjectVision's page: how many items ({HISTORY_DEFAULT_LIMIT}).",
+    )
+    offset = serializers.IntegerField(
+        required=False, min_value=0, help_text="ObjectVision's page: items skipped."
+    )
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    items = HistoryItemSerializer(many=True)
+    total = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
 
 
 def wants_page(request: Request) -> bool:
