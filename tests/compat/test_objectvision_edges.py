@@ -172,6 +172,9 @@ def test_refresh_refuses_hostile_tokens(ada):
     api = APIClient()
     _refused(api.post("/api/v1/auth/refresh", {}), 400, "invalid")
     _refused(api.post("/api/v1/auth/refresh", {"refresh_token": "x" * 5000}), 400, "invalid")
+    for body in ["true", "-1", '"text"', "[]"]:
+        response = api.post("/api/v1/auth/refresh", body, content_type="application/json")
+        _refused(response, 400, "invalid")
     for token in ["garbage", ada["access_token"]]:
         _refused(api.post("/api/v1/auth/refresh", {"refresh_token": token}), 401, "token_not_valid")
 
@@ -237,3 +240,15 @@ def test_expired_refresh_tokens_are_flushed(ada):
     OutstandingToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     flush_expired_tokens()
     assert not OutstandingToken.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_key_gets_imagos_history_page_unless_it_pages_by_limit_or_offset(owner: Tenant):
+    assert set(owner.api.get("/api/v1/detect/history").json()) == {
+        "count",
+        "next",
+        "previous",
+        "results",
+    }
+    page = owner.api.get("/api/v1/detect/history?offset=0").json()
+    assert page == {"items": [], "total": 0, "limit": 10, "offset": 0}

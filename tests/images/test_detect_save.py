@@ -115,6 +115,18 @@ def test_the_image_field_queues_a_job_and_answers_objectvisions_shape(owner, run
     assert not Image.objects.get().file
     assert [p.name.startswith("annotated_") for p in media_files()] == [True]
     _assert_jpeg(owner.api.get(f"/api/v1/detect/{body['detection_id']}/image"))
+    # History in ObjectVision's shape, each object in both of its spellings.
+    [item] = owner.api.get("/api/v1/detect/history?limit=5").json()["items"]
+    assert (item["detection_id"], item["name"]) == (body["detection_id"], "car.jpg")
+    car = next(result for result in item["results"] if result["class"] == "car")
+    assert car["object_class"] == "car"
+    box = car["bbox"]
+    assert box["width"] == pytest.approx(box["x2"] - box["x1"])
+    assert (car["bbox_x"], car["bbox_width"], car["bbox_height"]) == (
+        box["x1"],
+        box["width"],
+        box["height"],
+    )
 
 
 @pytest.mark.django_db
