@@ -19,7 +19,8 @@ from rest_framework.views import exception_handler
 
 logger = logging.getLogger(__name__)
 
-API_PREFIXES = ("/api/", "/files/", "/health")
+# With the FastAPI Imago's root routes (images/compat/fastapi_imago).
+API_PREFIXES = ("/api/", "/files/", "/health", "/images", "/auth/", "/ai/")
 
 
 class ApiError(exceptions.APIException):

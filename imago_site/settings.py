@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from corsheaders.defaults import default_headers as cors_default_headers
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
@@ -92,7 +93,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with the dashboard on its front page.
+    "imago_site.apps.ImagoAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -105,6 +107,8 @@ INSTALLED_APPS = [
     "django_rq",
     "django_filters",
     "axes",
+    # CORS for browser clients on other origins (Robotoff's web apps): the block at the end.
+    "corsheaders",
     "images",
     "annotations",
     "ai",
@@ -114,6 +118,9 @@ MIDDLEWARE = [
     # First, so that every answer (redirects, 404s, 500s) carries the request id and is counted.
     "imago_site.logs.RequestIdMiddleware",
     "imago_site.metrics.MetricsMiddleware",
+    # Before anything that may answer on its own (redirects, static files, CSRF refusals), so
+    # that those answers carry the CORS headers too and preflights are answered here.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files in every mode (runserver with DEBUG off, gunicorn): hashed, compressed, cached.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -487,6 +494,49 @@ INSIGHT_IMPORT_MAX_INFLATED_BYTES = envint("INSIGHT_IMPORT_MAX_INFLATED_BYTES", 
 # The errors kept on an import run (each bad line is still counted).
 INSIGHT_IMPORT_MAX_ERRORS = envint("INSIGHT_IMPORT_MAX_ERRORS", 1000)
 INSIGHT_IMPORT_JOB_TIMEOUT = envint("INSIGHT_IMPORT_JOB_TIMEOUT", 3600)
+
+# --- Legacy names: FastAPI Imago (docs/coming-from-fastapi-imago.md)
+# Its variables, each read only where Imago's own name is unset, converted to Imago's units.
+# The operator's key for /auth/clients and nothing else; unset, those routes refuse every caller.
+ADMIN_API_KEY = env("ADMIN_API_KEY")
+# Its token secret signs Imago's (sessions, links), so that every process of a deployment agrees.
+SECRET_KEY = env_any("SECRET_KEY", "JWT_SECRET_KEY") or SECRET_KEY
+# The key of /files/signed/ links (images/signing.py): SECRET_KEY unless set.
+SIGNED_URL_SECRET = env("SIGNED_URL_SECRET") or SECRET_KEY
+if not env("MAX_UPLOAD_BYTES") and env("MAX_UPLOAD_SIZE_MB"):
+    MAX_UPLOAD_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE = round(float(env("MAX_UPLOAD_SIZE_MB")) * 2**20)
+if not env("PIPELINE_STEPS") and not envbool("OCR_ENABLED", True):
+    PIPELINE_STEPS = [name for name in PIPELINE_STEPS if name != "ocr"]
+if not env("PIPELINE_RETRY_MAX") and env("WORKER_MAX_TRIES"):
+    # Its tries count the first run; RQ's Retry(max=) counts only the runs after it.
+    PIPELINE_RETRY_MAX = max(envint("WORKER_MAX_TRIES", 1) - 1, 0)
+# Its routes have their own schema (/openapi.json): Imago's leaves them out.
+SPECTACULAR_SETTINGS["PREPROCESSING_HOOKS"] = [
+    "images.compat.fastapi_imago.openapi.without_legacy_routes"
+]
+if STORAGE_BACKEND == "s3":
+    _s3_options = STORAGES["default"]["OPTIONS"]
+    _s3_options["access_key"] = (
+        env_any("S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID", "S3_ACCESS_KEY") or None
+    )
+    _s3_options["secret_key"] = (
+        env_any("S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", "S3_SECRET_KEY") or None
+    )
+
+# --- Legacy names: Robotoff (docs/coming-from-robotoff.md)
+# Robotoff's browser clients (Hunger Games, the Node SDK) call the question, insight, annotate and
+# user statistics routes from their own origin with `credentials: "include"`: each origin listed
+# here gets CORS answers naming it and allowing credentials; other origins get none. A mistyped
+# origin (a path, no scheme) stops `migrate` and `check` (django-cors-headers' system checks).
+CORS_ALLOWED_ORIGINS = envlist("CORS_ALLOWED_ORIGINS", "")
+# True: the same origins on the whole API (/api/...), not only Robotoff's routes.
+CORS_WHOLE_API = envbool("CORS_WHOLE_API", False)
+CORS_URLS_REGEX = (
+    r"^/api/.*$" if CORS_WHOLE_API else r"^/api/v1/(questions|insights|users/statistics)(/.*)?$"
+)
+CORS_ALLOW_CREDENTIALS = True
+# A browser app that calls with one of Imago's keys sends it in X-API-Key.
+CORS_ALLOW_HEADERS = [*cors_default_headers, "x-api-key"]
 
 # Legacy names: ObjectVision (images.compat.objectvision; docs/coming-from-objectvision.md).
 # Its users log in (email and password, Argon2 hashes) and call with `Authorization: Bearer <JWT>`.

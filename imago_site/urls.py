@@ -59,6 +59,8 @@ urlpatterns = [
     path("files/signed/<str:token>", serve_signed, name="signed-file"),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
+    # The FastAPI Imago's root paths (/images/..., /auth/clients, /docs): after Imago's own.
+    path("", include("images.compat.fastapi_imago.urls")),
 ]
 
 handler400 = "imago_site.errors.json_400"
