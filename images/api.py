@@ -1,5 +1,6 @@
 """HTTP API for tenants (images) and operators (clients). Views validate, call a service, answer."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -259,16 +260,20 @@ def thumbnail_link(request: Request, image: Image) -> tuple[str, datetime]:
     return signed_url(request, client=image.client, name=thumbnail.file, content_type="image/webp")
 
 
-def upload_images(request: Request) -> list[services.Stored]:
-    """Store the request's `file`/`files` for its tenant, or raise the matching ApiError."""
+def upload_images(
+    request: Request, *, fields: Sequence[str] = ("files", "file"), library: bool = True
+) -> list[services.Stored]:
+    """Store the request's files (in `fields`) for its tenant, or raise the matching ApiError;
+    `library=False`: as detection inputs, outside the library (services.image_create_many)."""
     client = selectors.request_client(request)
     if client is None:
         raise ApiError(400, "client_required", "Staff uploads must name a client (?client=).")
-    files = _uploaded_files(request)
+    files = _uploaded_files(request, fields)
     try:
         return services.image_create_many(
             client=client,
             uploads=[services.Upload(f.name or "", f, f.size or 0) for f in files],
+            library=library,
         )
     except services.UploadsRejected as exc:
         first = exc.errors[0]
@@ -282,10 +287,13 @@ def upload_images(request: Request) -> list[services.Stored]:
         raise ApiError(403, exc.code, exc.detail) from exc
 
 
-def _uploaded_files(request: Request) -> list[UploadedFile]:
-    files = request.FILES.getlist("files") + request.FILES.getlist("file")
+def _uploaded_files(
+    request: Request, fields: Sequence[str] = ("files", "file")
+) -> list[UploadedFile]:
+    files = [file for field in fields for file in request.FILES.getlist(field)]
     if not files:
-        raise ApiError(400, "no_file", "Send the image as multipart field 'file' or 'files'.")
+        names = " or ".join(f"'{field}'" for field in fields)
+        raise ApiError(400, "no_file", f"Send the image as multipart field {names}.")
     if len(files) > settings.MAX_UPLOAD_FILES:
         raise ApiError(
             400,

@@ -48,10 +48,11 @@ def hash_key(key: str) -> str:
 
 @dataclass
 class ClientPrincipal:
-    """request.user for a program calling with an API key."""
+    """request.user for a program calling with an API key, a keyless plate_detect client or a
+    user logged in with a JWT (images.compat)."""
 
     client: Client
-    api_key: ApiKey | None  # None: a keyless legacy client (images.compat)
+    api_key: ApiKey | None  # None: a keyless legacy client or a JWT user (images.compat)
     is_authenticated: bool = True
     is_staff: bool = False
 

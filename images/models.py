@@ -106,13 +106,21 @@ class Image(models.Model):
         max_length=20, choices=ImageStatus.choices, default=ImageStatus.PENDING, db_index=True
     )
     tags = models.ManyToManyField("Tag", through="ImageTag", related_name="images", blank=True)
+    # False: a file sent only to be detected on (POST /detect/image without save=true). It is
+    # outside the tenant's library and quota, no pipeline step runs on it, and its original is
+    # deleted once detected; the row stays for its detection runs.
+    in_library = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["client", "sha256"], name="unique_image_per_client"),
+            models.UniqueConstraint(
+                fields=["client", "sha256"],
+                condition=Q(in_library=True),
+                name="unique_image_per_client",
+            ),
         ]
         indexes = [models.Index(fields=["client", "status", "created_at"])]
 

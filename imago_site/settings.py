@@ -312,6 +312,7 @@ STORAGES = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "images.auth.ApiKeyAuthentication",
+        "images.compat.objectvision.auth.MemberJwtAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "images.compat.plate_detect.auth.KeylessAuthentication",
     ],
@@ -593,3 +594,42 @@ def _operator_webhook(name: str) -> str:
 # internal (the tenant outbound guard does not apply to them).
 BACKEND_UPLOAD_URL = _operator_webhook("BACKEND_UPLOAD_URL")
 BACKEND_CALLBACK_URL = _operator_webhook("BACKEND_CALLBACK_URL")
+
+# Legacy names: ObjectVision (images.compat.objectvision; docs/coming-from-objectvision.md).
+# Its users log in (email and password, Argon2 hashes) and call with `Authorization: Bearer <JWT>`.
+INSTALLED_APPS += ["rest_framework_simplejwt.token_blacklist", "images.compat.objectvision"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    # Older hashes (the admin's users) still check, and are rehashed with Argon2 when they do.
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+SPECTACULAR_SETTINGS["TAGS"].append(
+    {"name": "users", "description": "Users who log in (ObjectVision's): signup, tokens."}
+)
+OBJECTVISION_SIGNUP = envbool("OBJECTVISION_SIGNUP", False)
+# Signup, login and refresh per client address (DRF rate syntax).
+OBJECTVISION_AUTH_RATE = env("OBJECTVISION_AUTH_RATE", "10/min")
+JWT_ALGORITHM = env("JWT_ALGORITHM", "HS256")
+if JWT_ALGORITHM not in ("HS256", "HS384", "HS512"):
+    raise ImproperlyConfigured(f"JWT_ALGORITHM must be HS256, HS384 or HS512: {JWT_ALGORITHM!r}.")
+SIMPLE_JWT = {
+    "SIGNING_KEY": env_any("JWT_SIGNING_KEY", "JWT_SECRET_KEY", default=SECRET_KEY),
+    "ALGORITHM": JWT_ALGORITHM,
+    "ACCESS_TOKEN_LIFETIME": timedelta(
+        minutes=int(env_any("JWT_ACCESS_MINUTES", "ACCESS_TOKEN_EXPIRE_MINUTES", default="30"))
+    ),
+    "REFRESH_TOKEN_LIFETIME": timedelta(
+        days=int(env_any("JWT_REFRESH_DAYS", "REFRESH_TOKEN_EXPIRE_DAYS", default="7"))
+    ),
+    # `sub` carries the user's id (a UUID, the Django username of ObjectVision's users).
+    "USER_ID_FIELD": "username",
+    "USER_ID_CLAIM": "sub",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": False,
+}
+# The backend's public base URL (PUBLIC_BASE_URL's ObjectVision name).
+PUBLIC_BASE_URL = PUBLIC_BASE_URL or env("API_BASE_URL")
+# The confidence POST /detect/image and /detect/batch use when a request gives none; empty: the
+# model's own.
+_detection_confidence = env_any("DETECTION_CONFIDENCE", "CONFIDENCE_THRESHOLD")
+DETECTION_CONFIDENCE = float(_detection_confidence) if _detection_confidence else None

@@ -45,6 +45,7 @@ urlpatterns = [
     path("api/v1/", include("images.urls")),
     path("api/v1/", include("ai.urls")),
     path("api/v1/", include("annotations.urls")),
+    path("api/v1/", include("images.compat.objectvision.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file: the page has no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
