@@ -42,8 +42,10 @@ AREAS = [
     ("/api/v1/process-task/", "plates"),
     ("/api/v1/task-status/", "plates"),
     ("/api/v1/ai/", "ai"),
-    ("/api/v1/insights/", "insights"),
+    ("/api/v1/insights", "insights"),
     ("/api/v1/questions", "questions"),
+    # Robotoff's count of a user's annotations: the answers to questions.
+    ("/api/v1/users/statistics/", "questions"),
     ("/api/v1/clients/", "clients"),
 ]
 

@@ -12,10 +12,6 @@ CONFIGURATION = ROOT / "docs" / "configuration.md"
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # The settings helpers of imago_site/settings.py; env_any reads each name it is given.
 ENV_READERS = {"env", "envbool", "envint", "envlist", "env_any"}
-# Other helpers write these pages on their branches; the README links them already.
-# TODO(merge): drop this allowance once they are merged.
-COMING = {"coming-from-plate-detect.md", "coming-from-objectvision.md",
-          "coming-from-fastapi-imago.md", "coming-from-robotoff.md"}  # fmt: skip
 # [text](target): the target up to a space or the closing parenthesis.
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
@@ -62,8 +58,7 @@ def broken_links(page: Path) -> list[str]:
         if not resolved.is_relative_to(ROOT):
             broken.append(f"{target} (outside the repository)")
         elif not resolved.exists():
-            if resolved.name not in COMING:
-                broken.append(f"{target} (no such file)")
+            broken.append(f"{target} (no such file)")
         elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved):
             broken.append(f"{target} (no such heading)")
     return broken
@@ -99,8 +94,7 @@ def test_the_link_check_catches_what_it_should(tmp_path, monkeypatch):
     page = tmp_path / "README.md"
     page.write_text(
         "[ok](docs/a.md) [ok](docs/a.md#some-part-here) [web](https://example.org/x.md) "
-        "[gone](docs/b.md) [heading](docs/a.md#nowhere) [out](../shared/docs/c.md) "
-        "[soon](docs/coming-from-robotoff.md)"
+        "[gone](docs/b.md) [heading](docs/a.md#nowhere) [out](../shared/docs/c.md)"
     )
 
     assert broken_links(page) == [

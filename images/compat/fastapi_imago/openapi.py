@@ -42,11 +42,15 @@ class AdminKeyScheme(OpenApiAuthenticationExtension):
 
 
 def without_legacy_routes(endpoints: list[tuple], **kwargs: Any) -> list[tuple]:
-    """A drf-spectacular preprocessing hook for Imago's own schema."""
+    """A drf-spectacular preprocessing hook for Imago's own schema: its routes under /api/ alone.
+
+    Legacy routes at the root (this package's, plate_detect's /tasks_storage/) would also change
+    the common path prefix, and with it every operation id, even when excluded from the schema."""
     return [
         endpoint
         for endpoint in endpoints
-        if not getattr(getattr(endpoint[3], "cls", None), "__module__", "").startswith(PACKAGE)
+        if endpoint[0].startswith("/api/")
+        and not getattr(getattr(endpoint[3], "cls", None), "__module__", "").startswith(PACKAGE)
     ]
 
 
