@@ -576,7 +576,8 @@ class WebhookAttemptInline(ReadOnlyInline):
 class PlateTaskAdmin(admin.ModelAdmin):
     list_display = ["uuid", "client", "status", "mode", "processed", "total", "plate_count",
                     "review_count", "delivered_at", "created_at", "expires_at"]  # fmt: skip
-    list_filter = ["status", "mode", "client"]
+    # files__needs_review: the dashboard's link to tasks with a result waiting for a person.
+    list_filter = ["status", "mode", "client", "files__needs_review"]
     readonly_fields = ["uuid", "client", "status", "mode", "cover_faces", "upload_url",
                        "callback_url", "total", "processed", "created_at", "finished_at",
                        "delivered_at", "expires_at", "purged_at"]  # fmt: skip

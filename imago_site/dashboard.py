@@ -27,7 +27,6 @@ TENANT_ROWS = 20
 COUNT_CAP = 10_000
 
 # What an operator reads, the tasks it counts, and the task list's filter that shows them.
-# A new state (tasks with files needing review) is one more line here.
 PLATE_TASK_STATES = [
     (
         "pending",
@@ -35,6 +34,7 @@ PLATE_TASK_STATES = [
         {"status__in": "pending,processing"},
     ),
     ("failed", Q(status=PlateTask.Status.FAILED), {"status__exact": PlateTask.Status.FAILED}),
+    ("needing review", Q(files__needs_review=True), {"files__needs_review__exact": "1"}),
 ]
 
 

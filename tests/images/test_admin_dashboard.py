@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from annotations.models import Insight
-from images.models import ImageStep, PlateTask
+from images.models import ImageStep, PlateTask, PlateTaskFile
 from imago_site import dashboard
 from imago_site.workers import SimpleWorker
 from tests.images.admin_support import queries, result_count, stored
@@ -96,6 +96,20 @@ def test_plate_tasks_pending_and_failed_are_counted_without_purged_ones(root, ow
     assert result_count(root, tasks["pending"].url) == 2
     # The task list keeps purged tasks (they answer 410): the link shows them too.
     assert result_count(root, tasks["failed"].url) == 2
+
+
+def test_plate_tasks_with_a_result_needing_review_are_counted_once_each(root, owner, other):
+    later = timezone.now() + timedelta(days=1)
+    for client, flags in [(owner.client, [True, True, False]), (other.client, [True]),
+                          (owner.client, [False])]:  # fmt: skip
+        task = PlateTask.objects.create(client=client, status="completed", mode="stub",
+                                        expires_at=later)  # fmt: skip
+        for position, needs_review in enumerate(flags):
+            PlateTaskFile.objects.create(task=task, position=position, filename=f"{position}.jpg",
+                                         status="done", needs_review=needs_review)  # fmt: skip
+    review = by_label(figures(root)["plate_tasks"])["needing review"]
+    assert review.count == 2
+    assert result_count(root, review.url) == 2
 
 
 def open_insights(client, n: int) -> None:
