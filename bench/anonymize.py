@@ -51,9 +51,11 @@ PHOTOS = [PLATES / region for region in ("us", "eu")]
 VARIANTS = {
     "today": {"ANONYMIZE_VEHICLE_CROPS": 0},
     "crops": {},  # the settings' defaults: vehicle crops at 320, threshold 0.02
+    "crops4": {"ANONYMIZE_VEHICLE_CROPS": 4},
     "crops640": {"ANONYMIZE_CROP_SIZE": 640, "ANONYMIZE_CROP_CONFIDENCE": 0.05},
     "crops320@0.05": {"ANONYMIZE_CROP_CONFIDENCE": 0.05},
     "zoom": {"ANONYMIZE_ZOOM_WINDOWS": 4},  # one vehicle without a sure plate, zoomed in
+    "zoom480": {"ANONYMIZE_ZOOM_WINDOWS": 4, "ANONYMIZE_ZOOM_SIZE": 480},
 }
 
 
