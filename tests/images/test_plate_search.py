@@ -74,7 +74,7 @@ def test_a_vehicle_crop_finds_the_plate_the_full_frame_misses(owner, settings):
         "bus",
         "motorcycle",
     }
-    assert set(both.seconds) == {"full", "vehicles", "crops"}
+    assert set(both.seconds) == {"full", "vehicles", "crops", "zoom"}
 
 
 def test_the_crop_cap_holds(owner, settings):
