@@ -61,6 +61,8 @@ class ImageAiView(ImageResultView):
 
 class SummarizeView(APIView):
     required_scopes = [Scope.AI_USE.value]
+    # The FastAPI Imago's route reads `language` as a name too (images/compat/fastapi_imago).
+    request_serializer: type[SummarizeRequestSerializer] = SummarizeRequestSerializer
 
     @extend_schema(
         request=SummarizeRequestSerializer,
@@ -76,7 +78,7 @@ class SummarizeView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        serializer = SummarizeRequestSerializer(data=request.data)
+        serializer = self.request_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
             summary = services.page_summarize(

@@ -22,6 +22,7 @@ from annotations.models import (
     InsightKeyword,
     InsightSettings,
 )
+from annotations.selectors import evidence_box
 from annotations.serializers import source_image_url
 from images.admin import ReadOnlyInline, thumbnail_tag
 from imago_site import outbound
@@ -93,6 +94,40 @@ def _report(request: HttpRequest, outcomes: Counter[str]) -> None:
     summary = ", ".join(f"{status}: {n}" for status, n in sorted(outcomes.items())) or "nothing"
     failed = any(status.startswith("error_") for status in outcomes)
     messages.add_message(request, messages.WARNING if failed else messages.SUCCESS, summary)
+
+
+def _picture(insight: Insight) -> str:
+    if insight.image:
+        return thumbnail_tag(insight.image, 480)
+    url = source_image_url(insight, None)
+    if not url:
+        return ""
+    # An imported insight's picture lives on its product store (Open Food Facts by default).
+    return format_html(
+        '<a href="{0}" target="_blank" rel="noopener"><img src="{0}" alt="{1}" '
+        'style="display:block;max-width:480px;max-height:480px"></a>',
+        url,
+        insight.source_image,
+    )
+
+
+def _with_box(picture: str, box: list[float]) -> str:
+    """The picture with the insight's box over it, in fractions of its size (no script)."""
+    y_min, x_min, y_max, x_max = box
+    # format_html escapes its arguments to strings first: numbers are formatted here.
+    x, y, width, height = (f"{v:.5g}" for v in (x_min, y_min, x_max - x_min, y_max - y_min))
+    return format_html(
+        '<div style="position:relative;display:inline-block;line-height:0">{}'
+        '<svg class="evidence-box" viewBox="0 0 1 1" preserveAspectRatio="none" '
+        'style="position:absolute;inset:0;width:100%;height:100%;pointer-events:none">'
+        '<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#ff2d55" '
+        'stroke-width="3" vector-effect="non-scaling-stroke"></rect></svg></div>',
+        picture,
+        x,
+        y,
+        width,
+        height,
+    )
 
 
 class VoteInline(ReadOnlyInline):
@@ -202,18 +237,11 @@ class InsightAdmin(admin.ModelAdmin):
 
     @admin.display(description="preview")
     def large_preview(self, insight: Insight) -> str:
-        if insight.image:
-            return thumbnail_tag(insight.image, 480)
-        url = source_image_url(insight, None)
-        if not url:
-            return "—"
-        # An imported insight's picture lives on its product store (Open Food Facts by default).
-        return format_html(
-            '<a href="{0}" target="_blank" rel="noopener"><img src="{0}" alt="{1}" '
-            'style="max-width:480px;max-height:480px"></a>',
-            url,
-            insight.source_image,
-        )
+        picture = _picture(insight)
+        box = evidence_box(insight)
+        if not picture or not box:
+            return picture or "—"
+        return _with_box(picture, box)
 
     @admin.display(description="value", ordering="value")
     def shown_value(self, insight: Insight) -> str:

@@ -24,12 +24,17 @@ from annotations.serializers import (
     AnnotationAnswerSerializer,
     BarcodeQuestionQuerySerializer,
     BarcodeQuestionsSerializer,
+    InsightListQuerySerializer,
+    InsightListSerializer,
     InsightSerializer,
     InsightsSerializer,
     QuestionQuerySerializer,
     QuestionSerializer,
     QuestionsSerializer,
     RandomInsightQuerySerializer,
+    UnansweredQuerySerializer,
+    UnansweredSerializer,
+    UserStatisticsSerializer,
     comma_list,
     language,
 )
@@ -243,6 +248,9 @@ class AnnotateView(InsightApiView):
             return _answer(
                 services.INVALID_DATA.with_description("`data` is only accepted with annotation 2")
             )
+        if data["insight_id"] is None:
+            # Text that is no UUID names no insight: Robotoff's answer, not a malformed request.
+            return _answer(services.UNKNOWN_INSIGHT)
         user = request.user
         result = services.insight_annotate(
             insight_id=data["insight_id"],
@@ -276,15 +284,8 @@ class BarcodeInsightsView(InsightApiView):
         operation_id="insights_for_barcode",
     )
     def get(self, request: Request, barcode: str) -> Response:
-        insights = list(
-            selectors.insights_for_barcode(selectors.visible_insights(request), barcode)
-        )
-        return Response(
-            {
-                "insights": InsightSerializer(insights, many=True).data,
-                "status": "found" if insights else "no_insights",
-            }
-        )
+        insights = selectors.insights_for_barcode(selectors.visible_insights(request), barcode)
+        return _insights(list(insights))
 
 
 class InsightDetailView(InsightApiView):
@@ -319,9 +320,77 @@ class RandomInsightsView(InsightApiView):
             count=form.validated_data["count"],
             tenants=tenants,
         )
+        return _insights(insights)
+
+
+def _insights(insights: list[Insight], **extra: int) -> Response:
+    """The shape of the insight routes: {[count,] insights, status}."""
+    return Response(
+        {
+            **extra,
+            "insights": InsightSerializer(insights, many=True).data,
+            "status": "found" if insights else "no_insights",
+        }
+    )
+
+
+class InsightListView(InsightApiView):
+    @extend_schema(
+        parameters=[InsightListQuerySerializer],
+        responses={200: InsightListSerializer},
+        summary="Insights, filtered and paged",
+        operation_id="insights_list",
+    )
+    def get(self, request: Request) -> Response:
+        form = _valid(InsightListQuerySerializer, request)
+        data = form.validated_data
+        tenants = selectors.question_tenants(request, open_only=False)
+        insights = selectors.insights_filtered(selectors.insights_of(tenants), form.filters())
+        count = selectors.question_count(insights)
+        page = (
+            selectors.question_page(
+                insights,
+                order_by=data.get("order_by") or selectors.Order.SUBJECT,
+                count=data["count"],
+                page=data["page"],
+                tenants=tenants,
+            )
+            if count
+            else []
+        )
+        return _insights(page, count=count)
+
+
+class UnansweredQuestionsView(InsightApiView):
+    @extend_schema(
+        parameters=[UnansweredQuerySerializer],
+        responses={200: UnansweredSerializer},
+        summary="Open questions counted per value tag",
+        operation_id="questions_unanswered",
+    )
+    def get(self, request: Request) -> Response:
+        form = _valid(UnansweredQuerySerializer, request)
+        count, rows = selectors.unanswered_by_value_tag(
+            selectors.visible_insights(request),
+            form.filters(),
+            count=form.validated_data["count"],
+            page=form.validated_data["page"],
+        )
         return Response(
             {
-                "insights": InsightSerializer(insights, many=True).data,
-                "status": "found" if insights else "no_insights",
+                "count": count,
+                "questions": [list(row) for row in rows],
+                "status": "found" if rows else "no_questions",
             }
         )
+
+
+class UserStatisticsView(InsightApiView):
+    @extend_schema(
+        responses={200: UserStatisticsSerializer},
+        summary="How many insights a user annotated",
+        operation_id="users_statistics",
+    )
+    def get(self, request: Request, username: str) -> Response:
+        annotations = selectors.annotation_count(selectors.visible_insights(request), username)
+        return Response({"count": {"annotations": annotations}})

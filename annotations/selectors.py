@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BooleanField, Exists, F, OrderBy, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Count, Exists, F, OrderBy, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from rest_framework.request import Request
 
@@ -27,6 +27,17 @@ class Order:
     POPULARITY = "popularity"
     CONFIDENCE = "confidence"
     CHOICES = (RANDOM, POPULARITY, CONFIDENCE)
+    # The insight list's order when none is asked for (not a question order): by subject, on the
+    # (client, barcode) index, so that a page costs its size, not a sort of the tenant's rows.
+    SUBJECT = "subject"
+
+
+# Each ends with id: a stable order, so that pages neither repeat nor skip rows.
+ORDERINGS = {
+    Order.POPULARITY: [F("unique_scans_n").desc(), F("id").asc()],
+    Order.CONFIDENCE: [F("confidence").desc(nulls_last=True), F("id").asc()],
+    Order.SUBJECT: [F("barcode").asc(), F("id").asc()],
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,13 @@ class QuestionFilters:
     predictor: str | None = None
     with_image: bool | None = None
     barcode: str | None = None
+    # The insight list's and the unanswered counts' filters.
+    annotated: bool | None = None
+    annotation: int | None = None
+    server_type: str | None = None
+    campaigns: list[str] = field(default_factory=list)
+    lc: list[str] = field(default_factory=list)
+    reserved_barcode: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -65,15 +83,17 @@ def insights_of(tenants: list[int] | None) -> QuerySet[Insight]:
     return insights.filter(client_id__in=tenants)
 
 
-def question_tenants(request: Request) -> list[int]:
-    """The tenants the caller sees that have open questions: what question_page reads one by
-    one. An operator without `?client=` sees every tenant, most of which may have none."""
+def question_tenants(request: Request, *, open_only: bool = True) -> list[int]:
+    """The tenants the caller sees that have open questions (or any insight, for the insight
+    list): what question_page reads one by one. An operator without `?client=` sees every
+    tenant, most of which may have none."""
     tenants = _visible_tenants(request)
     if tenants is not None and len(tenants) <= 1:
         return tenants
     clients = Client.objects.all() if tenants is None else Client.objects.filter(pk__in=tenants)
-    # One probe of a tenant's open-question index each.
-    asking = Exists(Insight.objects.filter(client=OuterRef("pk"), annotation__isnull=True))
+    # One probe of a tenant's open-question index (or its (client, barcode) index) each.
+    has = Insight.objects.filter(client=OuterRef("pk"))
+    asking = Exists(has.filter(annotation__isnull=True) if open_only else has)
     return list(clients.filter(asking).order_by("pk").values_list("pk", flat=True))
 
 
@@ -90,21 +110,32 @@ def _visible_tenants(request: Request) -> list[int] | None:
     )
 
 
+# Filters on a column equal to the value (None: no filter), and on JSON lists holding any value.
+_EQUAL_FILTERS = {
+    "value_tag": "value_tag",
+    "predictor": "predictor",
+    "with_image": "with_image",
+    "annotation": "annotation",
+    "server_type": "server_type",
+    "reserved_barcode": "reserved_barcode",
+}
+_LIST_FILTERS = {"brands": "brands", "countries": "countries", "campaigns": "campaign", "lc": "lc"}
+
+
 def insights_filtered(insights: QuerySet[Insight], filters: QuestionFilters) -> QuerySet[Insight]:
     if filters.barcode is not None:
         insights = _with_barcode(insights, filters.barcode)
     if filters.insight_types:
         insights = insights.filter(type__in=filters.insight_types)
-    if filters.value_tag:
-        insights = insights.filter(value_tag=filters.value_tag)
-    if filters.predictor:
-        insights = insights.filter(predictor=filters.predictor)
-    if filters.with_image is not None:
-        insights = insights.filter(with_image=filters.with_image)
-    if filters.brands:
-        insights = _json_list_has_any(insights, "brands", filters.brands)
-    if filters.countries:
-        insights = _json_list_has_any(insights, "countries", filters.countries)
+    if filters.annotated is not None:
+        insights = insights.filter(annotation__isnull=not filters.annotated)
+    for name, column in _EQUAL_FILTERS.items():
+        # A blank text means no filter, as an absent one does.
+        if (value := getattr(filters, name)) is not None and value != "":
+            insights = insights.filter(**{column: value})
+    for name, column in _LIST_FILTERS.items():
+        if values := getattr(filters, name):
+            insights = _json_list_has_any(insights, column, values)
     return insights
 
 
@@ -156,7 +187,7 @@ def question_page(
     page: int = 1,
     tenants: Sequence[int] = (),
 ) -> list[Insight]:
-    """One page of questions in the asked order.
+    """One page of questions (or of any insights: the insight list) in the asked order.
 
     Random order draws a point r in [0, 1) and reads the open-question index from r onwards,
     wrapping round to the start when fewer than `count` rows follow r; `page` means nothing for
@@ -180,11 +211,7 @@ def question_page(
         if len(found) < count:
             found += read(Q(random_key__lt=point), [F("random_key").asc()], 0, count - len(found))
     else:
-        if order_by == Order.POPULARITY:
-            ordering = [F("unique_scans_n").desc(), F("id").asc()]
-        else:
-            ordering = [F("confidence").desc(nulls_last=True), F("id").asc()]
-        found = read(Q(), ordering, (page - 1) * count, count)
+        found = read(Q(), ORDERINGS[order_by], (page - 1) * count, count)
     if merged:
         rows = questions.order_by().in_bulk(found)
         return [rows[pk] for pk in found if pk in rows]
@@ -239,3 +266,46 @@ def _with_barcode(insights: QuerySet[Insight], barcode: str) -> QuerySet[Insight
     if "\x00" in barcode:
         return insights.none()
     return insights.filter(barcode=barcode)
+
+
+def unanswered_by_value_tag(
+    insights: QuerySet[Insight], filters: QuestionFilters, *, count: int, page: int
+) -> tuple[int, list[tuple[str, int]]]:
+    """Open questions that need a person, counted per value_tag, most first (Robotoff's
+    /questions/unanswered): how many value tags match, and one page of (value_tag, questions).
+
+    "Need a person": not automatically processable; Imago's own pipeline leaves that unset.
+    """
+    questions = insights_filtered(
+        insights.filter(annotation__isnull=True, value_tag__isnull=False), filters
+    ).exclude(automatic_processing=True)
+    tags = questions.order_by().values("value_tag")
+    grouped = tags.annotate(n=Count("pk")).order_by("-n", "value_tag")
+    offset = (page - 1) * count
+    rows = grouped.values_list("value_tag", "n")[offset : offset + count]
+    return tags.distinct().count(), list(rows)
+
+
+def annotation_count(insights: QuerySet[Insight], username: str) -> int:
+    """How many of these insights this user annotated (Robotoff's user statistics)."""
+    if "\x00" in username:
+        return 0
+    return insights.filter(username=username, annotation__isnull=False).count()
+
+
+def evidence_box(insight: Insight) -> list[float] | None:
+    """The part of the picture an insight is about: y_min, x_min, y_max, x_max from 0 to 1.
+
+    Imported insights carry whatever their file held, in the field or (as Robotoff's object
+    predictions do) in `data`: anything but four ordered fractions is no box.
+    """
+    data = insight.data if isinstance(insight.data, dict) else {}
+    box = insight.bounding_box if insight.bounding_box is not None else data.get("bounding_box")
+    if not isinstance(box, list | tuple) or len(box) != 4:
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in box):
+        return None
+    y_min, x_min, y_max, x_max = box
+    if not (0 <= y_min < y_max <= 1 and 0 <= x_min < x_max <= 1):
+        return None  # also NaN, which compares false
+    return [float(v) for v in box]

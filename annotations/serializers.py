@@ -17,7 +17,7 @@ from rest_framework.fields import empty
 from rest_framework.request import Request
 
 from annotations.models import Insight
-from annotations.selectors import Order, QuestionFilters
+from annotations.selectors import Order, QuestionFilters, evidence_box
 from annotations.services import ALL_RESULTS
 from images.signing import signed_url
 from imago_site import parsers
@@ -84,13 +84,19 @@ class QueryBool(serializers.BooleanField):
         return dictionary.get(self.field_name, empty)
 
 
-class TextUUID(serializers.UUIDField):
-    """A UUID as text: DRF would also read a JSON integer (or false) as one."""
+class InsightId(serializers.CharField):
+    """An insight id as text; text that is no UUID names no insight (None), which Robotoff
+    answers with error_unknown_insight rather than refusing the request. A JSON integer (or
+    false) is not text: refused."""
 
-    def to_internal_value(self, data: Any) -> uuid.UUID:
+    def to_internal_value(self, data: Any) -> uuid.UUID | None:
         if not isinstance(data, str):
-            self.fail("invalid", value=data)
-        return super().to_internal_value(data)
+            self.fail("invalid")
+        text = super().to_internal_value(data)
+        try:
+            return uuid.UUID(text)
+        except ValueError:
+            return None
 
 
 class QuestionQuerySerializer(serializers.Serializer):
@@ -132,6 +138,77 @@ class BarcodeQuestionQuerySerializer(serializers.Serializer):
     device_id = QueryText(max_length=255, help_text="Leaves out questions this device voted on.")
 
 
+class InsightListQuerySerializer(serializers.Serializer):
+    """GET /insights. Lists are cut to their first 10 items, as Robotoff does."""
+
+    count = QueryInt(min_value=1, max_value=100, default=25, help_text="At most 100.")
+    page = QueryInt(min_value=1, max_value=10_000, default=1, help_text="Ignored by random.")
+    insight_types = QueryText(max_length=1000, help_text="Comma-separated, at most 10 used.")
+    barcode = QueryText(max_length=100)
+    annotated = QueryBool(required=False, help_text="Whether `annotation` is set.")
+    annotation = QueryInt(required=False, min_value=-1, max_value=2)
+    value_tag = QueryText(max_length=255)
+    brands = QueryText(max_length=1000, help_text="Comma-separated, at most 10 used.")
+    predictor = QueryText(max_length=100)
+    server_type = QueryText(max_length=20)
+    countries = QueryText(max_length=1000, help_text="Comma-separated, e.g. en:france.")
+    campaigns = QueryText(max_length=1000, help_text="Comma-separated, at most 10 used.")
+    lc = QueryText(max_length=1000, help_text="Comma-separated language codes.")
+    order_by = serializers.ChoiceField(
+        choices=[Order.RANDOM, Order.POPULARITY],
+        required=False,
+        allow_blank=True,
+        help_text="Absent or blank: by subject (barcode).",
+    )
+
+    def filters(self) -> QuestionFilters:
+        data = self.validated_data
+        return QuestionFilters(
+            insight_types=first_ten(data.get("insight_types")),
+            barcode=data.get("barcode") or None,
+            annotated=data.get("annotated"),
+            annotation=data.get("annotation"),
+            value_tag=data.get("value_tag") or None,
+            brands=first_ten(data.get("brands")),
+            predictor=data.get("predictor") or None,
+            server_type=data.get("server_type") or None,
+            countries=first_ten(data.get("countries")),
+            campaigns=first_ten(data.get("campaigns")),
+            lc=first_ten(data.get("lc")),
+        )
+
+
+class UnansweredQuerySerializer(serializers.Serializer):
+    """GET /questions/unanswered."""
+
+    type = QueryText(max_length=64, help_text="One insight type.")
+    count = QueryInt(min_value=1, max_value=100, default=25, help_text="At most 100.")
+    page = QueryInt(min_value=1, max_value=10_000, default=1)
+    countries = QueryText(max_length=1000, help_text="Comma-separated, at most 10 used.")
+    campaigns = QueryText(max_length=1000, help_text="Comma-separated, at most 10 used.")
+    campaign = QueryText(max_length=255, help_text="One campaign (older name of `campaigns`).")
+    predictor = QueryText(max_length=100)
+    reserved_barcode = serializers.BooleanField(default=False)
+    server_type = QueryText(max_length=20)
+
+    def filters(self) -> QuestionFilters:
+        data = self.validated_data
+        campaigns = first_ten(data.get("campaigns")) or first_ten(data.get("campaign"))
+        return QuestionFilters(
+            insight_types=[data["type"]] if data.get("type") else [],
+            countries=first_ten(data.get("countries")),
+            campaigns=campaigns,
+            predictor=data.get("predictor") or None,
+            reserved_barcode=data["reserved_barcode"],
+            server_type=data.get("server_type") or None,
+        )
+
+
+def first_ten(value: str | None) -> list[str]:
+    """A comma list, cut to 10 items: longer lists make slow queries (Robotoff cuts them too)."""
+    return comma_list(value or "")[:10]
+
+
 class RandomInsightQuerySerializer(QuestionQuerySerializer):
     lang = None
     device_id = None
@@ -157,6 +234,14 @@ class QuestionSerializer(serializers.Serializer):
     value_tag = serializers.CharField(required=False)
     source_image_url = serializers.URLField(required=False)
     ref_image_url = serializers.URLField(required=False)
+    bounding_box = serializers.ListField(
+        child=serializers.FloatField(min_value=0, max_value=1),
+        min_length=4,
+        max_length=4,
+        required=False,
+        help_text="Imago's addition: the part of the picture the question is about, as "
+        "y_min, x_min, y_max, x_max from 0 to 1 (object insights).",
+    )
 
     def to_representation(self, insight: Insight) -> dict[str, Any]:
         question: dict[str, Any] = {
@@ -173,6 +258,9 @@ class QuestionSerializer(serializers.Serializer):
         image_url = source_image_url(insight, self.context.get("request"))
         if image_url:
             question["source_image_url"] = image_url
+        box = evidence_box(insight)
+        if box:
+            question["bounding_box"] = box
         return question
 
 
@@ -249,6 +337,30 @@ class InsightsSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=INSIGHT_STATUSES)
 
 
+class InsightListSerializer(InsightsSerializer):
+    count = serializers.IntegerField(
+        help_text="Matching insights, counted up to INSIGHT_QUESTION_COUNT_CAP "
+        "(1,000 by default): a count at the cap means at least that many."
+    )
+
+
+class UnansweredSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="How many value tags have open questions.")
+    questions = serializers.ListField(
+        child=serializers.ListField(min_length=2, max_length=2),
+        help_text="[value_tag, open questions] pairs, most questions first.",
+    )
+    status = serializers.ChoiceField(choices=QUESTION_STATUSES)
+
+
+class AnnotationCountSerializer(serializers.Serializer):
+    annotations = serializers.IntegerField()
+
+
+class UserStatisticsSerializer(serializers.Serializer):
+    count = AnnotationCountSerializer()
+
+
 @extend_schema_field(OpenApiTypes.STR)
 class JsonObjectField(serializers.Field):
     """A JSON object given as JSON text (form-encoded requests) or as an object (JSON bodies)."""
@@ -276,7 +388,9 @@ class JsonObjectField(serializers.Field):
 
 
 class AnnotateSerializer(serializers.Serializer):
-    insight_id = TextUUID()
+    insight_id = InsightId(
+        help_text="The insight's UUID; any other text answers error_unknown_insight."
+    )
     annotation = serializers.IntegerField(
         min_value=-1,
         max_value=2,

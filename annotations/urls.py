@@ -1,8 +1,8 @@
 """Robotoff-compatible routes, each with and without a trailing slash (clients use both).
 
-Fixed words (random, popular, detail, annotate) come before the {barcode} routes that would
-otherwise swallow them; a new fixed route under insights/ (such as insights/import) must be
-listed before `insights/<barcode>` too.
+Fixed words (random, popular, unanswered, detail, annotate) come before the {barcode} routes
+that would otherwise swallow them; a new fixed route under insights/ (such as insights/import)
+must be listed before `insights/<barcode>` too.
 """
 
 from django.urls import URLPattern, URLResolver, path
@@ -29,7 +29,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     *both("questions", api.QuestionsView, "questions"),
     *both("questions/random", api.RandomQuestionsView, "questions-random"),
     *both("questions/popular", api.PopularQuestionsView, "questions-popular"),
+    *both("questions/unanswered", api.UnansweredQuestionsView, "questions-unanswered"),
     *both("questions/<str:barcode>", api.BarcodeQuestionsView, "questions-barcode"),
+    *both("insights", api.InsightListView, "insights"),
     *both("insights/annotate", api.AnnotateView, "insights-annotate"),
     # Import routes: before insights/<barcode>, which would take "import" for a barcode.
     *both("insights/import", import_api.InsightImportView, "insight-import"),
@@ -41,4 +43,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     *both("insights/random", api.RandomInsightsView, "insights-random"),
     *both("insights/detail/<uuid:insight_id>", api.InsightDetailView, "insight-detail"),
     *both("insights/<str:barcode>", api.BarcodeInsightsView, "insights-barcode"),
+    *both("users/statistics/<str:username>", api.UserStatisticsView, "users-statistics"),
 ]

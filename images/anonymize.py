@@ -9,7 +9,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -23,14 +23,18 @@ import numpy as np
 import PIL.Image
 import PIL.ImageOps
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from images import budget, storage
+from images.compat.plate_detect.webhooks import is_operator_target
 from images.detection import DetectionRefused, detect, detector_model_get
 from images.engine import Found
 from images.models import (
@@ -327,6 +331,30 @@ def merge_plates(found: Sequence[Found], iou: float = PLATE_MERGE_IOU) -> list[F
     return sorted((found[i] for i in keep), key=lambda item: -item.confidence)
 
 
+# Never silent: what a person should look at, with a stable code each.
+VEHICLE_WITHOUT_PLATE = "vehicle_without_plate"
+LOW_CONFIDENCE = "low_confidence"
+SCALED_DOWN = "scaled_down"
+REVIEW_REASONS = (VEHICLE_WITHOUT_PLATE, LOW_CONFIDENCE, SCALED_DOWN)
+
+
+def _carries(vehicle: Found, plate: Found) -> bool:
+    x1, y1, x2, y2 = vehicle.box
+    cx, cy = (plate.box[0] + plate.box[2]) / 2, (plate.box[1] + plate.box[3]) / 2
+    return x1 <= cx <= x2 and y1 <= cy <= y2
+
+
+def review_reasons(findings: PlateFindings) -> list[str]:
+    reasons = []
+    if any(not any(_carries(v, p) for p in findings.plates) for v in findings.vehicles):
+        reasons.append(VEHICLE_WITHOUT_PLATE)
+    if any(p.confidence < settings.ANONYMIZE_REVIEW_CONFIDENCE for p in findings.plates):
+        reasons.append(LOW_CONFIDENCE)
+    if findings.scaled:
+        reasons.append(SCALED_DOWN)
+    return reasons
+
+
 @dataclass
 class Covered:
     data: bytes
@@ -335,7 +363,20 @@ class Covered:
     plates: int
     faces: int
     regions: list[list[list[float]]] = field(default_factory=list)
+    confidences: list[float] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
     findings: PlateFindings | None = None
+
+
+def _fit(picture: PIL.Image.Image) -> tuple[PIL.Image.Image, bool]:
+    """RGB within ANONYMIZE_MAX_SIDE, and whether it is smaller than its file."""
+    decoded_from = picture.info.get(DECODED_FROM, picture.size)
+    if max(picture.size) > settings.ANONYMIZE_MAX_SIDE:
+        picture = PIL.ImageOps.contain(
+            picture, (settings.ANONYMIZE_MAX_SIDE, settings.ANONYMIZE_MAX_SIDE)
+        )
+    picture = picture if picture.mode == "RGB" else picture.convert("RGB")
+    return picture, max(picture.size) < max(decoded_from)
 
 
 def anonymize_picture(
@@ -346,19 +387,22 @@ def anonymize_picture(
     cover_faces: bool = False,
 ) -> Covered:
     """Find and cover plates (and faces) in an oriented picture; WebP without any metadata."""
-    decoded_from = picture.info.get(DECODED_FROM, picture.size)
-    if max(picture.size) > settings.ANONYMIZE_MAX_SIDE:
-        picture = PIL.ImageOps.contain(
-            picture, (settings.ANONYMIZE_MAX_SIDE, settings.ANONYMIZE_MAX_SIDE)
-        )
-    picture = picture if picture.mode == "RGB" else picture.convert("RGB")
-    findings = find_plates(picture, client=client, scaled=max(picture.size) < max(decoded_from))
+    picture, scaled = _fit(picture)
+    findings = find_plates(picture, client=client, scaled=scaled)
     # After detection, whose arrays of the picture are freed by then (the image budget counts
     # the copies held at once: images.budget).
     rgb = np.array(picture)
     quads = [quad_of(item, settings.ANONYMIZE_MARGIN) for item in findings.plates]
     faces = face_quads(rgb, settings.ANONYMIZE_MARGIN) if cover_faces else []
-    cover(rgb, [*quads, *faces], mode, stub_for(client))
+    covered = _render(rgb, [*quads, *faces], mode=mode, client=client)
+    covered.plates, covered.faces = len(quads), len(faces)
+    covered.confidences = [round(p.confidence, 3) for p in findings.plates]
+    covered.reasons, covered.findings = review_reasons(findings), findings
+    return covered
+
+
+def _render(rgb: np.ndarray, quads: Sequence[np.ndarray], *, mode: str, client: Client) -> Covered:
+    cover(rgb, quads, mode, stub_for(client))
     buffer = io.BytesIO()
     # Pillow writes no EXIF unless asked: GPS and camera data stay out of the result.
     PIL.Image.fromarray(rgb).save(
@@ -368,11 +412,20 @@ def anonymize_picture(
         data=buffer.getvalue(),
         width=rgb.shape[1],
         height=rgb.shape[0],
-        plates=len(quads),
-        faces=len(faces),
-        regions=[q.round(1).tolist() for q in [*quads, *faces]],
-        findings=findings,
+        plates=0,
+        faces=0,
+        regions=[np.asarray(q).round(1).tolist() for q in quads],
     )
+
+
+def rerender_picture(
+    picture: PIL.Image.Image, *, client: Client, mode: str, regions: Sequence[Sequence]
+) -> Covered:
+    """Cover exactly these regions of the original (an operator's correction): no detection."""
+    picture, _ = _fit(picture)
+    rgb = np.array(picture)
+    quads = [np.asarray(region, dtype=np.float32) for region in regions]
+    return _render(rgb, quads, mode=mode, client=client)
 
 
 def open_oriented(fp: object) -> PIL.Image.Image:
@@ -540,13 +593,28 @@ def _cover_file(task: PlateTask, row: PlateTaskFile) -> None:
         row.status, row.error_code, row.error = "failed", "processing_failed", str(exc)
         row.save(update_fields=["status", "error_code", "error"])
         return
-    stem = Path(row.filename).stem or f"image_{row.position}"
+    # The storage adds a suffix when two inputs share a stem: each name stays unique in its task.
     row.result_file = storage.save_bytes(
-        f"{task.storage_dir}/out_{row.position}_{stem[:80]}.webp", covered.data
+        f"{task.storage_dir}/output/{covered_name(row)}", covered.data
     )
     row.status = PlateTaskFile.Status.DONE
     row.plates, row.faces, row.regions = covered.plates, covered.faces, covered.regions
-    row.save(update_fields=["result_file", "status", "plates", "faces", "regions"])
+    row.plate_confidences, row.review_reasons = covered.confidences, covered.reasons
+    row.needs_review = bool(covered.reasons)
+    row.save(
+        update_fields=["result_file", "status", "plates", "faces", "regions",
+                       "plate_confidences", "review_reasons", "needs_review"]
+    )  # fmt: skip
+
+
+def covered_name(row: PlateTaskFile) -> str:
+    """plate_detect's `covered_<stem>.webp`: the stem kept to letters, digits, `-_.` (it ends the
+    result's URL path)."""
+    try:
+        stem = get_valid_filename(Path(row.filename).stem[:80])
+    except SuspiciousFileOperation:  # nothing left of it: empty, "." or ".."
+        stem = f"image_{row.position}"
+    return f"covered_{stem}.webp"
 
 
 # Delivery -------------------------------------------------------------------------------------
@@ -557,9 +625,20 @@ class DeliveryFailed(Exception):
 
 
 def delivery_enqueue(task: PlateTask) -> None:
-    """Queue delivery once: a job already waiting or retrying for this task is left alone."""
+    _delivery_job(
+        task,
+        "images.jobs.deliver_plate_task",
+        task.pk,
+        job_id=f"deliver-{task.uuid}",
+        description=f"deliver plate task {task.uuid}",
+    )
+
+
+def _delivery_job(
+    task: PlateTask, function: str, *args: int, job_id: str, description: str
+) -> None:
+    """Queue a delivery once: a job already waiting or retrying for it is left alone."""
     queue = django_rq.get_queue(queue_name_for(task.client))
-    job_id = f"deliver-{task.uuid}"
     try:
         job = Job.fetch(job_id, connection=queue.connection)
         if job.get_status(refresh=True) in ("queued", "scheduled", "started", "deferred"):
@@ -568,11 +647,11 @@ def delivery_enqueue(task: PlateTask) -> None:
     except NoSuchJobError:
         pass
     queue.enqueue(
-        "images.jobs.deliver_plate_task",
-        task.pk,
+        function,
+        *args,
         job_id=job_id,
         retry=Retry(max=settings.WEBHOOK_RETRY_MAX, interval=settings.WEBHOOK_RETRY_INTERVALS),
-        description=f"deliver plate task {task.uuid}",
+        description=description,
     )
 
 
@@ -580,35 +659,99 @@ def plate_task_deliver(*, task_id: int) -> None:
     task = PlateTask.objects.select_related("client__anonymize").filter(pk=task_id).first()
     if task is None or task.delivered_at or task.purged_at or task.expires_at < timezone.now():
         return
-    secret = settings_for(task.client).webhook_secret
-    delivered = set(task.attempts.filter(ok=True).values_list("kind", flat=True))
-    pending = [
-        (kind, url)
-        for kind, url in (("upload", task.upload_url), ("callback", task.callback_url))
-        if url and kind not in delivered
-    ]
-    failures = [kind for kind, url in pending if not _post(task, kind, url, secret)]
-    if failures:
-        raise DeliveryFailed(f"{', '.join(failures)} delivery of {task.uuid} failed")
+    _deliver(task, None)
     PlateTask.objects.filter(pk=task.pk).update(delivered_at=timezone.now())
 
 
-def _post(task: PlateTask, kind: str, url: str, secret: str) -> bool:
+def correction_enqueue(row: PlateTaskFile) -> None:
+    """Send a corrected result again (queued once committed, retried as deliveries are)."""
+    task = row.task
+    if not task.needs_delivery:
+        return
+    _delivery_job(
+        task,
+        "images.jobs.deliver_plate_correction",
+        row.pk,
+        row.revision,
+        job_id=f"correct-{task.uuid}-{row.position}-{row.revision}",
+        description=f"deliver correction {row.revision} of {row.filename} in {task.uuid}",
+    )
+
+
+def corrections_resume(*, now: object) -> int:
+    """Queue again the latest corrections of live tasks that a webhook has not taken yet."""
+    corrected = PlateTaskFile.objects.select_related("task__client").filter(
+        revision__gt=0, task__purged_at__isnull=True, task__expires_at__gt=now
+    )
+    queued = 0
+    for row in corrected:
+        wanted = {k for k, url in (("upload", row.task.upload_url),
+                                   ("callback", row.task.callback_url)) if url}  # fmt: skip
+        taken = row.task.attempts.filter(ok=True, correction=_correction_key(row))
+        if wanted - set(taken.values_list("kind", flat=True)):
+            correction_enqueue(row)
+            queued += 1
+    return queued
+
+
+def plate_correction_deliver(*, file_id: int, revision: int) -> None:
+    row = PlateTaskFile.objects.select_related("task__client__anonymize").filter(pk=file_id).first()
+    # A later correction replaces this one, and is delivered by its own job.
+    if row is None or row.revision != revision:
+        return
+    if row.task.purged_at or row.task.expires_at < timezone.now():
+        return
+    _deliver(row.task, row)
+
+
+def _deliver(task: PlateTask, corrected: PlateTaskFile | None) -> None:
+    """POST to each of the task's webhooks not yet answered with success for this delivery."""
+    key = _correction_key(corrected)
+    secret = settings_for(task.client).webhook_secret
+    delivered = set(task.attempts.filter(ok=True, correction=key).values_list("kind", flat=True))
+    # A failed task has no image to upload: only its completion notice goes out.
+    upload_url = task.upload_url if task.status == PlateTask.Status.COMPLETED else ""
+    pending = [
+        (kind, url)
+        for kind, url in (("upload", upload_url), ("callback", task.callback_url))
+        if url and kind not in delivered
+    ]
+    failures = [kind for kind, url in pending if not _post(task, kind, url, secret, corrected)]
+    if failures:
+        raise DeliveryFailed(f"{', '.join(failures)} delivery of {task.uuid} {key} failed")
+
+
+def _correction_key(corrected: PlateTaskFile | None) -> str:
+    return f"file {corrected.pk} revision {corrected.revision}" if corrected else ""
+
+
+def _post(
+    task: PlateTask, kind: str, url: str, secret: str, corrected: PlateTaskFile | None
+) -> bool:
+    """One webhook; a correction sends the corrected file alone, marked `correction`."""
+    rows = [corrected] if corrected else task.files.filter(status="done")
+    marks = {"correction": True, "filename": corrected.filename} if corrected else {}
     if kind == "upload":
-        done = task.files.filter(status="done")
         files = [
-            ("images[]", (Path(r.result_file).name, _read(r.result_file), "image/webp"))
-            for r in done
+            ("images", (Path(r.result_file).name, _read(r.result_file), "image/webp")) for r in rows
         ]
-        body: dict = {"data": {"task_id": str(task.uuid)}, "files": files}
+        data = {"task_id": str(task.uuid), **{k: str(v).lower() for k, v in marks.items()}}
+        body: dict = {"data": data, "files": files}
     else:
-        results = task_results(task, request=None, absolute_base=settings.PUBLIC_BASE_URL)
-        payload = {"task_id": str(task.uuid), "status": task.status, "results": results}
+        results = task_results(task, absolute_base=settings.PUBLIC_BASE_URL, rows=rows)
+        payload = {
+            "task_id": str(task.uuid),
+            "status": task.status,
+            "needs_review": awaiting_review(task),
+            **marks,
+            "results": results,
+        }
         body = {"content": json.dumps(payload), "headers": {"Content-Type": "application/json"}}
     started = time.monotonic()
-    attempt = WebhookAttempt(task=task, kind=kind, url=url)
+    attempt = WebhookAttempt(task=task, kind=kind, url=url, correction=_correction_key(corrected))
     try:
-        answer = outbound.webhook_post(url, secret=secret, **body)
+        trusted = is_operator_target(task.client, url)
+        answer = outbound.webhook_post(url, secret=secret, trusted=trusted, **body)
         attempt.status_code = answer.status_code
         attempt.ok = answer.is_success
         attempt.error = "" if answer.is_success else answer.text[:500]
@@ -621,32 +764,50 @@ def _post(task: PlateTask, kind: str, url: str, secret: str) -> bool:
     return attempt.ok
 
 
+def review_of(result: PlateTaskFile) -> dict:
+    """What a result says of its review, in the API, the webhooks and the admin alike."""
+    return {
+        "plate_confidences": result.plate_confidences,
+        "needs_review": result.needs_review,
+        "review_reasons": result.review_reasons,
+        "reviewed_at": result.reviewed_at.isoformat() if result.reviewed_at else None,
+        "revision": result.revision,
+    }
+
+
 def _read(name: str) -> bytes:
     with default_storage.open(name, "rb") as fp:
         return fp.read()
 
 
-def task_results(task: PlateTask, *, request: object, absolute_base: str = "") -> list[dict]:
-    from images.signing import signed_url
+def awaiting_review(task: PlateTask) -> int:
+    """The task's results flagged for a person and not reviewed yet."""
+    return task.files.filter(needs_review=True).count()
 
+
+def task_results(
+    task: PlateTask, *, absolute_base: str = "", rows: Iterable[PlateTaskFile] | None = None
+) -> list[dict]:
+    """plate_detect's results: `url` is a path served until the task expires (absolute when
+    `absolute_base` is given: the webhooks' PUBLIC_BASE_URL)."""
     results = []
-    for row in task.files.all():
+    for row in task.files.all() if rows is None else rows:
+        name = Path(row.result_file).name
         url = None
-        if row.result_file:
-            url, _ = signed_url(
-                request, client=task.client, name=row.result_file, content_type="image/webp"
-            )  # type: ignore[arg-type]
-            if absolute_base and url.startswith("/"):
-                url = absolute_base.rstrip("/") + url
+        if name:
+            url = reverse("plate-detect-result", kwargs={"task_id": task.uuid, "filename": name})
+            url = absolute_base.rstrip("/") + url
         results.append(
             {
-                "filename": row.filename,
+                "filename": name or row.filename,
+                "source_filename": row.filename,
                 "url": url,
                 "status": row.status,
                 "plates": row.plates,
                 "faces": row.faces,
                 "has_plate": row.plates > 0,
                 "error": {"code": row.error_code, "detail": row.error} if row.error else None,
+                **review_of(row),
             }
         )
     return results
@@ -657,7 +818,8 @@ def task_results(task: PlateTask, *, request: object, absolute_base: str = "") -
 
 def tasks_cleanup(*, now: object = None) -> tuple[int, int]:
     """Purge expired tasks (files and result rows; the task row stays to answer 410), and
-    queue delivery again for finished, undelivered tasks. Returns (purged, redelivered)."""
+    queue delivery again for finished, undelivered tasks and corrections. Returns (purged,
+    redelivered)."""
     now = now or timezone.now()
     purged = 0
     for task in PlateTask.objects.filter(expires_at__lte=now, purged_at__isnull=True):
@@ -679,7 +841,7 @@ def tasks_cleanup(*, now: object = None) -> tuple[int, int]:
         if task.needs_delivery:
             delivery_enqueue(task)
             redelivered += 1
-    return purged, redelivered
+    return purged, redelivered + corrections_resume(now=now)
 
 
 # The pipeline step for stored images ----------------------------------------------------------
@@ -709,4 +871,9 @@ def anonymize_step(image: Image) -> dict:
         "plates": covered.plates,
         "faces": covered.faces,
         "regions": covered.regions,
+        "plate_confidences": covered.confidences,
+        "needs_review": bool(covered.reasons),
+        "review_reasons": covered.reasons,
+        "reviewed_at": None,
+        "revision": 0,
     }

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from images import anonymize, selectors, services, storage
 from images.api import READ, WRITE, _uploaded_files
+from images.compat.plate_detect.webhooks import operator_targets
 from images.models import AnonymizeSettings, CoverMode, ImageStep, PlateTask
 from images.pipeline import pipeline_enqueue
 from images.signing import signed_url
@@ -44,9 +45,29 @@ class TaskRequestSerializer(TaskOptionsSerializer):
     files = serializers.ListField(child=serializers.FileField(), help_text="1 to 50 images.")
 
 
-class TaskResultSerializer(serializers.Serializer):
-    filename = serializers.CharField()
-    url = serializers.CharField(allow_null=True)
+class ReviewSerializer(serializers.Serializer):
+    """Never silent: what was covered, and whether a person should look (and did)."""
+
+    plate_confidences = serializers.ListField(child=serializers.FloatField())
+    needs_review = serializers.BooleanField(
+        help_text="True until an operator reviews or corrects the result."
+    )
+    review_reasons = serializers.ListField(
+        child=serializers.ChoiceField(choices=anonymize.REVIEW_REASONS),
+        help_text="Why the result was flagged; kept after the review.",
+    )
+    reviewed_at = serializers.DateTimeField(allow_null=True)
+    revision = serializers.IntegerField(help_text="Operators' corrections since the first result.")
+
+
+class TaskResultSerializer(ReviewSerializer):
+    filename = serializers.CharField(
+        help_text="The covered WebP's name (the input's, if it failed)."
+    )
+    source_filename = serializers.CharField(help_text="The input's name.")
+    url = serializers.CharField(
+        allow_null=True, help_text="/tasks_storage/<task_id>/output/<filename>, until the TTL."
+    )
     status = serializers.CharField()
     plates = serializers.IntegerField()
     faces = serializers.IntegerField()
@@ -58,9 +79,12 @@ class TaskCreatedSerializer(serializers.Serializer):
     task_id = serializers.UUIDField()
 
 
-class ImageAnonymizedSerializer(serializers.Serializer):
+class ImageAnonymizeQueuedSerializer(serializers.Serializer):
     image_id = serializers.IntegerField()
     status = serializers.CharField()
+
+
+class ImageAnonymizedSerializer(ReviewSerializer, ImageAnonymizeQueuedSerializer):
     plates = serializers.IntegerField(required=False, allow_null=True)
     faces = serializers.IntegerField(required=False, allow_null=True)
     mode = serializers.CharField(required=False, allow_null=True)
@@ -84,6 +108,7 @@ class TaskStatusSerializer(serializers.Serializer):
     total = serializers.IntegerField()
     processed = serializers.IntegerField()
     progress = serializers.FloatField()
+    needs_review = serializers.IntegerField(help_text="Results flagged and not reviewed yet.")
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
     delivered_at = serializers.DateTimeField(allow_null=True)
@@ -100,6 +125,7 @@ class ProcessTaskView(APIView):
     """POST files (1 to 50): answers 202 with a task id at once, like plate_detect."""
 
     required_scopes = [WRITE]
+    plate_detect_route = True  # keyless when PLATE_DETECT_CLIENT is set (images.compat)
 
     @extend_schema(
         request={"multipart/form-data": TaskRequestSerializer},
@@ -126,13 +152,15 @@ class ProcessTaskView(APIView):
         form.is_valid(raise_exception=True)
         data = form.validated_data
         defaults = anonymize.settings_for(client)
+        # The tenant's own targets first; the operator's (BACKEND_*_URL) when it has none.
+        upload_target, callback_target = operator_targets(client)
         options = anonymize.TaskOptions(
             mode=data.get("mode") or defaults.mode,
             cover_faces=defaults.cover_faces
             if data.get("cover_faces") is None
             else data["cover_faces"],
-            upload_url=data.get("upload_url", defaults.upload_url),
-            callback_url=data.get("callback_url", defaults.callback_url),
+            upload_url=data.get("upload_url", defaults.upload_url or upload_target),
+            callback_url=data.get("callback_url", defaults.callback_url or callback_target),
         )
         task = anonymize.plate_task_create(
             client=client,
@@ -147,8 +175,23 @@ class ProcessTaskNoSlashView(ProcessTaskView):
     pass
 
 
+def task_get(request: Request, task_id: str) -> PlateTask:
+    """The caller's task (staff: any tenant's), 404 when unknown, 410 once expired."""
+    tasks = PlateTask.objects.select_related("client")
+    client = selectors.request_client(request)
+    if client is not None:
+        tasks = tasks.filter(client=client)
+    task = tasks.filter(uuid=task_id).first() if selectors.parse_uuid(task_id) else None
+    if task is None:
+        raise ApiError(404, "not_found", "No such task.")
+    if task.purged_at or task.expires_at <= timezone.now():
+        raise ApiError(410, "task_expired", f"The task expired at {task.expires_at}.")
+    return task
+
+
 class TaskStatusView(APIView):
     required_scopes = [READ]
+    plate_detect_route = True
 
     @extend_schema(
         responses={
@@ -157,22 +200,15 @@ class TaskStatusView(APIView):
         }
     )
     def get(self, request: Request, task_id: str) -> Response:
-        tasks = PlateTask.objects.select_related("client")
-        client = selectors.request_client(request)
-        if client is not None:
-            tasks = tasks.filter(client=client)
-        task = tasks.filter(uuid=task_id).first() if selectors.parse_uuid(task_id) else None
-        if task is None:
-            raise ApiError(404, "not_found", "No such task.")
-        if task.purged_at or task.expires_at <= timezone.now():
-            raise ApiError(410, "task_expired", f"The task expired at {task.expires_at}.")
+        task = task_get(request, task_id)
         body = {
             "task_id": str(task.uuid),
             "status": task.status,
-            "results": anonymize.task_results(task, request=request),
+            "results": anonymize.task_results(task),
             "total": task.total,
             "processed": task.processed,
             "progress": round(task.processed / task.total, 3) if task.total else 1.0,
+            "needs_review": anonymize.awaiting_review(task),
             "created_at": task.created_at,
             "expires_at": task.expires_at,
             "delivered_at": task.delivered_at,
@@ -189,7 +225,9 @@ class ImageAnonymizeView(APIView):
 
     required_scopes = {"POST": [WRITE], "GET": [READ]}
 
-    @extend_schema(request=AnonymizeRequestSerializer, responses={202: ImageAnonymizedSerializer})
+    @extend_schema(
+        request=AnonymizeRequestSerializer, responses={202: ImageAnonymizeQueuedSerializer}
+    )
     def post(self, request: Request, pk: str) -> Response:
         image = selectors.image_get(request, pk)
         form = AnonymizeRequestSerializer(data=request.data)
@@ -221,6 +259,11 @@ class ImageAnonymizeView(APIView):
                 "faces": result.get("faces"),
                 "mode": result.get("mode"),
                 "url": url,
+                "plate_confidences": result.get("plate_confidences", []),
+                "needs_review": result.get("needs_review", False),
+                "review_reasons": result.get("review_reasons", []),
+                "reviewed_at": result.get("reviewed_at"),
+                "revision": result.get("revision", 0),
             }
         )
 

@@ -1,5 +1,6 @@
 """HTTP API for tenants (images) and operators (clients). Views validate, call a service, answer."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -195,10 +196,7 @@ class ImageViewSet(
     @extend_schema(responses=SignedUrlSerializer)
     @action(detail=True, url_path="download-url")
     def download_url(self, request: Request, pk: str) -> Response:
-        image = self.get_object()
-        url, expires = signed_url(
-            request, client=image.client, name=image.file, content_type=image.content_type
-        )
+        url, expires = original_link(request, self.get_object())
         return Response({"url": url, "expires_at": expires})
 
     @extend_schema(
@@ -217,19 +215,7 @@ class ImageViewSet(
     )
     @action(detail=True, url_path="thumbnail-url")
     def thumbnail_url(self, request: Request, pk: str) -> Response:
-        image = self.get_object()
-        default = str(min(settings.THUMBNAIL_SIZES))
-        size = selectors.parse_number(request.query_params.get("size", default))
-        if size not in settings.THUMBNAIL_SIZES:
-            raise ApiError(400, "invalid_size", f"size must be one of {settings.THUMBNAIL_SIZES}.")
-        thumbnail = next((t for t in image.thumbnails.all() if t.size == size), None)
-        if thumbnail is None:
-            raise ApiError(
-                409, "thumbnail_not_ready", "The thumbnails are not made yet; see /status/."
-            )
-        url, expires = signed_url(
-            request, client=image.client, name=thumbnail.file, content_type="image/webp"
-        )
+        url, expires = thumbnail_link(request, self.get_object())
         return Response({"url": url, "expires_at": expires})
 
     @extend_schema(responses=TagCountSerializer(many=True))
@@ -243,23 +229,51 @@ class ImageViewSet(
     @action(detail=True, methods=["post"])
     def reprocess(self, request: Request, pk: str) -> Response:
         image = self.get_object()
-        serializer = ReprocessSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        services.image_reprocess(image=image, steps=serializer.validated_data.get("steps"))
+        reprocess_image(request, image)
         image = self.get_queryset().get(pk=image.pk)
         return Response(ImageStatusSerializer(image).data, status=status.HTTP_202_ACCEPTED)
 
 
-def upload_images(request: Request) -> list[services.Stored]:
-    """Store the request's `file`/`files` for its tenant, or raise the matching ApiError."""
+def reprocess_image(request: Request, image: Image) -> None:
+    """Queue again the steps the body names (`steps`), or every step."""
+    serializer = ReprocessSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    services.image_reprocess(image=image, steps=serializer.validated_data.get("steps"))
+
+
+def original_link(request: Request, image: Image) -> tuple[str, datetime]:
+    """A signed link to the image's original file, and when it expires."""
+    return signed_url(
+        request, client=image.client, name=image.file, content_type=image.content_type
+    )
+
+
+def thumbnail_link(request: Request, image: Image) -> tuple[str, datetime]:
+    """A signed link to the thumbnail of `?size=` (default the smallest), and when it expires."""
+    default = str(min(settings.THUMBNAIL_SIZES))
+    size = selectors.parse_number(request.query_params.get("size", default))
+    if size not in settings.THUMBNAIL_SIZES:
+        raise ApiError(400, "invalid_size", f"size must be one of {settings.THUMBNAIL_SIZES}.")
+    thumbnail = next((t for t in image.thumbnails.all() if t.size == size), None)
+    if thumbnail is None:
+        raise ApiError(409, "thumbnail_not_ready", "The thumbnails are not made yet; see /status/.")
+    return signed_url(request, client=image.client, name=thumbnail.file, content_type="image/webp")
+
+
+def upload_images(
+    request: Request, *, fields: Sequence[str] = ("files", "file"), library: bool = True
+) -> list[services.Stored]:
+    """Store the request's files (in `fields`) for its tenant, or raise the matching ApiError;
+    `library=False`: as detection inputs, outside the library (services.image_create_many)."""
     client = selectors.request_client(request)
     if client is None:
         raise ApiError(400, "client_required", "Staff uploads must name a client (?client=).")
-    files = _uploaded_files(request)
+    files = _uploaded_files(request, fields)
     try:
         return services.image_create_many(
             client=client,
             uploads=[services.Upload(f.name or "", f, f.size or 0) for f in files],
+            library=library,
         )
     except services.UploadsRejected as exc:
         first = exc.errors[0]
@@ -273,10 +287,13 @@ def upload_images(request: Request) -> list[services.Stored]:
         raise ApiError(403, exc.code, exc.detail) from exc
 
 
-def _uploaded_files(request: Request) -> list[UploadedFile]:
-    files = request.FILES.getlist("files") + request.FILES.getlist("file")
+def _uploaded_files(
+    request: Request, fields: Sequence[str] = ("files", "file")
+) -> list[UploadedFile]:
+    files = [file for field in fields for file in request.FILES.getlist(field)]
     if not files:
-        raise ApiError(400, "no_file", "Send the image as multipart field 'file' or 'files'.")
+        names = " or ".join(f"'{field}'" for field in fields)
+        raise ApiError(400, "no_file", f"Send the image as multipart field {names}.")
     if len(files) > settings.MAX_UPLOAD_FILES:
         raise ApiError(
             400,

@@ -48,10 +48,11 @@ def hash_key(key: str) -> str:
 
 @dataclass
 class ClientPrincipal:
-    """request.user for a program calling with an API key."""
+    """request.user for a program calling with an API key, a keyless plate_detect client or a
+    user logged in with a JWT (images.compat)."""
 
     client: Client
-    api_key: ApiKey
+    api_key: ApiKey | None  # None: a keyless legacy client or a JWT user (images.compat)
     is_authenticated: bool = True
     is_staff: bool = False
 
@@ -168,6 +169,13 @@ class RateLimitHeadersMiddleware:
         return response
 
 
+def client_rate_limit(client: Client) -> int:
+    """Requests a minute the tenant's keys may make: its own limit, else its plan's."""
+    return client.rate_limit or (
+        settings.RATE_LIMIT_PREMIUM if client.plan == Plan.PREMIUM else settings.RATE_LIMIT_FREE
+    )
+
+
 class ClientRateThrottle(throttling.BaseThrottle):
     """Fixed one-minute windows counted with Redis INCR.
 
@@ -185,9 +193,7 @@ class ClientRateThrottle(throttling.BaseThrottle):
         if not isinstance(user, ClientPrincipal):
             return True
         client = user.client
-        limit = client.rate_limit or (
-            settings.RATE_LIMIT_PREMIUM if client.plan == Plan.PREMIUM else settings.RATE_LIMIT_FREE
-        )
+        limit = client_rate_limit(client)
         now = time.time()
         window_start = math.floor(now / self.window) * self.window
         key = f"ratelimit:{client.pk}:{window_start}"

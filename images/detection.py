@@ -335,8 +335,8 @@ def _colour(class_id: int) -> tuple[int, int, int]:
     return round(red * 255), round(green * 255), round(blue * 255)
 
 
-def annotate(picture: PIL.Image.Image, found: list[Found]) -> bytes:
-    """Boxes, outlines and labels drawn on a copy, as WebP.
+def annotate(picture: PIL.Image.Image, found: list[Found], *, fmt: str = "WEBP") -> bytes:
+    """Boxes, outlines and labels drawn on a copy, as WebP (or JPEG).
 
     The font is Pillow's bundled one (load_default with a size): nothing is downloaded.
     """
@@ -361,8 +361,45 @@ def annotate(picture: PIL.Image.Image, found: list[Found]) -> bytes:
         draw.rectangle((box[0], top, right, top + height), fill=colour)
         draw.text((box[0] + width, top + width), label, fill=(0, 0, 0), font=font)
     buffer = io.BytesIO()
-    canvas.save(buffer, "WEBP", quality=settings.THUMBNAIL_QUALITY, method=2)
+    extra = {"method": 2} if fmt == "WEBP" else {}
+    canvas.save(buffer, fmt, quality=settings.THUMBNAIL_QUALITY, **extra)
     return buffer.getvalue()
+
+
+def annotated_jpeg(run: DetectionRun) -> bytes:
+    """The run's annotated picture as JPEG: its stored preview converted, or else drawn now on
+    the original (not stored: a library image's runs are drawn only when asked)."""
+    if run.annotated_file:
+        with storage.open_file(run.annotated_file) as fp:
+            picture = budget.decode(PIL.Image.open(fp), mode="RGB")
+        buffer = io.BytesIO()
+        picture.save(buffer, "JPEG", quality=settings.THUMBNAIL_QUALITY)
+        return buffer.getvalue()
+    if not run.image.file:
+        raise DetectionRefused("no_picture", "This detection kept no picture to draw on.")
+    found = [
+        Found(
+            d.class_id,
+            d.class_name,
+            d.confidence,
+            (d.x1, d.y1, d.x2, d.y2),
+            tuple((x, y) for x, y in d.polygon) if d.polygon else None,
+        )
+        for d in run.detections.all()
+    ]
+    return annotate(oriented_picture(run.image), found, fmt="JPEG")
+
+
+def detection_inputs_discard(images: Iterable[Image]) -> None:
+    """Delete the originals of detection inputs kept outside the library, once detected: they
+    count in no quota. Their rows stay, for the runs' history; the annotated preview stays."""
+    inputs = [image for image in images if not image.in_library and image.file]
+    if not inputs:
+        return
+    Image.objects.filter(pk__in=[image.pk for image in inputs]).update(file="")
+    storage.delete_quietly([image.file for image in inputs])
+    for image in inputs:
+        image.file = ""
 
 
 # Pipeline step --------------------------------------------------------------------------------
@@ -496,6 +533,7 @@ def detection_job_run(*, job_id: int) -> None:
             DetectionJob.objects.filter(pk=job.pk).update(processed=job.runs.count() + len(errors))
     except DetectionRefused as exc:
         errors.append(exc.detail)
+    detection_inputs_discard(job.images.all())
     failed = bool(errors) and not job.runs.exists()
     DetectionJob.objects.filter(pk=job.pk).update(
         status=DetectionJob.Status.FAILED if failed else DetectionJob.Status.COMPLETED,

@@ -6,8 +6,9 @@ import django_filters
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler
 from django.db.models import Prefetch, QuerySet
-from django.http import HttpRequest
-from drf_spectacular.utils import extend_schema
+from django.http import HttpRequest, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,6 +16,7 @@ from rest_framework.views import APIView
 
 from images import detection, selectors
 from images.api import READ, WRITE, UtcDateTimeFilter, upload_images
+from images.compat.objectvision import detections as objectvision
 from images.model_files import ModelRefused
 from images.models import Detection, DetectionJob, DetectionRun, DetectorModel, Image
 from images.pipeline import queue_check
@@ -59,7 +61,7 @@ def _oriented_size(image: Image) -> tuple[int, int]:
 
 class RunSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="uuid")
-    image_id = serializers.IntegerField()
+    image_id = serializers.SerializerMethodField(help_text="null: a file sent without save=true.")
     model = serializers.CharField(source="model_name")
     detections = DetectionSerializer(many=True)
     annotated_url = serializers.SerializerMethodField()
@@ -80,6 +82,9 @@ class RunSerializer(serializers.ModelSerializer):
             "detections",
         ]
 
+    def get_image_id(self, run: DetectionRun) -> int | None:
+        return run.image_id if run.image.in_library else None
+
     def get_annotated_url(self, run: DetectionRun) -> str | None:
         if not run.annotated_file:
             return None
@@ -97,6 +102,17 @@ class DetectParamsSerializer(serializers.Serializer):
     image_ids = serializers.ListField(child=serializers.CharField(), required=False)
     file = serializers.FileField(required=False)
     files = serializers.ListField(child=serializers.FileField(), required=False)
+    image = serializers.FileField(
+        required=False,
+        help_text="ObjectVision's field: detects on a worker, answers "
+        '{"detection_id", "status": "processing"}; poll /detect/jobs/{detection_id}.',
+    )
+    save = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Also add a sent file to the library (and its quota) and run the pipeline on "
+        "it; otherwise only its detection is kept (history, annotated image).",
+    )
     confidence = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
     classes = serializers.CharField(
         required=False, help_text="Comma-separated class names or ids, e.g. car,truck"
@@ -149,7 +165,7 @@ def _params(request: Request) -> tuple[dict[str, Any], DetectorModel]:
         raise ApiError(400, exc.code, exc.detail) from exc
     params = {
         "model": model.name,
-        "confidence": data.get("confidence"),
+        "confidence": data.get("confidence", settings.DETECTION_CONFIDENCE),
         "classes": classes or None,
         "annotated": data.get("annotated", False),
     }
@@ -177,34 +193,57 @@ class DetectImageView(APIView):
     )
     def post(self, request: Request) -> Response:
         params, model = _params(request)
-        if request.data.get("image_id"):
-            [image] = _images_of(request, [request.data["image_id"]], "image_id")
-        else:
-            if len(request.FILES.getlist("file") + request.FILES.getlist("files")) > 1:
-                raise ApiError(400, "too_many_files", "Send one file; use /detect/batch for more.")
-            [stored] = upload_images(request)
-            image = stored.image
+        if "image" in request.FILES:
+            # ObjectVision's client: queued as a job of one image, answered in its shape.
+            queue_check()
+            image = _detect_input(request)
+            job = detection.detection_job_create(
+                client=image.client, images=[image], params={**params, "annotated": True}
+            )
+            return Response(objectvision.ack(job))
+        image = _detect_input(request)
         try:
             run = detection.detection_run_create(
                 image=image,
                 model=model,
                 confidence=params["confidence"],
                 classes=params["classes"],
-                annotated=params["annotated"],
+                # The only picture left of a file not saved: /detect/{id}/image shows it.
+                annotated=params["annotated"] or not image.in_library,
             )
         except detection.DetectionRefused as exc:
             raise ApiError(503, exc.code, exc.detail) from exc
+        finally:
+            detection.detection_inputs_discard([image])
         run = _run_queryset().get(pk=run.pk)
         return Response(RunSerializer(run, context={"request": request}).data)
 
 
+DETECT_FILE_FIELDS = ("files", "file", "image")
+
+
+def _detect_input(request: Request) -> Image:
+    """The stored image named by `image_id`, or the one file sent (saved to the library only
+    when asked with save=true)."""
+    if request.data.get("image_id"):
+        return _images_of(request, [request.data["image_id"]], "image_id")[0]
+    if sum(len(request.FILES.getlist(field)) for field in DETECT_FILE_FIELDS) > 1:
+        raise ApiError(400, "too_many_files", "Send one file; use /detect/batch for more.")
+    # `save` was validated with the other parameters (_params).
+    library = serializers.BooleanField().to_internal_value(request.data.get("save", False))
+    [stored] = upload_images(request, fields=DETECT_FILE_FIELDS, library=library)
+    return stored.image
+
+
 class JobSerializer(serializers.Serializer):
     job_id = serializers.UUIDField()
+    detection_id = serializers.UUIDField(help_text="The same as job_id (ObjectVision's name).")
     status = serializers.ChoiceField(choices=DetectionJob.Status.choices)
     total = serializers.IntegerField()
     processed = serializers.IntegerField(required=False)
     progress = serializers.FloatField(required=False)
     error = serializers.CharField(required=False)
+    object_count = serializers.IntegerField(required=False, help_text="Objects found in all.")
     params = serializers.JSONField(required=False)
     created_at = serializers.DateTimeField(required=False)
     finished_at = serializers.DateTimeField(required=False, allow_null=True)
@@ -254,15 +293,17 @@ class DetectJobView(APIView):
         job = jobs.filter(uuid=job_id).first() if selectors.parse_uuid(job_id) else None
         if job is None:
             raise ApiError(404, "not_found", "No such detection job.")
-        runs = _run_queryset().filter(job=job).order_by("image_id")
+        runs = list(_run_queryset().filter(job=job).order_by("image_id"))
         return Response(
             {
                 "job_id": str(job.uuid),
+                "detection_id": str(job.uuid),
                 "status": job.status,
                 "total": job.total,
                 "processed": job.processed,
                 "progress": round(job.processed / job.total, 3) if job.total else 1.0,
                 "error": job.error,
+                "object_count": sum(run.count for run in runs),
                 "params": job.params,
                 "created_at": job.created_at,
                 "finished_at": job.finished_at,
@@ -282,15 +323,70 @@ class HistoryFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
+class RunPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = RunSerializer(many=True)
+
+
 class DetectHistoryView(generics.ListAPIView):
+    """The runs, newest first: Imago's page, or ObjectVision's (`items`, `total`, `limit`,
+    `offset`) for its users (JWT) and for any caller that sends `limit` or `offset`."""
+
     required_scopes = [READ]
     serializer_class = RunSerializer
     filterset_class = HistoryFilter
 
+    @extend_schema(
+        parameters=[objectvision.HistoryQuerySerializer],
+        responses=PolymorphicProxySerializer(
+            component_name="DetectionHistory",
+            serializers=[RunPageSerializer, objectvision.HistoryPageSerializer],
+            resource_type_field_name=None,
+            many=False,  # each of the two is a whole page already
+        ),
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if objectvision.wants_page(request):
+            runs = self.filter_queryset(self.get_queryset())
+            return Response(objectvision.history_page(request, runs))
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self) -> QuerySet[DetectionRun]:
-        client = selectors.request_client(self.request)
-        runs = _run_queryset()
-        return runs.filter(client=client) if client is not None else runs
+        return _tenant_runs(self.request)
+
+
+def _tenant_runs(request: Request) -> QuerySet[DetectionRun]:
+    client = selectors.request_client(request)
+    runs = _run_queryset()
+    return runs.filter(client=client) if client is not None else runs
+
+
+class DetectionImageView(APIView):
+    """A detection's picture with its boxes and labels drawn, as JPEG."""
+
+    required_scopes = [READ]
+
+    @extend_schema(
+        summary="Download a detection's picture with its boxes drawn (JPEG)",
+        responses={
+            (200, "image/jpeg"): OpenApiTypes.BINARY,
+            **error_responses({409: "The detection is still processing."}),
+        },
+    )
+    def get(self, request: Request, detection_id: str) -> HttpResponse:
+        runs = _tenant_runs(request)
+        run = objectvision.run_of(runs, detection_id)
+        if run is None:
+            raise ApiError(404, "not_found", "No such detection.")
+        try:
+            picture = detection.annotated_jpeg(run)
+        except detection.DetectionRefused as exc:
+            raise ApiError(404, exc.code, exc.detail) from exc
+        response = HttpResponse(picture, content_type="image/jpeg")
+        response["Content-Disposition"] = f"inline; filename={detection_id}.jpg"
+        return response
 
 
 class ModelUploadSerializer(serializers.Serializer):

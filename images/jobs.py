@@ -35,3 +35,7 @@ def requeue_stuck_jobs() -> None:
     older_than = timedelta(seconds=settings.PIPELINE_STUCK_AFTER)
     detection.detection_jobs_sweep(older_than=older_than)
     anonymize.plate_tasks_sweep(older_than=older_than)
+
+
+def deliver_plate_correction(file_id: int, revision: int) -> None:
+    anonymize.plate_correction_deliver(file_id=file_id, revision=revision)

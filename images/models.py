@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -105,13 +106,21 @@ class Image(models.Model):
         max_length=20, choices=ImageStatus.choices, default=ImageStatus.PENDING, db_index=True
     )
     tags = models.ManyToManyField("Tag", through="ImageTag", related_name="images", blank=True)
+    # False: a file sent only to be detected on (POST /detect/image without save=true). It is
+    # outside the tenant's library and quota, no pipeline step runs on it, and its original is
+    # deleted once detected; the row stays for its detection runs.
+    in_library = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["client", "sha256"], name="unique_image_per_client"),
+            models.UniqueConstraint(
+                fields=["client", "sha256"],
+                condition=Q(in_library=True),
+                name="unique_image_per_client",
+            ),
         ]
         indexes = [models.Index(fields=["client", "status", "created_at"])]
 
@@ -376,7 +385,9 @@ class AnonymizeSettings(models.Model):
     on_upload = models.BooleanField(
         default=False, help_text="Run the anonymize step on every uploaded image."
     )
-    upload_url = models.URLField(blank=True, help_text="Multipart POST of task_id + images[].")
+    upload_url = models.URLField(
+        blank=True, help_text="Multipart POST of task_id + images (one part per file)."
+    )
     callback_url = models.URLField(blank=True, help_text="JSON POST of {task_id, status, results}.")
     webhook_secret = models.CharField(max_length=100, blank=True)
 
@@ -425,7 +436,32 @@ class PlateTask(models.Model):
         return bool(self.upload_url or self.callback_url)
 
 
-class PlateTaskFile(models.Model):
+class CoveringReview(models.Model):
+    """What the covering of one picture found, why a person should look, and who did.
+
+    `needs_review` stays true until an operator marks the result reviewed or corrects its boxes;
+    the reasons stay as the record of why it was flagged.
+    """
+
+    plate_confidences = models.JSONField(default=list, blank=True)
+    needs_review = models.BooleanField(default=False, db_index=True)
+    review_reasons = models.JSONField(default=list, blank=True, help_text="Stable codes.")
+    operator_boxes = models.JSONField(
+        default=list, blank=True, help_text="Boxes drawn by operators, [x1, y1, x2, y2] in pixels."
+    )
+    revision = models.PositiveSmallIntegerField(
+        default=0, help_text="Corrections re-rendered since the first covering."
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class PlateTaskFile(CoveringReview):
     class Status(models.TextChoices):
         PENDING = "pending"
         DONE = "done"
@@ -445,6 +481,8 @@ class PlateTaskFile(models.Model):
 
     class Meta:
         ordering = ["position"]
+        # One permission for every covered result, task files and stored images alike.
+        permissions = [("review_covering", "Can review and correct covered plates")]
 
     def __str__(self) -> str:
         return self.filename
@@ -460,6 +498,9 @@ class WebhookAttempt(models.Model):
     ok = models.BooleanField(default=False)
     error = models.TextField(blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
+    correction = models.CharField(
+        max_length=40, blank=True, help_text="The corrected file and revision; empty: the task."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

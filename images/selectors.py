@@ -39,7 +39,12 @@ def image_queryset(request: Request, *, with_steps: bool = True) -> QuerySet[Ima
     """The request's images; `with_steps=False` for lists not asked for `?expand=steps`, which
     never show the steps: prefetching them would be the largest read of the page for nothing."""
     related = ["steps", "thumbnails", "tags"] if with_steps else ["thumbnails", "tags"]
-    images = Image.objects.select_related("client", "exif").prefetch_related(*related)
+    # Detection inputs not saved to the library are reached through their detection runs only.
+    images = (
+        Image.objects.filter(in_library=True)
+        .select_related("client", "exif")
+        .prefetch_related(*related)
+    )
     client = request_client(request)
     if client is not None:
         return images.filter(client=client)

@@ -28,9 +28,13 @@ def client_create(
     slug: str = "",
     plan: str = "free",
     scopes: Sequence[str] | None = None,
+    with_key: bool = True,
     **fields: object,
 ) -> tuple[Client, str]:
-    """Create a tenant and its first API key; the key is returned once and never stored."""
+    """Create a tenant and its first API key; the key is returned once and never stored.
+
+    `with_key=False` (tenants whose users log in instead) makes no key and returns "".
+    """
     with transaction.atomic():
         client = Client.objects.create(
             name=name,
@@ -39,7 +43,7 @@ def client_create(
             scopes=list(scopes if scopes is not None else DEFAULT_SCOPES),
             **fields,
         )
-        key = api_key_create(client=client)
+        key = api_key_create(client=client) if with_key else ""
     return client, key
 
 
@@ -108,20 +112,46 @@ class Stored:
     duplicate: bool
 
 
-def image_create_many(*, client: Client, uploads: Sequence[Upload]) -> list[Stored]:
+def image_create_many(
+    *, client: Client, uploads: Sequence[Upload], library: bool = True
+) -> list[Stored]:
     """Validate every upload, then store them all or none.
 
     Files are written before rows (never a row without its file) and deleted again when the rows
     cannot be written (never an orphan file). The same bytes uploaded again by the same tenant
     return the existing image.
+
+    `library=False` stores detection inputs (Image.in_library): each upload gets a row of its
+    own, outside the quota, and no pipeline step is queued.
     """
     infos = _inspect_all(uploads)
+    if not library:
+        return _store_outside_library(client, uploads, infos)
     try:
         return _store(client, uploads, infos)
     except IntegrityError:
         # Another request stored the same bytes between our check and our insert: now they're
         # duplicates of that image, and a second pass finds it.
         return _store(client, uploads, infos)
+
+
+def _store_outside_library(
+    client: Client, uploads: Sequence[Upload], infos: list[ImageInfo]
+) -> list[Stored]:
+    images = [_unsaved_image(client, u, i) for u, i in zip(uploads, infos, strict=True)]
+    saved_files: list[str] = []
+    try:
+        for image, upload, info in zip(images, uploads, infos, strict=True):
+            image.in_library = False
+            image.file = storage.save_file(
+                f"{image.storage_dir}/original.{info.extension}", upload.fp
+            )
+            saved_files.append(image.file)
+        Image.objects.bulk_create(images)
+    except BaseException:
+        storage.delete_quietly(saved_files)
+        raise
+    return [Stored(image, duplicate=False) for image in images]
 
 
 def _inspect_all(uploads: Sequence[Upload]) -> list[ImageInfo]:
@@ -139,7 +169,9 @@ def _inspect_all(uploads: Sequence[Upload]) -> list[ImageInfo]:
 def _store(client: Client, uploads: Sequence[Upload], infos: list[ImageInfo]) -> list[Stored]:
     existing = {
         image.sha256: image
-        for image in Image.objects.filter(client=client, sha256__in=[i.sha256 for i in infos])
+        for image in Image.objects.filter(
+            client=client, in_library=True, sha256__in=[i.sha256 for i in infos]
+        )
     }
     new: dict[str, Image] = {}
     saved_files: list[str] = []
@@ -212,9 +244,10 @@ def _check_quota(client: Client, images: list[Image]) -> None:
 
 
 def client_usage(*, client: Client) -> dict[str, int | None]:
-    totals = Image.objects.filter(client=client).aggregate(bytes=Sum("size_bytes"))
+    library = Image.objects.filter(client=client, in_library=True)
+    totals = library.aggregate(bytes=Sum("size_bytes"))
     return {
-        "images": Image.objects.filter(client=client).count(),
+        "images": library.count(),
         "bytes": totals["bytes"] or 0,
         "image_quota": client.image_quota,
         "storage_quota_bytes": client.storage_quota_bytes,

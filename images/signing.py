@@ -26,7 +26,12 @@ def signed_url(
         # metadata says.
         params = {"ResponseContentType": content_type, "ResponseCacheControl": CACHE_CONTROL}
         return default_storage.url(name, parameters=params, expire=ttl), expires_at
-    token = signing.dumps({"c": client.pk, "n": name, "t": content_type}, salt=SALT, compress=True)
+    token = signing.dumps(
+        {"c": client.pk, "n": name, "t": content_type},
+        key=settings.SIGNED_URL_SECRET,
+        salt=SALT,
+        compress=True,
+    )
     path = reverse("signed-file", kwargs={"token": token})
     return (request.build_absolute_uri(path) if request else path), expires_at
 
@@ -37,7 +42,9 @@ def _error(status: int, code: str, detail: str) -> JsonResponse:
 
 def serve_signed(request: HttpRequest, token: str) -> FileResponse | JsonResponse:
     try:
-        payload = signing.loads(token, salt=SALT, max_age=settings.SIGNED_URL_TTL)
+        payload = signing.loads(
+            token, key=settings.SIGNED_URL_SECRET, salt=SALT, max_age=settings.SIGNED_URL_TTL
+        )
     except signing.SignatureExpired:
         return _error(410, "link_expired", "This link has expired; ask the API for a new one.")
     except signing.BadSignature:

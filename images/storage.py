@@ -14,7 +14,11 @@ logger = logging.getLogger(__name__)
 
 
 def open_original(image: Image) -> IO[bytes]:
-    return default_storage.open(image.file, "rb")
+    return open_file(image.file)
+
+
+def open_file(name: str) -> IO[bytes]:
+    return default_storage.open(name, "rb")
 
 
 def save_bytes(name: str, data: bytes) -> str:

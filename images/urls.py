@@ -8,6 +8,11 @@ urlpatterns = [
     path("detect/jobs/<str:job_id>", detection_api.DetectJobView.as_view(), name="detect-job"),
     path("detect/history", detection_api.DetectHistoryView.as_view(), name="detect-history"),
     path("detect/models", detection_api.DetectModelsView.as_view(), name="detect-models"),
+    path(
+        "detect/<str:detection_id>/image",
+        detection_api.DetectionImageView.as_view(),
+        name="detect-annotated-image",
+    ),
     path("process-task/", anonymize_api.ProcessTaskView.as_view(), name="process-task"),
     path("process-task", anonymize_api.ProcessTaskNoSlashView.as_view()),
     path("task-status/<str:task_id>", anonymize_api.TaskStatusView.as_view(), name="task-status"),

@@ -19,7 +19,9 @@ from rest_framework.views import exception_handler
 
 logger = logging.getLogger(__name__)
 
-API_PREFIXES = ("/api/", "/files/", "/health")
+# With the FastAPI Imago's root routes (images/compat/fastapi_imago) and plate_detect's result
+# paths (images/compat/plate_detect).
+API_PREFIXES = ("/api/", "/files/", "/health", "/images", "/auth/", "/ai/", "/tasks_storage/")
 
 
 class ApiError(exceptions.APIException):

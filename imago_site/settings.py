@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from corsheaders.defaults import default_headers as cors_default_headers
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
@@ -92,7 +93,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with the dashboard on its front page.
+    "imago_site.apps.ImagoAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -105,6 +107,8 @@ INSTALLED_APPS = [
     "django_rq",
     "django_filters",
     "axes",
+    # CORS for browser clients on other origins (Robotoff's web apps): the block at the end.
+    "corsheaders",
     "images",
     "annotations",
     "ai",
@@ -114,6 +118,9 @@ MIDDLEWARE = [
     # First, so that every answer (redirects, 404s, 500s) carries the request id and is counted.
     "imago_site.logs.RequestIdMiddleware",
     "imago_site.metrics.MetricsMiddleware",
+    # Before anything that may answer on its own (redirects, static files, CSRF refusals), so
+    # that those answers carry the CORS headers too and preflights are answered here.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files in every mode (runserver with DEBUG off, gunicorn): hashed, compressed, cached.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -198,7 +205,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+# plate_detect's REDIS_HOST / REDIS_PORT stand in when REDIS_URL is unset.
+REDIS_URL = env("REDIS_URL") or (
+    f"redis://{env('REDIS_HOST', '127.0.0.1')}:{env('REDIS_PORT', '6379')}/0"
+)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -302,7 +312,9 @@ STORAGES = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "images.auth.ApiKeyAuthentication",
+        "images.compat.objectvision.auth.MemberJwtAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        "images.compat.plate_detect.auth.KeylessAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["images.auth.HasScopes"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -359,8 +371,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Uploads and images.
-MAX_UPLOAD_BYTES = envint("MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
-MAX_UPLOAD_FILES = envint("MAX_UPLOAD_FILES", 50)
+# plate_detect's MAX_FILE_SIZE_BYTES and MAX_FILES_PER_REQUEST are read when ours are unset.
+MAX_UPLOAD_BYTES = int(env_any("MAX_UPLOAD_BYTES", "MAX_FILE_SIZE_BYTES", default=str(50 * 2**20)))
+MAX_UPLOAD_FILES = int(env_any("MAX_UPLOAD_FILES", "MAX_FILES_PER_REQUEST", default="50"))
 MAX_IMAGE_PIXELS = envint("MAX_IMAGE_PIXELS", 100_000_000)
 # Memory one image may take while a step processes it, counted in decoded pixels (images.budget):
 # larger images are refused at upload (413 over_memory_budget).
@@ -412,7 +425,7 @@ ANONYMIZE_MAX_SIDE = envint("ANONYMIZE_MAX_SIDE", 4096)
 ANONYMIZE_QUALITY = envint("ANONYMIZE_QUALITY", 85)
 ANONYMIZE_WEBP_METHOD = envint("ANONYMIZE_WEBP_METHOD", 2)
 ANONYMIZE_MAX_REQUEST_BYTES = envint("ANONYMIZE_MAX_REQUEST_BYTES", 200 * 1024 * 1024)
-TASK_TTL_HOURS = envint("TASK_TTL_HOURS", 48)
+TASK_TTL_HOURS = int(env_any("TASK_TTL_HOURS", "TASK_STORAGE_TTL_HOURS", default="48"))
 # Outbound requests to tenants' URLs (imago_site/outbound.py): hosts or CIDRs allowed although
 # loopback or private (an intranet). AI_FETCH_ALLOWED_HOSTS, the older name, is read as well.
 OUTBOUND_ALLOWED_HOSTS = envlist("OUTBOUND_ALLOWED_HOSTS", "")
@@ -487,6 +500,49 @@ INSIGHT_IMPORT_MAX_INFLATED_BYTES = envint("INSIGHT_IMPORT_MAX_INFLATED_BYTES", 
 INSIGHT_IMPORT_MAX_ERRORS = envint("INSIGHT_IMPORT_MAX_ERRORS", 1000)
 INSIGHT_IMPORT_JOB_TIMEOUT = envint("INSIGHT_IMPORT_JOB_TIMEOUT", 3600)
 
+# --- Legacy names: FastAPI Imago (docs/coming-from-fastapi-imago.md)
+# Its variables, each read only where Imago's own name is unset, converted to Imago's units.
+# The operator's key for /auth/clients and nothing else; unset, those routes refuse every caller.
+ADMIN_API_KEY = env("ADMIN_API_KEY")
+# Its token secret signs Imago's (sessions, links), so that every process of a deployment agrees.
+SECRET_KEY = env_any("SECRET_KEY", "JWT_SECRET_KEY") or SECRET_KEY
+# The key of /files/signed/ links (images/signing.py): SECRET_KEY unless set.
+SIGNED_URL_SECRET = env("SIGNED_URL_SECRET") or SECRET_KEY
+if not env("MAX_UPLOAD_BYTES") and env("MAX_UPLOAD_SIZE_MB"):
+    MAX_UPLOAD_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE = round(float(env("MAX_UPLOAD_SIZE_MB")) * 2**20)
+if not env("PIPELINE_STEPS") and not envbool("OCR_ENABLED", True):
+    PIPELINE_STEPS = [name for name in PIPELINE_STEPS if name != "ocr"]
+if not env("PIPELINE_RETRY_MAX") and env("WORKER_MAX_TRIES"):
+    # Its tries count the first run; RQ's Retry(max=) counts only the runs after it.
+    PIPELINE_RETRY_MAX = max(envint("WORKER_MAX_TRIES", 1) - 1, 0)
+# Its routes have their own schema (/openapi.json): Imago's leaves them out.
+SPECTACULAR_SETTINGS["PREPROCESSING_HOOKS"] = [
+    "images.compat.fastapi_imago.openapi.without_legacy_routes"
+]
+if STORAGE_BACKEND == "s3":
+    _s3_options = STORAGES["default"]["OPTIONS"]
+    _s3_options["access_key"] = (
+        env_any("S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID", "S3_ACCESS_KEY") or None
+    )
+    _s3_options["secret_key"] = (
+        env_any("S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", "S3_SECRET_KEY") or None
+    )
+
+# --- Legacy names: Robotoff (docs/coming-from-robotoff.md)
+# Robotoff's browser clients (Hunger Games, the Node SDK) call the question, insight, annotate and
+# user statistics routes from their own origin with `credentials: "include"`: each origin listed
+# here gets CORS answers naming it and allowing credentials; other origins get none. A mistyped
+# origin (a path, no scheme) stops `migrate` and `check` (django-cors-headers' system checks).
+CORS_ALLOWED_ORIGINS = envlist("CORS_ALLOWED_ORIGINS", "")
+# True: the same origins on the whole API (/api/...), not only Robotoff's routes.
+CORS_WHOLE_API = envbool("CORS_WHOLE_API", False)
+CORS_URLS_REGEX = (
+    r"^/api/.*$" if CORS_WHOLE_API else r"^/api/v1/(questions|insights|users/statistics)(/.*)?$"
+)
+CORS_ALLOW_CREDENTIALS = True
+# A browser app that calls with one of Imago's keys sends it in X-API-Key.
+CORS_ALLOW_HEADERS = [*cors_default_headers, "x-api-key"]
+
 # --- Plate search: a second look inside each vehicle (images/anonymize.py, find_plates)
 # The COCO model that finds cars, motorcycles, buses and trucks, and its threshold.
 ANONYMIZE_VEHICLE_MODEL = env("ANONYMIZE_VEHICLE_MODEL", "coco")
@@ -512,3 +568,68 @@ if not all(0 <= n <= 64 for n in _crop_counts) or not all(
         "ANONYMIZE_VEHICLE_CROPS and ANONYMIZE_ZOOM_WINDOWS must be 0-64, ANONYMIZE_CROP_SIZE "
         "and ANONYMIZE_ZOOM_SIZE 32-2048 (work per photo)."
     )
+
+# --- Review of covered plates (never silent; the admin's review queue)
+# A plate covered below this confidence marks its result needs_review (low_confidence).
+ANONYMIZE_REVIEW_CONFIDENCE = float(env("ANONYMIZE_REVIEW_CONFIDENCE", "0.3"))
+# At most this many boxes in one operator's correction (kept and drawn together).
+ANONYMIZE_REVIEW_MAX_BOXES = envint("ANONYMIZE_REVIEW_MAX_BOXES", 100)
+
+# --- Legacy names: plate_detect (docs/coming-from-plate-detect.md). Its aliases of our settings are
+# read where ours are defined (REDIS_URL, MAX_UPLOAD_*, TASK_TTL_HOURS, DETECTION_DEVICE).
+# The tenant (slug) that requests without credentials act as, on plate_detect's routes only;
+# empty: they answer 401 like any other.
+PLATE_DETECT_CLIENT = env("PLATE_DETECT_CLIENT", "")
+
+
+def _operator_webhook(name: str) -> str:
+    """An operator's webhook target: http(s), and short enough for the task's column."""
+    url = env(name, "")
+    if url and (urlsplit(url).scheme not in ("http", "https") or len(url) > 200):
+        raise ImproperlyConfigured(f"{name} must be an http(s) URL of at most 200 characters.")
+    return url
+
+
+# That tenant's webhook targets when it has set none itself; the operator's, so they may be
+# internal (the tenant outbound guard does not apply to them).
+BACKEND_UPLOAD_URL = _operator_webhook("BACKEND_UPLOAD_URL")
+BACKEND_CALLBACK_URL = _operator_webhook("BACKEND_CALLBACK_URL")
+
+# Legacy names: ObjectVision (images.compat.objectvision; docs/coming-from-objectvision.md).
+# Its users log in (email and password, Argon2 hashes) and call with `Authorization: Bearer <JWT>`.
+INSTALLED_APPS += ["rest_framework_simplejwt.token_blacklist", "images.compat.objectvision"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    # Older hashes (the admin's users) still check, and are rehashed with Argon2 when they do.
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+SPECTACULAR_SETTINGS["TAGS"].append(
+    {"name": "users", "description": "Users who log in (ObjectVision's): signup, tokens."}
+)
+OBJECTVISION_SIGNUP = envbool("OBJECTVISION_SIGNUP", False)
+# Signup, login and refresh per client address (DRF rate syntax).
+OBJECTVISION_AUTH_RATE = env("OBJECTVISION_AUTH_RATE", "10/min")
+JWT_ALGORITHM = env("JWT_ALGORITHM", "HS256")
+if JWT_ALGORITHM not in ("HS256", "HS384", "HS512"):
+    raise ImproperlyConfigured(f"JWT_ALGORITHM must be HS256, HS384 or HS512: {JWT_ALGORITHM!r}.")
+SIMPLE_JWT = {
+    "SIGNING_KEY": env_any("JWT_SIGNING_KEY", "JWT_SECRET_KEY", default=SECRET_KEY),
+    "ALGORITHM": JWT_ALGORITHM,
+    "ACCESS_TOKEN_LIFETIME": timedelta(
+        minutes=int(env_any("JWT_ACCESS_MINUTES", "ACCESS_TOKEN_EXPIRE_MINUTES", default="30"))
+    ),
+    "REFRESH_TOKEN_LIFETIME": timedelta(
+        days=int(env_any("JWT_REFRESH_DAYS", "REFRESH_TOKEN_EXPIRE_DAYS", default="7"))
+    ),
+    # `sub` carries the user's id (a UUID, the Django username of ObjectVision's users).
+    "USER_ID_FIELD": "username",
+    "USER_ID_CLAIM": "sub",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": False,
+}
+# The backend's public base URL (PUBLIC_BASE_URL's ObjectVision name).
+PUBLIC_BASE_URL = PUBLIC_BASE_URL or env("API_BASE_URL")
+# The confidence POST /detect/image and /detect/batch use when a request gives none; empty: the
+# model's own.
+_detection_confidence = env_any("DETECTION_CONFIDENCE", "CONFIDENCE_THRESHOLD")
+DETECTION_CONFIDENCE = float(_detection_confidence) if _detection_confidence else None

@@ -45,6 +45,7 @@ urlpatterns = [
     path("api/v1/", include("images.urls")),
     path("api/v1/", include("ai.urls")),
     path("api/v1/", include("annotations.urls")),
+    path("api/v1/", include("images.compat.objectvision.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file: the page has no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
@@ -56,8 +57,11 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     path("questions/", question_page, name="question-page"),
     path("files/signed/<str:token>", serve_signed, name="signed-file"),
+    path("", include("images.compat.plate_detect.urls")),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
+    # The FastAPI Imago's root paths (/images/..., /auth/clients, /docs): after Imago's own.
+    path("", include("images.compat.fastapi_imago.urls")),
 ]
 
 handler400 = "imago_site.errors.json_400"

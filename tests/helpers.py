@@ -1,7 +1,10 @@
-"""Test helpers: personas, small images made at run time, shared data lookup."""
+"""Test helpers: personas, small images made at run time, shared data lookup, a webhook receiver."""
 
 import io
+import socket
+import threading
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import PIL.Image
@@ -60,3 +63,45 @@ def upload(tenant_api: APIClient, *files: tuple[str, bytes], field: str = "file"
 def media_files() -> list[Path]:
     root = Path(settings.MEDIA_ROOT)
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+class Receiver:
+    """A tenant's backend on 127.0.0.1: records each POST (path, headers, body) and answers 200.
+    Down (its port closed) until started."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict, bytes]] = []
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        self.server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.path, dict(self.headers), body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def at(self, path: str) -> list[tuple[dict, bytes]]:
+        """The headers and body of each POST to `path`."""
+        return [(headers, body) for got, headers, body in self.received if got == path]

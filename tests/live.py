@@ -5,6 +5,7 @@ on the test database, so a test that uses them needs `transactional_db`: what it
 committed and seen by the processes.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -19,8 +20,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from selenium.webdriver.remote.webdriver import WebDriver
 
 ROOT = Path(__file__).resolve().parents[1]
+# Where the browser tests leave their screenshots for a reviewer (the README names it).
+SCREENSHOTS = Path(os.environ.get("SCREENSHOTS_DIR") or ROOT / "screenshots")
 
 
 def free_port() -> int:
@@ -111,3 +115,19 @@ def live_worker(static_root: Path, logs: Path, **extra: str) -> Iterator[subproc
     command = [sys.executable, "manage.py", "rqworker", "--with-scheduler", *queues]
     with running(command, process_env(static_root, extra), logs / "worker.log") as process:
         yield process
+
+
+def requested_urls(driver: WebDriver) -> list[str]:
+    """The URLs the browser asked for since the last call (Chrome's DevTools log).
+
+    Requests the page's Content-Security-Policy refused never left the browser: not counted.
+    """
+    sent, refused = [], set()
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        params = message["params"]
+        if message["method"] == "Network.requestWillBeSent":
+            sent.append((params["requestId"], params["request"]["url"]))
+        elif message["method"] == "Network.loadingFailed" and params.get("blockedReason") == "csp":
+            refused.add(params["requestId"])
+    return [url for request_id, url in sent if request_id not in refused]

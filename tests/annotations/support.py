@@ -7,6 +7,8 @@ from images.models import Image, Thumbnail
 from tests.helpers import Tenant
 
 BARCODE = "3017620422003"
+# An object insight's box, in Robotoff's order: y_min, x_min, y_max, x_max, from 0 to 1.
+EVIDENCE_BOX = [0.25, 0.1, 0.75, 0.6]
 
 
 def make_public(tenant: Tenant, **fields: object) -> InsightSettings:

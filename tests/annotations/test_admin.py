@@ -8,6 +8,7 @@ from django.test import Client as BrowserClient
 
 from annotations.models import AnnotationVote, Insight, InsightImport, InsightKeyword
 from images.models import Image, Thumbnail
+from tests.annotations.support import EVIDENCE_BOX, an_image
 
 CHANGELIST = "/admin/annotations/insight/"
 
@@ -257,3 +258,33 @@ def test_the_page_names_the_import_run_that_created_the_insight(reviewer, owner)
     made = insight(owner, "label", "bio", import_run=run)
     page = reviewer.get(f"{CHANGELIST}{made.pk}/change/").content.decode()
     assert str(run) in page
+
+
+def test_the_admin_draws_the_box_on_the_insights_picture(reviewer, owner, make_insight):
+    insight = make_insight(
+        owner, type="object", value="car", image=an_image(owner), bounding_box=EVIDENCE_BOX
+    )
+
+    page = reviewer.get(f"/admin/annotations/insight/{insight.pk}/change/").content.decode()
+
+    assert '<svg class="evidence-box"' in page
+    assert '<rect x="0.1" y="0.25" width="0.5" height="0.5"' in page
+    assert "/files/signed/" in page
+
+
+def test_the_admin_draws_the_box_on_an_imported_picture(reviewer, owner, make_insight):
+    insight = make_insight(owner, type="object", value="car", data={"bounding_box": EVIDENCE_BOX})
+
+    page = reviewer.get(f"/admin/annotations/insight/{insight.pk}/change/").content.decode()
+
+    assert "images.openfoodfacts.org/images/products/301/762/042/2003/1.jpg" in page
+    assert '<rect x="0.1" y="0.25" width="0.5" height="0.5"' in page
+
+
+def test_the_admin_draws_no_box_without_one(reviewer, owner, make_insight):
+    insight = make_insight(owner, type="object", value="car", bounding_box=[0.75, 0.1, 0.25, 0.6])
+
+    page = reviewer.get(f"/admin/annotations/insight/{insight.pk}/change/").content.decode()
+
+    assert "evidence-box" not in page
+    assert "images.openfoodfacts.org" in page  # the picture still

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from annotations.models import AnnotationVote
+from annotations.models import AnnotationVote, Insight
 from images.models import ImageTag
 from tests.annotations.support import an_image, answers, make_public
 from tests.helpers import make_tenant
@@ -123,6 +123,19 @@ def test_it_answers_unknown_insight_for_a_well_formed_unknown_id(owner):
     }
 
 
+@pytest.mark.parametrize("insight_id", ["not-a-uuid", "1", "x" * 5000, "a\x00b", "' OR 1=1 --"])
+def test_an_id_that_is_no_uuid_is_an_unknown_insight_as_robotoff_answers(
+    owner, make_insight, insight_id
+):
+    make_insight(owner)
+
+    response = answers(owner.api, insight_id, 1)
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "error_unknown_insight"
+    assert not Insight.objects.filter(annotation__isnull=False).exists()
+
+
 def test_another_tenants_insight_is_unknown_to_me(owner, other, make_insight):
     theirs = make_insight(other)
 
@@ -166,7 +179,7 @@ def test_it_refuses_a_key_without_the_annotate_scope(make_insight):
     ("payload", "status_code", "status", "mentions"),
     [
         ({"annotation": 1}, 11, "error_invalid_data", "insight_id"),
-        ({"insight_id": "not-a-uuid", "annotation": 1}, 11, "error_invalid_data", "insight_id"),
+        ({"insight_id": "", "annotation": 1}, 11, "error_invalid_data", "insight_id"),
         ({"insight_id": "{id}"}, 11, "error_invalid_data", "annotation"),
         ({"insight_id": "{id}", "annotation": 3}, 11, "error_invalid_data", "annotation"),
         ({"insight_id": "{id}", "annotation": "yes"}, 11, "error_invalid_data", "annotation"),

@@ -13,6 +13,9 @@ ROUTES = [
     "/api/v1/insights/{barcode}",
     "/api/v1/insights/detail/{insight_id}",
     "/api/v1/insights/random",
+    "/api/v1/insights",
+    "/api/v1/questions/unanswered",
+    "/api/v1/users/statistics/{username}",
 ]
 
 
@@ -35,6 +38,9 @@ def test_each_route_is_described_once_and_allows_anonymous_callers(anonymous):
         "/api/v1/insights/%00",
         "/api/v1/questions/a%00b/",
         "/api/v1/questions?value_tag=%00",
+        "/api/v1/insights?lc=%00",
+        "/api/v1/questions/unanswered?countries=%00",
+        "/api/v1/users/statistics/%00",
     ],
 )
 def test_nul_characters_never_reach_the_database(owner, anonymous, make_insight, url):

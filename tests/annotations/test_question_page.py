@@ -1,10 +1,13 @@
 """The question page: its HTML, then the page in Debian's headless Chromium, driven by Selenium."""
 
+import io
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import PIL.Image
+import PIL.ImageDraw
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -17,10 +20,14 @@ from selenium.webdriver.support.wait import WebDriverWait
 from annotations.models import AnnotationVote, Insight
 from images.models import Image
 from images.steps import thumbnails_step
-from tests.annotations.support import make_public
+from tests.annotations.support import BARCODE, make_public
 from tests.helpers import image_bytes, upload
+from tests.live import SCREENSHOTS, requested_urls
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Where street_scene() draws its car, as an object insight's box: y_min, x_min, y_max, x_max.
+CAR_BOX = [0.4, 0.25, 0.7667, 0.65]
+BOX_COLOUR = "rgba(255, 45, 85, 1)"  # #question-box's border: the page's own style applied
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 # How long the page may take to load a question or store an answer: a wait, not a measure.
 PATIENCE = 20
@@ -102,6 +109,46 @@ def photographed(tenant) -> Image:
     image = Image.objects.get(pk=response.json()["images"][0]["id"])
     thumbnails_step(image)
     return image
+
+
+def street_scene() -> bytes:
+    """A drawn street with a red car for a box to point at, made here (no shared data needed)."""
+    picture = PIL.Image.new("RGB", (800, 600), (140, 195, 235))
+    draw = PIL.ImageDraw.Draw(picture)
+    draw.rectangle((0, 380, 800, 600), fill=(85, 88, 95))  # the road
+    draw.rectangle((0, 362, 800, 382), fill=(175, 175, 165))  # the pavement's kerb
+    for x in range(40, 800, 160):
+        draw.rectangle((x, 480, x + 80, 490), fill=(235, 235, 225))  # lane marks
+    draw.polygon([(270, 300), (320, 245), (430, 245), (480, 300)], fill=(170, 25, 35))  # roof
+    draw.polygon([(285, 298), (325, 255), (372, 255), (372, 298)], fill=(190, 225, 245))
+    draw.polygon([(380, 298), (380, 255), (425, 255), (462, 298)], fill=(190, 225, 245))
+    draw.rounded_rectangle((200, 295, 520, 410), 24, fill=(205, 35, 45))  # body
+    for x in (230, 410):
+        draw.ellipse((x, 370, x + 80, 450), fill=(25, 25, 30))  # tyres
+        draw.ellipse((x + 22, 392, x + 58, 428), fill=(190, 190, 195))
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def object_on(image: Image, value: str, box: list[float]) -> Insight:
+    return Insight.objects.create(
+        client=image.client, image=image, barcode=str(image.uuid), type="object", value=value,
+        predictor="imago-detection-coco", confidence=0.91, bounding_box=box,
+        source_image=image.file, with_image=True,
+    )  # fmt: skip
+
+
+def street(tenant) -> Image:
+    response = upload(tenant.api, ("street.jpg", street_scene()))
+    image = Image.objects.get(pk=response.json()["images"][0]["id"])
+    thumbnails_step(image)
+    return image
+
+
+def screenshot(driver: WebDriver, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
 
 
 def label_on(image: Image, value: str, value_tag: str) -> Insight:
@@ -228,3 +275,43 @@ def test_the_page_says_when_there_is_nothing_to_ask(browser, live_server, db):
     wait_for(browser, lambda d: state(d) == "empty", "no empty state")
     assert browser.find_element(By.ID, "empty").is_displayed()
     assert not browser.find_element(By.ID, "question").is_displayed()
+
+
+def test_an_object_question_shows_its_box_and_a_lost_picture_says_so(browser, live_server, owner):
+    make_public(owner)
+    car = object_on(street(owner), "car", CAR_BOX)
+    # An imported question whose picture is gone: its link answers 404 (from this server).
+    lost = f"{live_server.url}/static/imago/no-such-picture.jpg"
+    Insight.objects.create(client=owner.client, barcode=BARCODE, type="label", value="Bio",
+                           value_tag="en:organic", source_image=lost, with_image=True)  # fmt: skip
+    requested_urls(browser)  # from here on
+
+    browser.get(f"{live_server.url}/questions/?insight_types=object")
+    assert shown_insight(browser) == str(car.pk)
+    picture = browser.find_element(By.ID, "question-image")
+    box = browser.find_element(By.ID, "question-box")
+    assert box.is_displayed() and box.size["width"] > 0 and box.size["height"] > 0
+    # Where the insight says, in the picture as shown (border included: box-sizing).
+    assert box.size["width"] / picture.size["width"] == pytest.approx(0.4, abs=0.02)
+    assert box.size["height"] / picture.size["height"] == pytest.approx(0.3667, abs=0.02)
+    assert box.location["x"] - picture.location["x"] == pytest.approx(
+        0.25 * picture.size["width"], abs=2
+    )
+    assert box.value_of_css_property("border-top-color") == BOX_COLOUR
+    assert browser.find_element(By.ID, "question-barcode").text == str(car.barcode)
+    screenshot(browser, "question-box")
+
+    browser.get(f"{live_server.url}/questions/?insight_types=label")
+    wait_for(browser, lambda d: page_state(d)[0] == "question", "no question came")
+    missing = browser.find_element(By.ID, "picture-missing")
+    assert missing.is_displayed() and missing.text == "The picture could not be loaded."
+    assert browser.find_element(By.ID, "question-barcode").text == BARCODE  # still said
+    assert browser.find_element(By.ID, "question-value").text == "Bio"
+    assert not browser.find_element(By.ID, "question-image").is_displayed()
+    assert not browser.find_element(By.ID, "question-box").is_displayed()
+    assert browser.find_element(By.ID, "answer-yes").is_enabled()  # it can still be answered
+    screenshot(browser, "question-no-picture")
+
+    requested = requested_urls(browser)
+    assert lost in requested
+    assert [url for url in requested if not url.startswith((live_server.url, "data:"))] == []

@@ -70,7 +70,7 @@ def test_the_image_pages_show_thumbnails_exif_and_steps(browser, owner, run_jobs
     detail = browser.get(f"/admin/images/image/{created['id']}/change/").content.decode()
     assert "/files/signed/" in detail
     assert "thumbnails" in detail and "done" in detail
-    assert "Camera" in detail
+    assert "field-exif_summary" in detail
 
 
 def test_the_reprocess_action_queues_the_steps(browser, owner, run_jobs):

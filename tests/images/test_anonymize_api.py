@@ -2,10 +2,7 @@ import hashlib
 import hmac
 import io
 import json
-import socket
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import PIL.Image
@@ -15,7 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from images.models import AnonymizeSettings, PlateTask, WebhookAttempt
-from tests.helpers import image_bytes, media_files, shared_data, upload, upload_file
+from tests.helpers import Receiver, image_bytes, media_files, shared_data, upload, upload_file
 
 PLATE_PHOTO = "0b86cecf-67d1-4fc0-87c9-b36b0ee228bb.jpg"  # plate at x 935, y 362, 99 x 49
 
@@ -53,9 +50,10 @@ def test_each_mode_covers_the_plate(owner, run_jobs, plate_photo, mode):
     assert status["status"] == "completed"
     [result] = status["results"]
     # The vehicle crops' low threshold may cover a light or a sticker too: never fewer.
-    assert (result["filename"], result["has_plate"]) == ("car.jpg", True)
+    assert (result["filename"], result["has_plate"]) == ("covered_car.webp", True)
     assert result["plates"] >= 1
-    covered = _decode(APIClient().get(result["url"]))
+    assert result["url"] == f"/tasks_storage/{task_id}/output/covered_car.webp"
+    covered = _decode(owner.api.get(result["url"]))
     assert _plate_change(plate_photo, covered) > 0.5
 
 
@@ -75,7 +73,7 @@ def test_an_image_without_a_plate_is_returned_and_flagged(owner, run_jobs):
     run_jobs()
     [result] = owner.api.get(f"/api/v1/task-status/{task_id}").json()["results"]
     assert (result["status"], result["plates"], result["has_plate"]) == ("done", 0, False)
-    assert _decode(APIClient().get(result["url"])).shape == (200, 300, 3)
+    assert _decode(owner.api.get(result["url"])).shape == (200, 300, 3)
 
 
 def test_a_non_image_fails_alone(owner, run_jobs, plate_photo):
@@ -84,7 +82,7 @@ def test_a_non_image_fails_alone(owner, run_jobs, plate_photo):
     run_jobs()
     status = owner.api.get(f"/api/v1/task-status/{task_id}").json()
     assert status["status"] == "completed"
-    by_name = {r["filename"]: r for r in status["results"]}
+    by_name = {r["source_filename"]: r for r in status["results"]}
     assert by_name["notes.txt"]["status"] == "failed"
     assert by_name["notes.txt"]["error"]["code"] == "not_an_image"
     assert by_name["notes.txt"]["url"] is None
@@ -104,7 +102,7 @@ def test_exif_and_gps_are_stripped_and_orientation_applied(owner, run_jobs):
     task_id = _task(owner.api, ("turned.jpg", path.read_bytes())).json()["task_id"]
     run_jobs()
     [result] = owner.api.get(f"/api/v1/task-status/{task_id}").json()["results"]
-    covered = _decode(APIClient().get(result["url"]))
+    covered = _decode(owner.api.get(result["url"]))
     with PIL.Image.open(path) as original:
         assert original.size[::-1] == covered.shape[1::-1]  # rotated by 90°
 
@@ -154,46 +152,9 @@ def test_a_tenant_uploads_its_own_stub(owner, run_jobs, plate_photo):
     task_id = _task(owner.api, ("car.jpg", plate_photo)).json()["task_id"]
     run_jobs()
     [result] = owner.api.get(f"/api/v1/task-status/{task_id}").json()["results"]
-    covered = _decode(APIClient().get(result["url"]))
+    covered = _decode(owner.api.get(result["url"]))
     centre = covered[386, 984]
     assert centre[0] > 200 and centre[1] < 60 and centre[2] > 200  # magenta
-
-
-class Receiver:
-    """A local backend that records what it receives; it can be down (port closed)."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, dict, bytes]] = []
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        sock.close()
-        self.server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append((self.path, dict(self.headers), body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
 
 
 @pytest.fixture
@@ -260,7 +221,8 @@ def test_tiny_and_huge_images_work(owner, run_jobs, settings):
     task_id = _task(owner.api, *files).json()["task_id"]
     run_jobs()
     results = {
-        r["filename"]: r for r in owner.api.get(f"/api/v1/task-status/{task_id}").json()["results"]
+        r["source_filename"]: r
+        for r in owner.api.get(f"/api/v1/task-status/{task_id}").json()["results"]
     }
-    assert _decode(APIClient().get(results["tiny.png"]["url"])).shape == (2, 3, 3)
-    assert _decode(APIClient().get(results["wide.jpg"]["url"])).shape == (160, 2000, 3)
+    assert _decode(owner.api.get(results["tiny.png"]["url"])).shape == (2, 3, 3)
+    assert _decode(owner.api.get(results["wide.jpg"]["url"])).shape == (160, 2000, 3)

@@ -240,7 +240,9 @@ def test_fetch_models_explains_an_unreachable_registry(tmp_path):
 
 @pytest.mark.django_db
 def test_detection_deletes_with_its_image(owner, car_photo):
-    run = _detect(owner.api, file=upload_file("car.jpg", car_photo), annotated="true").json()
+    run = _detect(
+        owner.api, file=upload_file("car.jpg", car_photo), annotated="true", save="true"
+    ).json()
     owner.api.delete(f"/api/v1/images/{run['image_id']}/")
     assert not Detection.objects.exists()
     assert APIClient().get(run["annotated_url"]).status_code == 404

@@ -82,6 +82,10 @@ INVALID_BY_DESIGN = {
     "slug": "a slug another client holds",
     # `format: binary` has no minimum size; an empty part is no file to Django.
     "file": "an empty file",
+    # No string format excludes NUL, which DRF's text fields refuse.
+    "image_ids": "a NUL character in an id",
+    # Text of control characters only is blank once trimmed.
+    "classes": "blank once trimmed",
 }
 
 

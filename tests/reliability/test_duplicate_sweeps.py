@@ -53,12 +53,12 @@ def test_two_sweeps_at_once_cover_a_plate_task_once(owner, run_jobs, monkeypatch
 
     assert django_rq.get_queue("default").job_ids == [anonymize.plate_task_job_id(task)]
     run_jobs()
-    covered = sorted(p.name for p in media_files() if p.name.startswith("out_"))
+    covered = sorted(p.name for p in media_files() if p.name.startswith("covered_"))
     # A copy of the job that ran anyway, on a task a worker already took: nothing is redone.
     PlateTask.objects.filter(pk=task.pk).update(status="processing")
     task.files.update(status="pending")
     anonymize.plate_task_run(task_id=task.pk)
-    assert sorted(p.name for p in media_files() if p.name.startswith("out_")) == covered
+    assert sorted(p.name for p in media_files() if p.name.startswith("covered_")) == covered
     assert len(covered) == 2
 
 

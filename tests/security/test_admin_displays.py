@@ -21,17 +21,19 @@ from images.models import (
     DetectorModel,
     Exif,
     Image,
+    ImageStep,
     PlateTask,
     PlateTaskFile,
     Thumbnail,
 )
+from images.services import image_add_tags
 
 EMPTY = {"", "-", "—"}
 OUR_APPS = {"images", "annotations", "ai"}
 
 
 def photo_with_everything(tenant) -> Image:
-    """A stored photo with thumbnails, EXIF with GPS, two detections, OCR and a description."""
+    """A stored photo with thumbnails, EXIF with GPS, two detections, OCR, a description, tags."""
     image = Image(client=tenant.client, content_type="image/jpeg", format="JPEG", width=800,
                   height=600, size_bytes=123_456, sha256="sha-full",
                   original_filename="street.jpg", status="done")  # fmt: skip
@@ -53,6 +55,11 @@ def photo_with_everything(tenant) -> Image:
                              words=1)  # fmt: skip
     VisionResult.objects.create(image=image, provider="local", model="m",
                                 description="A red car on a street", confidence=0.7)  # fmt: skip
+    image_add_tags(image=image, names=["car", "street"], source="ai")
+    ImageStep.objects.create(image=image, name="anonymize", status="done",
+                             result={"file": f"{image.storage_dir}/anonymized/1.webp", "plates": 1,
+                                     "needs_review": True,
+                                     "review_reasons": ["low_confidence"]})  # fmt: skip
     return image
 
 
@@ -66,6 +73,7 @@ def rows(owner) -> dict[type, object]:
     task_file = PlateTaskFile.objects.create(
         task=task, position=0, filename="car.jpg", source_file=f"{task.pk}/in.jpg",
         result_file=f"{task.pk}/out.webp", status="done", plates=2,
+        plate_confidences=[0.91, 0.42],
     )  # fmt: skip
     run = InsightImport.objects.create(client=owner.client, file="imports/x.jsonl", bad=1,
                                        errors=[{"line": 3, "reason": "not JSON"}])  # fmt: skip
@@ -135,7 +143,9 @@ def test_every_display_function_shows_the_data_of_a_full_row(rows, django_user_m
     # The ones this issue was about, so that a rename cannot leave them out silently.
     assert {"ImageAdmin.exif_summary", "ImageAdmin.detection_overlay",
             "InsightAdmin.large_preview", "InsightImportAdmin.bad_lines",
-            "PlateTaskFileInline.before", "ClientAdmin.storage_used"} <= set(checked)  # fmt: skip
+            "PlateTaskFileInline.before", "ClientAdmin.storage_used", "ImageAdmin.tag_list",
+            "ImageAdmin.ocr_text", "ImageAdmin.ai_description", "ImageAdmin.original",
+            "ClientAdmin.usage", "ClientAdmin.related"} <= set(checked)  # fmt: skip
 
 
 def test_the_image_page_shows_gps_and_draws_every_detection(rows):
@@ -145,7 +155,7 @@ def test_the_image_page_shows_gps_and_draws_every_detection(rows):
     page = browser.get(f"/admin/images/image/{image.pk}/change/").content.decode()
     assert "43.467081, 11.885402 (map)" in page
     assert escape(image.exif.maps_url) in page
-    assert page.count("<rect ") == 2
+    assert page.count('<rect class="box"') == 2
     assert "car 0.87" in page and "person 0.87" in page
     # The readonly rows of EXIF and detections hold their tables, not the empty value.
     assert '<div class="readonly">-</div>' not in page

@@ -11,7 +11,7 @@ import imago_site.settings as configured
 
 ROOT = Path(__file__).resolve().parents[2]
 # The areas the API docs group operations under, in the order they are listed.
-TAGS = {"images", "detection", "plates", "ai", "insights", "questions", "clients"}
+TAGS = {"images", "detection", "plates", "ai", "insights", "questions", "clients", "users"}
 
 
 @pytest.fixture

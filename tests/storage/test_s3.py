@@ -292,10 +292,12 @@ def test_a_plate_task_keeps_its_files_in_s3_until_it_expires(owner, run_jobs, bu
     body = owner.api.get(f"/api/v1/task-status/{task.uuid}").json()
     assert body["status"] == "completed"
     [result] = body["results"]
-    fetched = httpx.get(result["url"])
+    # plate_detect's relative path, served from the bucket by Imago until the task expires.
+    assert result["url"] == f"/tasks_storage/{task.uuid}/output/covered_sky.webp"
+    fetched = owner.api.get(result["url"])
     assert fetched.status_code == 200
-    assert fetched.headers["content-type"] == "image/webp"
-    assert _decoded(fetched.content).size == (300, 200)
+    assert fetched["Content-Type"] == "image/webp"
+    assert _decoded(b"".join(fetched.streaming_content)).size == (300, 200)
     task_keys = bucket.objects(task.storage_dir)
     assert len(task_keys) == 2  # the source and the covered result
     assert bucket.objects(f"clients/{owner.client.pk}/stub/") != []

@@ -1,0 +1,1 @@
+"""Compatibility layers for the systems Imago replaces: one package per legacy system."""

@@ -1,0 +1,105 @@
+"""Signup, login, refresh and logout of ObjectVision's users."""
+
+import uuid
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.db import IntegrityError, transaction
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from images.compat.objectvision.models import Member
+from images.models import Plan
+from images.services import client_create
+
+
+class AuthRefused(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+def member_signup(*, email: str, password: str, name: str) -> Member:
+    """A user with a tenant of its own on the free plan (no API key: it logs in)."""
+    email = email.strip().lower()
+    member_id = uuid.uuid4()
+    user = get_user_model()(username=str(member_id), email=email, first_name=name[:150])
+    validate_password(password, user)  # Django's ValidationError: the view answers 400
+    if Member.objects.filter(email=email).exists():
+        raise _email_taken()
+    try:
+        with transaction.atomic():
+            client, _ = client_create(name=name or email, plan=Plan.FREE, with_key=False)
+            user.set_password(password)
+            user.save()
+            return Member.objects.create(
+                id=member_id, user=user, client=client, email=email, name=name
+            )
+    except IntegrityError as exc:  # the same email signed up at the same moment
+        raise _email_taken() from exc
+
+
+def _email_taken() -> AuthRefused:
+    return AuthRefused(409, "email_taken", "A user with this email exists; log in instead.")
+
+
+def member_login(*, email: str, password: str) -> dict[str, str]:
+    member = (
+        Member.objects.select_related("user", "client").filter(email=email.strip().lower()).first()
+    )
+    if member is None:
+        # As long as a real check, so that the answer's time does not tell who has an account.
+        get_user_model()().set_password(password)
+        raise _bad_credentials()
+    user = member.user
+    if not user.check_password(password) or not user.is_active or not member.client.is_active:
+        raise _bad_credentials()
+    refresh = RefreshToken.for_user(user)
+    return {
+        "access_token": str(refresh.access_token),
+        "refresh_token": str(refresh),
+        "token_type": "bearer",
+    }
+
+
+def _bad_credentials() -> AuthRefused:
+    return AuthRefused(401, "invalid_credentials", "The email or the password is wrong.")
+
+
+def access_refresh(*, refresh_token: str) -> dict[str, str]:
+    """A new access token; the refresh token stays the same (no rotation)."""
+    refresh = _refresh_token(refresh_token)
+    member = Member.objects.select_related("user", "client").filter(
+        user__username=refresh.get("sub")
+    )
+    found = member.first()
+    if found is None or not found.user.is_active or not found.client.is_active:
+        raise _refused_token()
+    return {
+        "access_token": str(refresh.access_token),
+        "refresh_token": refresh_token,
+        "token_type": "bearer",
+    }
+
+
+def member_logout(*, member: Member, refresh_token: str) -> None:
+    """Blacklist the refresh token: it is refused from now on (access tokens expire)."""
+    refresh = _refresh_token(refresh_token)
+    if refresh.get("sub") != member.user.username:
+        raise AuthRefused(403, "not_your_token", "This refresh token is another user's.")
+    refresh.blacklist()
+
+
+def _refresh_token(value: str) -> RefreshToken:
+    try:
+        return RefreshToken(value)  # checks the signature, the expiry and the blacklist
+    except TokenError as exc:
+        raise _refused_token() from exc
+
+
+def _refused_token() -> AuthRefused:
+    return AuthRefused(
+        401, "token_not_valid", "The refresh token is invalid, expired or logged out."
+    )
