@@ -60,8 +60,8 @@ DECODED_FROM = "imago_decoded_from"  # picture.info key: the file's size before 
 # Two detections of one plate (full frame and a vehicle's crop) overlap far more than this;
 # two plates, side by side or one behind the other, far less.
 PLATE_MERGE_IOU = 0.4
-# A vehicle gets a closer look unless a plate this sure lies on it: the crops' low threshold finds
-# lights and stickers on most vehicles, which must not stand for their plate.
+# The vehicles get a closer look unless a plate this sure was found: the crops' low threshold finds
+# lights and stickers on most vehicles, which must not stand for a plate.
 ZOOM_UNLESS = 0.25
 
 
@@ -270,22 +270,18 @@ def plates_zoomed(
     *,
     model: DetectorModel,
 ) -> list[Found]:
-    """A closer look at the vehicles still without a plate: each quarter of one (overlapping)
-    at ANONYMIZE_ZOOM_SIZE, at most ANONYMIZE_ZOOM_WINDOWS windows a photo. The plate model finds
-    plates that fill a good part of its input; a small plate on a large vehicle is found once
-    zoomed in (bench/README.md)."""
-    sure = [plate.box for plate in plates if plate.confidence >= ZOOM_UNLESS]
-    bare = [v for v in vehicles if not any(_centre_in(box, v.box) for box in sure)]
-    windows = [window for vehicle in bare for window in quarters(vehicle.box, picture.size)]
+    """A closer look when no plate found so far is sure: each quarter of the vehicles
+    (overlapping) at ANONYMIZE_ZOOM_SIZE, at most ANONYMIZE_ZOOM_WINDOWS windows a photo. The
+    plate model finds plates that fill a good part of its input; a small plate on a large vehicle
+    is found once zoomed in (bench/README.md). Each window costs about a full-frame pass, so a
+    photo with a sure plate is not zoomed into."""
+    if any(plate.confidence >= ZOOM_UNLESS for plate in plates):
+        return []
+    windows = [window for vehicle in vehicles for window in quarters(vehicle.box, picture.size)]
     found: list[Found] = []
     for window in windows[: settings.ANONYMIZE_ZOOM_WINDOWS]:
         found += plates_in_region(picture, window, model=model, size=settings.ANONYMIZE_ZOOM_SIZE)
     return found
-
-
-def _centre_in(box: tuple[float, ...], outer: tuple[float, ...]) -> bool:
-    x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    return outer[0] <= x <= outer[2] and outer[1] <= y <= outer[3]
 
 
 def quarters(

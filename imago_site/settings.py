@@ -556,9 +556,9 @@ ANONYMIZE_CROP_MARGIN = float(env("ANONYMIZE_CROP_MARGIN", "0.1"))
 # than 640 there, at a quarter of the work; bench/README.md), and its threshold on crops.
 ANONYMIZE_CROP_SIZE = envint("ANONYMIZE_CROP_SIZE", 320)
 ANONYMIZE_CROP_CONFIDENCE = float(env("ANONYMIZE_CROP_CONFIDENCE", "0.02"))
-# A vehicle with no plate found yet is looked at closer: its quarters at this input side, at most
-# this many windows a photo (0 turns it off; each window costs about one full-frame pass).
-ANONYMIZE_ZOOM_WINDOWS = envint("ANONYMIZE_ZOOM_WINDOWS", 0)
+# A photo with no sure plate found yet: its vehicles are looked at closer, their quarters at this
+# input side, at most this many windows a photo (0 turns it off; each costs about a full pass).
+ANONYMIZE_ZOOM_WINDOWS = envint("ANONYMIZE_ZOOM_WINDOWS", 4)
 ANONYMIZE_ZOOM_SIZE = envint("ANONYMIZE_ZOOM_SIZE", 640)
 _crop_counts = (ANONYMIZE_VEHICLE_CROPS, ANONYMIZE_ZOOM_WINDOWS)
 if not all(0 <= n <= 64 for n in _crop_counts) or not all(

@@ -49,11 +49,9 @@ def test_each_mode_covers_the_plate(owner, run_jobs, plate_photo, mode):
     status = owner.api.get(f"/api/v1/task-status/{task_id}").json()
     assert status["status"] == "completed"
     [result] = status["results"]
-    assert (result["filename"], result["plates"], result["has_plate"]) == (
-        "covered_car.webp",
-        1,
-        True,
-    )
+    # The vehicle crops' low threshold may cover a light or a sticker too: never fewer.
+    assert (result["filename"], result["has_plate"]) == ("covered_car.webp", True)
+    assert result["plates"] >= 1
     assert result["url"] == f"/tasks_storage/{task_id}/output/covered_car.webp"
     covered = _decode(owner.api.get(result["url"]))
     assert _plate_change(plate_photo, covered) > 0.5
@@ -140,7 +138,8 @@ def test_the_anonymize_step_covers_a_stored_image(owner, run_jobs, plate_photo):
     assert response.status_code == 202
     run_jobs()
     result = owner.api.get(f"/api/v1/images/{image_id}/anonymize/").json()
-    assert (result["status"], result["plates"], result["mode"]) == ("done", 1, "pixelate")
+    assert (result["status"], result["mode"]) == ("done", "pixelate")
+    assert result["plates"] >= 1
     assert _plate_change(plate_photo, _decode(APIClient().get(result["url"]))) > 0.5
 
 
