@@ -21,7 +21,7 @@ import os
 import statistics
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -130,8 +130,9 @@ def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / union if union else 0.0
 
 
-def judged(path: Path) -> tuple[bool, float, dict[str, float]]:
-    """(marked plate covered, share of the other pixels left uncovered, seconds per pass)."""
+def judged(path: Path) -> tuple[bool, float, dict[str, float], list[str]]:
+    """(marked plate covered, share of the other pixels left uncovered, seconds per pass,
+    the reasons the result would wait for a person)."""
     x, y, w, h = map(int, path.with_suffix(".txt").read_text().split()[1:5])
     truth = (x, y, x + w, y + h)
     with path.open("rb") as fp:
@@ -145,14 +146,16 @@ def judged(path: Path) -> tuple[bool, float, dict[str, float]]:
     inside = mask[y : y + h, x : x + w]
     covered = inside.mean() >= 0.9 or any(box_iou(box, truth) >= 0.3 for box in boxes)
     outside = 1 - (mask.sum() - inside.sum()) / max(1, mask.size - inside.size)
-    return covered, float(outside), result.findings.seconds if result.findings else {}
+    passes = result.findings.seconds if result.findings else {}
+    return covered, float(outside), passes, result.reasons
 
 
 def recall(region: str) -> None:
     paths = sorted((PLATES / region).glob("*.jpg"))
-    misses, untouched, seconds = [], [], defaultdict(float)
+    misses, untouched, seconds, flagged = [], [], defaultdict(float), Counter()
     for path in paths:
-        covered, outside, passes = judged(path)
+        covered, outside, passes, reasons = judged(path)
+        flagged.update([*reasons, "any"] if reasons else [])
         if not covered:
             misses.append(path.name)
         untouched.append(outside)
@@ -163,6 +166,8 @@ def recall(region: str) -> None:
     print(f"  {region}: {hits}/{len(paths)} = {hits / len(paths):.3f} covered; pixels outside the "
           f"plate untouched {statistics.mean(untouched):.2%} (worst {min(untouched):.2%}, "
           f"{sum(u < 0.95 for u in untouched)} photos < 95%); ms per image: {times}")  # fmt: skip
+    reasons = ", ".join(f"{name} {n}" for name, n in flagged.most_common() if name != "any")
+    print(f"    needs_review: {flagged['any']}/{len(paths)} photos ({reasons or 'none'})")
     for name in misses:
         print(f"    missed {region}/{name}")
 
