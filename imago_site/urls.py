@@ -40,6 +40,7 @@ urlpatterns = [
     path("favicon.ico", favicon),
     path("health", health.health, name="health"),
     path("health/detailed", health.health_detailed, name="health-detailed"),
+    path("health/", include("images.compat.objectvision.health_urls")),
     path("metrics", MetricsView.as_view(), name="metrics"),
     path("api/v1/", include(router.urls)),
     path("api/v1/", include("images.urls")),
