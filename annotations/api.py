@@ -370,8 +370,8 @@ class UnansweredQuestionsView(InsightApiView):
     )
     def get(self, request: Request) -> Response:
         form = _valid(UnansweredQuerySerializer, request)
-        count, rows = selectors.unanswered_by_value_tag(
-            selectors.visible_insights(request),
+        count, rows = selectors.unanswered_cached(
+            request,
             form.filters(),
             count=form.validated_data["count"],
             page=form.validated_data["page"],

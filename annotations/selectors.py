@@ -4,16 +4,21 @@ Every question query runs on the partial indexes of open insights (annotation IS
 on Insight, so its cost depends on the page asked for, not on the size of the table.
 """
 
+import contextlib
 import functools
+import hashlib
+import json
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import BooleanField, Count, Exists, F, OrderBy, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from redis.exceptions import RedisError
 from rest_framework.request import Request
 
 from annotations.models import AnnotationVote, Insight, InsightSettings
@@ -284,6 +289,33 @@ def unanswered_by_value_tag(
     offset = (page - 1) * count
     rows = grouped.values_list("value_tag", "n")[offset : offset + count]
     return tags.distinct().count(), list(rows)
+
+
+def unanswered_cached(
+    request: Request, filters: QuestionFilters, *, count: int, page: int
+) -> tuple[int, list[tuple[str, int]]]:
+    """unanswered_by_value_tag for the tenants the caller sees, kept for
+    INSIGHT_UNANSWERED_CACHE_SECONDS: its cost grows with the tenants' rows, and anonymous
+    callers could otherwise keep a core busy with it."""
+    tenants = _visible_tenants(request)
+    key = _unanswered_key(tenants, filters, count=count, page=page)
+    found = None
+    with contextlib.suppress(RedisError):  # no cache: answer anyway, at full cost
+        found = cache.get(key)
+    if found is not None:
+        return found
+    found = unanswered_by_value_tag(insights_of(tenants), filters, count=count, page=page)
+    with contextlib.suppress(RedisError):
+        cache.set(key, found, settings.INSIGHT_UNANSWERED_CACHE_SECONDS)
+    return found
+
+
+def _unanswered_key(
+    tenants: list[int] | None, filters: QuestionFilters, *, count: int, page: int
+) -> str:
+    # Hashed: anonymous callers see every public tenant, a list that may be long.
+    asked = json.dumps([tenants, asdict(filters), count, page], sort_keys=True)
+    return f"questions-unanswered:{hashlib.sha256(asked.encode()).hexdigest()}"
 
 
 def annotation_count(insights: QuerySet[Insight], username: str) -> int:

@@ -18,10 +18,11 @@ QUEUES = ("high", "default", "low")
 
 
 def health(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"status": "ok"})
+    # `service` is what ObjectVision's /health answered beside `status`.
+    return JsonResponse({"status": "ok", "service": "imago"})
 
 
-def _database() -> dict[str, Any]:
+def database_check() -> dict[str, Any]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return {"vendor": connection.vendor}
@@ -65,7 +66,7 @@ def _detection() -> dict[str, Any]:
 
 
 CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
-    "database": _database,
+    "database": database_check,
     "redis": _redis,
     "tesseract": _tesseract,
     "storage": storage.check,

@@ -633,3 +633,7 @@ PUBLIC_BASE_URL = PUBLIC_BASE_URL or env("API_BASE_URL")
 # model's own.
 _detection_confidence = env_any("DETECTION_CONFIDENCE", "CONFIDENCE_THRESHOLD")
 DETECTION_CONFIDENCE = float(_detection_confidence) if _detection_confidence else None
+
+# Closing the legacy contracts' gaps (issue #17 follow-up; docs/coming-from-*.md).
+# How long GET /api/v1/questions/unanswered keeps its answer per tenants and query (0: not kept).
+INSIGHT_UNANSWERED_CACHE_SECONDS = envint("INSIGHT_UNANSWERED_CACHE_SECONDS", 60)

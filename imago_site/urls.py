@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponseRedirect
 from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import (
     SpectacularAPIView,
     SpectacularRedocView,
@@ -12,6 +11,7 @@ from rest_framework import routers
 
 from annotations.views import question_page
 from images.api import ClientViewSet, ImageViewSet
+from images.compat.fastapi_imago.root import site_root
 from images.signing import serve_signed
 from imago_site import health
 from imago_site.metrics import MetricsView
@@ -36,10 +36,11 @@ def favicon(request: HttpRequest) -> HttpResponseRedirect:
 
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/api/docs/", permanent=False)),
+    path("", site_root, name="site-root"),
     path("favicon.ico", favicon),
     path("health", health.health, name="health"),
     path("health/detailed", health.health_detailed, name="health-detailed"),
+    path("health/", include("images.compat.objectvision.health_urls")),
     path("metrics", MetricsView.as_view(), name="metrics"),
     path("api/v1/", include(router.urls)),
     path("api/v1/", include("images.urls")),

@@ -13,7 +13,7 @@ from imago_site import health
 def test_health_is_alive():
     response = HttpClient().get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "service": "imago"}
 
 
 @pytest.mark.django_db

@@ -203,6 +203,8 @@ def _check_client_management(base: str, tenant) -> None:
 def _check_docs_and_refusals(base: str, client: LegacyClient) -> None:
     public = httpx.Client(base_url=base, timeout=30)
     assert "/images/upload" in public.get("/openapi.json").json()["paths"]
+    info = public.get("/", headers={"Accept": "application/json"})
+    assert info.status_code == 200 and info.json()["docs"] == "/docs"
     for page in ("/docs", "/redoc"):
         response = public.get(page)
         assert response.status_code == 200 and "text/html" in response.headers["content-type"]

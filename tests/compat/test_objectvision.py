@@ -1,8 +1,9 @@
 """An ObjectVision client, written from its contract alone (legacy-contracts.md, section 2),
 against a live Imago server and worker: only the base URL differs from its own backend.
 
-signup → login (form) → bearer → detect/image with `image` → jobs → history limit/offset →
-annotated JPEG → refresh → logout → the refresh token refused.
+signup → login (form) → bearer → users/{id} read and renamed → detect/image with `image` → jobs →
+health routes → history limit/offset → annotated JPEG → refresh → logout → the refresh token
+refused.
 """
 
 import base64
@@ -81,6 +82,7 @@ def test_an_objectvision_client_runs_its_whole_flow(base):
     assert claims["sub"] == str(uuid.UUID(user["id"]))
     assert 0 < claims["exp"] - time.time() <= 5 * 60
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    _check_user(base, bearer, user)
 
     detection_ids = []
     for n, photo in enumerate(_photos()):
@@ -94,6 +96,7 @@ def test_an_objectvision_client_runs_its_whole_flow(base):
         detection_ids.append(sent.json()["detection_id"])
         assert _finished(base, bearer, detection_ids[-1])["status"] == "completed"
 
+    _check_health(base)
     history = requests.get(f"{base}/api/v1/detect/history", headers=bearer).json()
     assert (history["total"], history["limit"], history["offset"]) == (2, 10, 0)
     pages = [
@@ -134,3 +137,22 @@ def test_an_objectvision_client_runs_its_whole_flow(base):
     )
     assert again.status_code == 401
     assert requests.get(f"{base}/api/v1/detect/history").status_code == 401
+
+
+def _check_user(base: str, bearer: dict, user: dict) -> None:
+    url = f"{base}/api/v1/users/{user['id']}"
+    assert requests.get(url, headers=bearer).json()["email"] == "ada@example.com"
+    renamed = requests.patch(url, headers=bearer, json={"name": "Ada Lovelace"})
+    assert renamed.status_code == 200, renamed.text
+    assert requests.get(url, headers=bearer).json()["name"] == "Ada Lovelace"
+    other = requests.get(f"{base}/api/v1/users/{uuid.uuid4()}", headers=bearer)
+    assert other.status_code in (403, 404)
+
+
+def _check_health(base: str) -> None:
+    """No auth, no prefix; the worker that ran the detections is listed by name."""
+    assert requests.get(f"{base}/health").json()["status"] == "ok"
+    for part in ("database", "redis"):
+        assert requests.get(f"{base}/health/{part}").json() == {"status": "ok", part: "connected"}
+    workers = requests.get(f"{base}/health/celery").json()
+    assert workers["status"] == "ok" and workers["workers"], workers

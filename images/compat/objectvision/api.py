@@ -1,5 +1,6 @@
-"""ObjectVision's /api/v1/auth/* and /api/v1/users/get-profile routes."""
+"""ObjectVision's /api/v1/auth/* and /api/v1/users/* routes."""
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,6 +53,20 @@ class RefreshSerializer(serializers.Serializer):
         if isinstance(data, Mapping) and "refresh_token" not in data and "refresh" in data:
             data = {"refresh_token": data["refresh"]}
         return super().to_internal_value(data)
+
+
+class MemberChangeSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    email = serializers.EmailField(max_length=254, required=False)
+    password = serializers.CharField(
+        max_length=PASSWORD_MAX_LENGTH, required=False, trim_whitespace=False
+    )
+    current_password = serializers.CharField(
+        max_length=PASSWORD_MAX_LENGTH,
+        required=False,
+        trim_whitespace=False,
+        help_text="Required to change `email` or `password`.",
+    )
 
 
 class TokensSerializer(serializers.Serializer):
@@ -166,3 +181,47 @@ class ProfileView(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(MemberSerializer(_member(request)).data)
+
+
+def _own(request: Request, user_id: uuid.UUID) -> Member:
+    """The caller itself; another user's id is no different from an unknown one."""
+    member = _member(request)
+    if member.id != user_id:
+        raise ApiError(404, "not_found", "No such user.")
+    return member
+
+
+class UserView(APIView):
+    required_scopes: list[str] = []
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Read a user: only the logged-in user itself",
+        responses={200: MemberSerializer, **error_responses({404: "Another or unknown user."})},
+    )
+    def get(self, request: Request, user_id: uuid.UUID) -> Response:
+        return Response(MemberSerializer(_own(request, user_id)).data)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Change the logged-in user's name, email or password",
+        request=MemberChangeSerializer,
+        responses={
+            200: MemberSerializer,
+            **error_responses(
+                {
+                    403: "current_password is wrong.",
+                    404: "Another or unknown user.",
+                    409: "The email is taken.",
+                }
+            ),
+        },
+    )
+    def patch(self, request: Request, user_id: uuid.UUID) -> Response:
+        member = _own(request, user_id)
+        data = _valid(MemberChangeSerializer, request)
+        try:
+            member = _answer(services.member_update, member=member, **data)
+        except DjangoValidationError as exc:
+            raise ApiError(400, "weak_password", " ".join(exc.messages)) from exc
+        return Response(MemberSerializer(member).data)

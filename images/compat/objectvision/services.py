@@ -1,11 +1,13 @@
-"""Signup, login, refresh and logout of ObjectVision's users."""
+"""Signup, login, refresh, logout and profile changes of ObjectVision's users."""
 
 import uuid
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from images.compat.objectvision.models import Member
@@ -102,4 +104,55 @@ def _refresh_token(value: str) -> RefreshToken:
 def _refused_token() -> AuthRefused:
     return AuthRefused(
         401, "token_not_valid", "The refresh token is invalid, expired or logged out."
+    )
+
+
+def member_update(
+    *,
+    member: Member,
+    name: str | None = None,
+    email: str | None = None,
+    password: str | None = None,
+    current_password: str | None = None,
+) -> Member:
+    """Change the user's own name, email or password. The email and the password ask for the
+    current password too: a stolen access token alone cannot take the account over."""
+    user = member.user
+    if email is not None or password is not None:
+        _check_current(user, current_password)
+    if name is not None:
+        member.name = name
+        user.first_name = name[:150]
+    if email is not None:
+        member.email = user.email = email.strip().lower()
+        if Member.objects.filter(email=member.email).exclude(pk=member.pk).exists():
+            raise _email_taken()
+    if password is not None:
+        validate_password(password, user)  # Django's ValidationError: the view answers 400
+        user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+            member.save()
+    except IntegrityError as exc:  # the same email taken at the same moment
+        raise _email_taken() from exc
+    if password is not None:
+        _log_out_everywhere(user)
+    return member
+
+
+def _check_current(user: AbstractBaseUser, current_password: str | None) -> None:
+    if not current_password:
+        raise AuthRefused(
+            400, "current_password_required", "Send current_password to change these fields."
+        )
+    if not user.check_password(current_password):
+        raise AuthRefused(403, "wrong_password", "current_password is wrong.")
+
+
+def _log_out_everywhere(user: AbstractBaseUser) -> None:
+    """A new password refuses every refresh token issued before it."""
+    outstanding = OutstandingToken.objects.filter(user=user)
+    BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
     )

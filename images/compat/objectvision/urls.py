@@ -8,4 +8,5 @@ urlpatterns = [
     path("auth/refresh", api.RefreshView.as_view(), name="ov-refresh"),
     path("auth/logout", api.LogoutView.as_view(), name="ov-logout"),
     path("users/get-profile", api.ProfileView.as_view(), name="ov-profile"),
+    path("users/<uuid:user_id>", api.UserView.as_view(), name="ov-user"),
 ]
