@@ -729,15 +729,18 @@ def _post(
     task: PlateTask, kind: str, url: str, secret: str, corrected: PlateTaskFile | None
 ) -> bool:
     """One webhook; a correction sends the corrected file alone, marked `correction`."""
-    rows = [corrected] if corrected else task.files.filter(status="done")
     marks = {"correction": True, "filename": corrected.filename} if corrected else {}
     if kind == "upload":
+        uploaded = [corrected] if corrected else task.files.filter(status="done")
         files = [
-            ("images", (Path(r.result_file).name, _read(r.result_file), "image/webp")) for r in rows
+            ("images", (Path(r.result_file).name, _read(r.result_file), "image/webp"))
+            for r in uploaded
         ]
         data = {"task_id": str(task.uuid), **{k: str(v).lower() for k, v in marks.items()}}
         body: dict = {"data": data, "files": files}
     else:
+        # The notice lists every file, failed ones too; a correction, the corrected file alone.
+        rows = [corrected] if corrected else None
         results = task_results(task, absolute_base=settings.PUBLIC_BASE_URL, rows=rows)
         payload = {
             "task_id": str(task.uuid),
