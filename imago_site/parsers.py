@@ -1,4 +1,4 @@
-"""JSON bodies with a bounded nesting depth.
+"""JSON bodies with a bounded nesting depth; form bodies whose one-value fields are sent once.
 
 Python's json module recurses once per level: a 6 KB body of 3,000 brackets raises RecursionError
 (a 500), and a few hundred levels parse but then cost every walk over the data. No request of this
@@ -11,8 +11,10 @@ import re
 from typing import Any
 
 from django.conf import settings
+from django.http import QueryDict
+from django.utils.datastructures import MultiValueDict
 from rest_framework import parsers
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import get_encoding
 from rest_framework.utils.json import strict_constant
 
@@ -73,3 +75,36 @@ class JSONParser(parsers.JSONParser):
             raise ParseError(str(exc), code="too_deep") from exc
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
+
+
+class SingleValues(QueryDict):
+    """Form data in which a field read as one value refuses a key sent more than once.
+
+    Django's QueryDict answers the last of repeated values, so `rate_limit=x&rate_limit=` reads
+    as an empty (null) rate limit: what a client meant is unknown, and the request is refused.
+    Fields that take several values (files, scopes, classes) read them with getlist(), as before.
+    """
+
+    def __getitem__(self, key: str) -> Any:
+        if len(self.getlist(key)) > 1:
+            raise ValidationError({key: ["Sent more than once; this field takes one value."]})
+        return super().__getitem__(key)
+
+
+def single_values(data: MultiValueDict) -> SingleValues:
+    strict = SingleValues(mutable=True, encoding=getattr(data, "encoding", None))
+    for key, values in data.lists():
+        strict.setlist(key, values)
+    strict._mutable = False
+    return strict
+
+
+class FormParser(parsers.FormParser):
+    def parse(self, stream, media_type=None, parser_context=None) -> SingleValues:
+        return single_values(super().parse(stream, media_type, parser_context))
+
+
+class MultiPartParser(parsers.MultiPartParser):
+    def parse(self, stream, media_type=None, parser_context=None) -> parsers.DataAndFiles:
+        parsed = super().parse(stream, media_type, parser_context)
+        return parsers.DataAndFiles(single_values(parsed.data), parsed.files)

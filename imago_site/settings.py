@@ -326,8 +326,8 @@ REST_FRAMEWORK = {
     # JSON with a depth limit (API_JSON_MAX_DEPTH); forms and multipart as DRF reads them.
     "DEFAULT_PARSER_CLASSES": [
         "imago_site.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "imago_site.parsers.FormParser",
+        "imago_site.parsers.MultiPartParser",
     ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",

@@ -323,3 +323,28 @@ def test_a_page_size_past_the_largest_gives_the_largest(owner, monkeypatch, size
     response = owner.api.get(f"/api/v1/images/?page_size={size}")
     assert response.status_code == 200
     assert len(response.json()["results"]) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["name=a&rate_limit=5&rate_limit=", "name=a&name=b", "name=a&rate_limit=&rate_limit=5"],
+)
+def test_a_form_field_of_one_value_sent_twice_is_refused_not_read_as_its_last(operator, body):
+    """`rate_limit=5&rate_limit=` read as its last value was an unlimited tenant (null)."""
+    form = "application/x-www-form-urlencoded"
+    response = operator.post("/api/v1/clients/", body, content_type=form)
+    assert response.status_code == 400
+    repeated = body.split("&")[-1].split("=")[0]
+    assert response.json()["errors"][repeated] == [
+        "Sent more than once; this field takes one value."
+    ]
+    assert (
+        operator.post("/api/v1/clients/", "name=a&rate_limit=5", content_type=form).status_code
+        == 201
+    )
+
+
+def test_several_files_under_one_name_are_still_read_as_a_list(owner):
+    files = [upload_file(f"p{i}.png", image_bytes("PNG")) for i in range(2)]
+    response = owner.api.post("/api/v1/process-task/", {"files": files}, format="multipart")
+    assert response.status_code == 202
