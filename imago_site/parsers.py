@@ -8,6 +8,7 @@ API needs more than a handful of levels, so deeper documents are refused before 
 import codecs
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -89,6 +90,11 @@ class SingleValues(QueryDict):
         if len(self.getlist(key)) > 1:
             raise ValidationError({key: ["Sent more than once; this field takes one value."]})
         return super().__getitem__(key)
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        # Walks over every key (DRF's html list parsing does), not a read of one field.
+        for key in self:
+            yield key, super().__getitem__(key)
 
 
 def single_values(data: MultiValueDict) -> SingleValues:
