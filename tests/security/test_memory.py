@@ -336,7 +336,7 @@ def test_a_plate_task_with_one_file_over_a_lowered_budget_covers_the_others(
     run_jobs()
     status = owner.api.get(f"/api/v1/task-status/{created.json()['task_id']}").json()
     assert status["status"] == "completed"
-    by_name = {r["filename"]: r for r in status["results"]}
+    by_name = {r["source_filename"]: r for r in status["results"]}
     assert by_name["small.png"]["status"] == "done"
     assert by_name["wide.png"]["status"] == "failed"
     assert by_name["wide.png"]["error"]["code"] == "over_memory_budget"
