@@ -5,6 +5,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m venv /venv
 COPY pyproject.toml README.md manage.py ./
+COPY kit kit
 COPY imago_site imago_site
 COPY images images
 COPY annotations annotations

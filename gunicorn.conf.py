@@ -17,8 +17,8 @@ os.makedirs(metrics_dir, exist_ok=True)
 
 # gunicorn's own lines (workers booting, timeouts) in the application's format; the application
 # writes one access line per request itself (logger imago.request), with route and request id.
-from imago_site.logs import logging_config  # noqa: E402
 from imago_site.settings import LOG_FORMAT, LOG_LEVEL, TRUSTED_PROXIES  # noqa: E402
+from kit.logs import logging_config  # noqa: E402
 
 logconfig_dict = logging_config(LOG_FORMAT, LOG_LEVEL)
 accesslog = None

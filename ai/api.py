@@ -18,10 +18,10 @@ from ai.serializers import (
     SummaryResponseSerializer,
     VisionResultSerializer,
 )
-from images import selectors
+from images.library import selectors
 from images.models import Scope
-from imago_site.errors import ApiError
-from imago_site.openapi import error_responses
+from kit.errors import ApiError
+from kit.openapi import error_responses
 
 FETCH_STATUS = {
     "blocked_address": 400,

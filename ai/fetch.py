@@ -7,8 +7,8 @@ import httpx
 import trafilatura
 from django.conf import settings
 
-from imago_site.outbound import OutboundError as FetchError
-from imago_site.outbound import read_capped, stream
+from kit.outbound import OutboundError as FetchError
+from kit.outbound import read_capped, stream
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 

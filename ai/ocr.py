@@ -10,7 +10,7 @@ import PIL.Image
 import PIL.ImageOps
 import pytesseract
 
-from images import budget
+from images.library import budget
 
 # Tesseract's OpenMP threads spin on small machines (a drawn page took 2.4 CPU s with them on
 # 2 cores, 0.6 s without): one thread per process, and several worker processes, instead.

@@ -14,9 +14,9 @@ from ai.providers import Completion, ProviderError, TaskDraft, provider_named
 from ai.providers.local import ocr_keywords
 from ai.providers.vocabulary import class_name_in
 from ai.selectors import ai_settings_for
-from images import budget, storage
+from images.library import budget, storage
+from images.library.services import image_add_tags
 from images.models import Client, Image
-from images.services import image_add_tags
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """The AI pipeline steps: OCR, then vision (which reads the OCR text and the detections)."""
 
 from ai import services
+from images.library.pipeline import step
 from images.models import Image
-from images.pipeline import step
 
 
 @step("ocr")

@@ -24,8 +24,9 @@ from annotations.models import (
 )
 from annotations.selectors import evidence_box
 from annotations.serializers import source_image_url
-from images.admin import ReadOnlyInline, thumbnail_tag
-from imago_site import outbound
+from images.library.admin import thumbnail_tag
+from kit import outbound
+from kit.admin import ReadOnlyInline
 
 # Each review state as a filter on the annotation column.
 STATUSES = {

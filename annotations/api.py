@@ -38,11 +38,11 @@ from annotations.serializers import (
     comma_list,
     language,
 )
-from images.auth import ClientPrincipal, ClientRateThrottle, is_operator, required_scopes
 from images.models import Scope
-from imago_site.addresses import address_key, client_address
-from imago_site.errors import ApiError
-from imago_site.openapi import AutoSchema, error_responses
+from images.tenancy.auth import ClientPrincipal, ClientRateThrottle, is_operator, required_scopes
+from kit.addresses import address_key, client_address
+from kit.errors import ApiError
+from kit.openapi import AutoSchema, error_responses
 
 logger = logging.getLogger(__name__)
 

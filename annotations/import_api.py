@@ -9,9 +9,9 @@ from rest_framework.views import APIView
 
 from annotations import importer
 from annotations.models import InsightImport
-from images import selectors
+from images.library import selectors
 from images.models import Scope
-from imago_site.errors import ApiError
+from kit.errors import ApiError
 
 
 class ImportRequestSerializer(serializers.Serializer):

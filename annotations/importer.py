@@ -53,11 +53,11 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from annotations.models import AnnotationVote, Insight, InsightImport, new_random_key
-from images import storage
+from images.library import storage
+from images.library.pipeline import queue_check, queue_name_for
 from images.models import Client
-from images.pipeline import queue_check, queue_name_for
-from imago_site import parsers
-from imago_site.workers import enqueue_after_commit, is_live_job
+from kit import parsers
+from kit.workers import enqueue_after_commit, is_live_job
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from rest_framework.request import Request
 from annotations.models import Insight
 from annotations.selectors import Order, QuestionFilters, evidence_box
 from annotations.services import ALL_RESULTS
-from images.signing import signed_url
-from imago_site import parsers
+from images.library.signing import signed_url
+from kit import parsers
 
 # Question texts by insight type; `lang` picks the translation (annotations/locale/*/django.po).
 QUESTION_TEXTS = {

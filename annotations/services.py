@@ -16,15 +16,16 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from annotations.models import Annotation, AnnotationVote, Insight, InsightSettings
+from images.library.services import image_add_tags, tag_name
 from images.models import ImageTag
-from images.services import image_add_tags, tag_name
-from imago_site import outbound
-from imago_site.addresses import address_key
+from kit import outbound
+from kit.addresses import address_key
 
 logger = logging.getLogger(__name__)
 
 VOTES_TO_APPLY = 3
-# Tags that the pipeline gave an image (ai.services, images.detection), as opposed to people.
+# Tags that the pipeline gave an image (ai.services, images.detection.services), as opposed
+# to people.
 MACHINE_TAG_SOURCES = ("ai", "detection")
 
 

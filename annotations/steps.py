@@ -17,8 +17,8 @@ from django.db.models import Count
 from ai.models import OcrResult, VisionResult
 from ai.providers.vocabulary import class_name_in
 from annotations.models import Insight, InsightKeyword, InsightType
+from images.library.pipeline import step
 from images.models import Detection, Image
-from images.pipeline import step
 
 PREDICTOR_PREFIX = "imago-"
 OCR_PREDICTOR = "imago-ocr-keywords"

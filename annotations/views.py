@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from images.auth import is_operator
+from images.tenancy.auth import is_operator
 
 LANGUAGES = {"en": "English", "fr": "Français"}
 # Query parameters the page passes on to the question route, as the API spells them.

@@ -37,7 +37,7 @@ import PIL.Image  # noqa: E402
 import PIL.ImageOps  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from images.engine import (  # noqa: E402
+from images.detection.engine import (  # noqa: E402
     ModelSpec,
     OnnxDetector,
     ordered_map,
@@ -53,7 +53,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imago_site.settings")
 import django; django.setup()
 import PIL.Image
 from bench.detect import spec
-from images.engine import get_detector, ordered_map
+from images.detection.engine import get_detector, ordered_map
 picture = PIL.Image.new("RGB", (1280, 720), "gray")
 for name in ("coco", "plates"):
     get_detector(spec(name), threads=2).predict(picture)

@@ -150,7 +150,7 @@ def _write_predictions(path: Path, count: int, *, seed: int = 6) -> None:
 
 
 def _tenants() -> tuple:
-    from images import services
+    from images.tenancy import services
 
     client, key = services.client_create(name="Bench", rate_limit=10**9)
     return client, key
@@ -159,7 +159,7 @@ def _tenants() -> tuple:
 def _bench_import(path: Path, update: Path, client, args: argparse.Namespace) -> None:
     from annotations import importer
     from annotations.models import Insight
-    from images import services
+    from images.library import services
 
     print("(a) import")
     ours = _timed_import("importer (first load)", client, path)

@@ -32,7 +32,7 @@ from PIL import Image, ImageDraw, ImageFilter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from images.thumbnails import render_thumbnails  # noqa: E402 (needs the path above)
+from images.library.thumbnails import render_thumbnails  # noqa: E402 (needs the path above)
 
 SIZES = (256, 1024)
 QUALITY = 80

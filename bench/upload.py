@@ -163,7 +163,7 @@ def main() -> None:
     subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], env=env, cwd=ROOT, check=True)
     made = django(
         env,
-        "from images.services import client_create; "
+        "from images.tenancy.services import client_create; "
         "c, k = client_create(name='Bench', scopes=['images:write'], rate_limit=10**9); "
         "print(c.pk, k)",
     )

@@ -4,7 +4,9 @@ from datetime import timedelta
 
 from django.conf import settings
 
-from images import anonymize, detection, pipeline
+from images.detection import services as detection
+from images.library import pipeline
+from images.plates import anonymize
 
 
 def run_step(image_id: int, step_name: str) -> None:

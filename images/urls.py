@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
-from images import anonymize_api, detection_api
+from images.detection import api as detection_api
+from images.plates import api as anonymize_api
 
 urlpatterns = [
     path("detect/image", detection_api.DetectImageView.as_view(), name="detect-image"),

@@ -6,7 +6,6 @@ are read here rather than in any one app's selectors.
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlencode
 
 import django_rq
 import redis
@@ -19,12 +18,11 @@ from django_rq.settings import get_queues_map
 
 from annotations.models import Insight
 from images.models import Client, Image, ImageStatus, ImageStep, PlateTask, StepStatus
+from kit.admin import capped_count, changelist
 
 WINDOWS = {"last hour": timedelta(hours=1), "last day": timedelta(days=1)}
 # The tenants listed, largest storage first; the client list has them all.
 TENANT_ROWS = 20
-# Open insights are counted up to this many: an exact count of millions is a scan of them all.
-COUNT_CAP = 10_000
 
 # What an operator reads, the tasks it counts, and the task list's filter that shows them.
 PLATE_TASK_STATES = [
@@ -50,26 +48,6 @@ class QueueRow:
     name: str
     queued: Figure
     failed: Figure
-
-
-@dataclass(frozen=True)
-class CappedCount:
-    count: int
-    capped: bool
-
-    def __str__(self) -> str:
-        return f"{self.count:,}+" if self.capped else f"{self.count:,}"
-
-
-def changelist(model: type, **params: str) -> str:
-    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
-    return f"{url}?{urlencode(params)}" if params else url
-
-
-def capped_count(rows: QuerySet) -> CappedCount:
-    """How many rows, counted no further than COUNT_CAP (one query with a LIMIT inside)."""
-    count = rows[: COUNT_CAP + 1].count()
-    return CappedCount(min(count, COUNT_CAP), count > COUNT_CAP)
 
 
 def recent_images(now: datetime) -> dict[str, list[Figure]]:

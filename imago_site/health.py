@@ -7,12 +7,12 @@ from typing import Any
 
 import django_rq
 from django.conf import settings
-from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from rq import Worker
 
-from images import storage
-from images.engine import execution_providers
+from images.detection.engine import execution_providers
+from images.library import storage
+from kit.checks import database_check
 
 QUEUES = ("high", "default", "low")
 
@@ -20,12 +20,6 @@ QUEUES = ("high", "default", "low")
 def health(request: HttpRequest) -> JsonResponse:
     # `service` is what ObjectVision's /health answered beside `status`.
     return JsonResponse({"status": "ok", "service": "imago"})
-
-
-def database_check() -> dict[str, Any]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return {"vendor": connection.vendor}
 
 
 def _redis() -> dict[str, Any]:

@@ -12,7 +12,7 @@ from corsheaders.defaults import default_headers as cors_default_headers
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
-from imago_site import logs
+from kit import logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -116,8 +116,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First, so that every answer (redirects, 404s, 500s) carries the request id and is counted.
-    "imago_site.logs.RequestIdMiddleware",
-    "imago_site.metrics.MetricsMiddleware",
+    "kit.logs.RequestIdMiddleware",
+    "kit.metrics.MetricsMiddleware",
     # Before anything that may answer on its own (redirects, static files, CSRF refusals), so
     # that those answers carry the CORS headers too and preflights are answered here.
     "corsheaders.middleware.CorsMiddleware",
@@ -130,7 +130,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "images.auth.RateLimitHeadersMiddleware",
+    "images.tenancy.auth.RateLimitHeadersMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it answers a locked-out login attempt.
     "axes.middleware.AxesMiddleware",
@@ -168,7 +168,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=envint("ADMIN_LOGIN_COOLOFF_MINUTES", 15))
 # A username from an address: one attacker cannot lock a colleague out from elsewhere, and
 # guessing many usernames from one address is still counted per username.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_CLIENT_IP_CALLABLE = "imago_site.addresses.client_address"
+AXES_CLIENT_IP_CALLABLE = "kit.addresses.client_address"
 AXES_RESET_ON_SUCCESS = True
 # No banner on every start of every process (each management command, each worker).
 AXES_VERBOSE = False
@@ -229,8 +229,8 @@ RQ_QUEUES = {
 # Our classes carry the request id into jobs and bind the job id on worker log lines.
 RQ = {
     "COMMIT_MODE": "on_db_commit",
-    "QUEUE_CLASS": "imago_site.workers.Queue",
-    "WORKER_CLASS": "imago_site.workers.Worker",
+    "QUEUE_CLASS": "kit.workers.Queue",
+    "WORKER_CLASS": "kit.workers.Worker",
 }
 RQ_SHOW_ADMIN_LINK = True
 
@@ -265,7 +265,7 @@ if STORAGE_BACKEND == "s3":
         raise ImproperlyConfigured("SIGNED_URL_TTL must be 1 to 604800 seconds with S3 storage.")
     _s3_endpoint = env_any("S3_ENDPOINT_URL", "AWS_S3_ENDPOINT_URL")
     _default_storage = {
-        "BACKEND": "images.s3.S3Storage",
+        "BACKEND": "images.library.s3.S3Storage",
         "OPTIONS": {
             "bucket_name": env_any("S3_BUCKET", "AWS_STORAGE_BUCKET_NAME", default="imago"),
             "endpoint_url": _s3_endpoint or None,
@@ -311,23 +311,23 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "images.auth.ApiKeyAuthentication",
+        "images.tenancy.auth.ApiKeyAuthentication",
         "images.compat.objectvision.auth.MemberJwtAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "images.compat.plate_detect.auth.KeylessAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["images.auth.HasScopes"],
+    "DEFAULT_PERMISSION_CLASSES": ["images.tenancy.auth.HasScopes"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_THROTTLE_CLASSES": ["images.auth.ClientRateThrottle"],
-    "DEFAULT_PAGINATION_CLASS": "imago_site.pagination.PageNumberPagination",
+    "DEFAULT_THROTTLE_CLASSES": ["images.tenancy.auth.ClientRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "kit.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "imago_site.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "imago_site.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "kit.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "kit.errors.api_exception_handler",
     # JSON with a depth limit (API_JSON_MAX_DEPTH); forms and multipart as DRF reads them.
     "DEFAULT_PARSER_CLASSES": [
-        "imago_site.parsers.JSONParser",
-        "imago_site.parsers.FormParser",
-        "imago_site.parsers.MultiPartParser",
+        "kit.parsers.JSONParser",
+        "kit.parsers.FormParser",
+        "kit.parsers.MultiPartParser",
     ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -347,7 +347,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # The areas operations are grouped under (imago_site.openapi.AREAS picks each one's).
+    # The areas operations are grouped under (kit.openapi.AREAS picks each one's).
     "TAGS": [
         {"name": "images", "description": "Upload, list, process and download images."},
         {"name": "detection", "description": "Object detection on stored or sent images."},
@@ -375,8 +375,8 @@ SPECTACULAR_SETTINGS = {
 MAX_UPLOAD_BYTES = int(env_any("MAX_UPLOAD_BYTES", "MAX_FILE_SIZE_BYTES", default=str(50 * 2**20)))
 MAX_UPLOAD_FILES = int(env_any("MAX_UPLOAD_FILES", "MAX_FILES_PER_REQUEST", default="50"))
 MAX_IMAGE_PIXELS = envint("MAX_IMAGE_PIXELS", 100_000_000)
-# Memory one image may take while a step processes it, counted in decoded pixels (images.budget):
-# larger images are refused at upload (413 over_memory_budget).
+# Memory one image may take while a step processes it, counted in decoded pixels
+# (images.library.budget): larger images are refused at upload (413 over_memory_budget).
 IMAGE_MEMORY_BUDGET_MB = envint("IMAGE_MEMORY_BUDGET_MB", 1024)
 # Django would refuse a multi-file request before our own checks could name the file at fault.
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES

@@ -10,9 +10,10 @@ from drf_spectacular.views import (
 from rest_framework import routers
 
 from annotations.views import question_page
-from images.api import ClientViewSet, ImageViewSet
 from images.compat.fastapi_imago.root import site_root
-from images.signing import serve_signed
+from images.library.api import ImageViewSet
+from images.library.signing import serve_signed
+from images.tenancy.api import ClientViewSet
 from imago_site import health
 from imago_site.metrics import MetricsView
 
@@ -65,6 +66,6 @@ urlpatterns = [
     path("", include("images.compat.fastapi_imago.urls")),
 ]
 
-handler400 = "imago_site.errors.json_400"
-handler404 = "imago_site.errors.json_404"
-handler500 = "imago_site.errors.json_500"
+handler400 = "kit.errors.json_400"
+handler404 = "kit.errors.json_404"
+handler500 = "kit.errors.json_500"

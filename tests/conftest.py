@@ -8,7 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from images.models import ALL_SCOPES
-from imago_site.workers import SimpleWorker
+from kit.workers import SimpleWorker
 from tests.helpers import Tenant, make_tenant
 
 

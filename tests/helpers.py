@@ -12,8 +12,8 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from images import services
 from images.models import DEFAULT_SCOPES, Client
+from images.tenancy import services
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

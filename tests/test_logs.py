@@ -15,11 +15,11 @@ from django.db import connection, transaction
 from django.test import Client as HttpClient
 from django.urls import path
 
-from images import pipeline
+from images.library import pipeline
 from images.models import Image
-from imago_site import logs
 from imago_site.urls import urlpatterns as site_urlpatterns
-from imago_site.workers import Worker
+from kit import logs
+from kit.workers import Worker
 from tests.helpers import image_bytes, upload
 
 
@@ -29,8 +29,8 @@ def _explode(request):
 
 # A URLconf for the 500 test: the site's routes plus one view that fails.
 urlpatterns = [path("api/v1/explode", _explode), *site_urlpatterns]
-handler404 = "imago_site.errors.json_404"
-handler500 = "imago_site.errors.json_500"
+handler404 = "kit.errors.json_404"
+handler500 = "kit.errors.json_500"
 
 
 @pytest.fixture

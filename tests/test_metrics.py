@@ -9,8 +9,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rq import Queue
 
-from images import pipeline
-from imago_site import metrics
+from images.library import pipeline
+from kit import metrics
 from tests.helpers import image_bytes, upload, upload_file
 
 OUTSIDE = "203.0.113.7"  # TEST-NET-3: never in the default allowed networks
@@ -180,7 +180,7 @@ def test_the_allowed_networks_come_from_settings(settings):
 @pytest.mark.django_db
 def test_a_scrape_survives_redis_being_down_and_says_so(monkeypatch):
     unreachable = redis.Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))
-    monkeypatch.setattr(metrics, "_redis", lambda: unreachable)
+    monkeypatch.setattr(metrics, "redis_connection", lambda: unreachable)
     monkeypatch.setattr(django_rq, "get_queue", lambda name: Queue(name, connection=unreachable))
     # Recording a figure must not fail the step that produced it.
     metrics.step_observed(step="exif", outcome="done", seconds=0.1)

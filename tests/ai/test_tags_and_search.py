@@ -1,8 +1,8 @@
 """GET /api/v1/images/tags/ (the tenant's tags with counts) and GET /api/v1/images/?q= search."""
 
 from ai.models import OcrResult, VisionResult
+from images.library.services import image_add_tags
 from images.models import Image
-from images.services import image_add_tags
 from tests.helpers import image_bytes, upload
 
 

@@ -18,8 +18,8 @@ from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from annotations.models import AnnotationVote, Insight
+from images.library.steps import thumbnails_step
 from images.models import Image
-from images.steps import thumbnails_step
 from tests.annotations.support import BARCODE, make_public
 from tests.helpers import image_bytes, upload
 from tests.live import SCREENSHOTS, requested_urls

@@ -331,7 +331,8 @@ def test_post_to_images_is_no_upload(owner):
     response = call(
         "post", "/images", owner.key, data={"file": upload_file("a.jpg", image_bytes())}
     )
-    # Undeclared, so it needs the admin scope (images.auth.required_scopes), and then is no route.
+    # Undeclared, so it needs the admin scope (images.tenancy.auth.required_scopes), and then is
+    # no route.
     assert (response.status_code, response.json()["code"]) == (403, "missing_scope")
     platform = make_tenant("Platform", scopes=ALL_SCOPES)
     data = {"file": upload_file("a.jpg", image_bytes())}

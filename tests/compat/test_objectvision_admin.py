@@ -5,7 +5,7 @@ from django.test import Client as BrowserClient
 
 from images.compat.objectvision.models import Member
 from images.models import Plan
-from images.services import client_create
+from images.tenancy.services import client_create
 
 CHANGELIST = "/admin/objectvision/member/"
 

@@ -8,8 +8,8 @@ import PIL.ImageOps
 import pytest
 from django.conf import settings
 
-from images.anonymize import anonymize_picture
 from images.models import Client
+from images.plates.anonymize import anonymize_picture
 from tests.helpers import shared_data
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from images.engine import (
+from images.detection.engine import (
     Letterbox,
     ProtoGrid,
     boxes_to_original,

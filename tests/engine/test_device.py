@@ -13,8 +13,8 @@ import PIL.Image
 import pytest
 from django.test import Client as HttpClient
 
-from images import engine
-from images.engine import OnnxDetector, execution_providers
+from images.detection import engine
+from images.detection.engine import OnnxDetector, execution_providers
 from tests.engine.test_models import spec
 from tests.helpers import image_bytes
 

@@ -7,8 +7,8 @@ import onnx
 import onnxruntime
 import pytest
 
-from images import engine
-from images.engine import (
+from images.detection import engine
+from images.detection.engine import (
     HeadLayout,
     LevelCut,
     OnnxDetector,
@@ -130,7 +130,7 @@ def test_a_cut_that_decodes_differently_runs_the_whole_export(monkeypatch, caplo
         return LevelCut(cut.network, cut.tail, wrong)
 
     monkeypatch.setattr(engine, "level_cut", swapped)
-    with caplog.at_level(logging.WARNING, logger="images.engine"):
+    with caplog.at_level(logging.WARNING, logger="images.detection.engine"):
         detector = OnnxDetector(spec("coco"), threads=1)
     assert detector.layout is None
     assert "decodes differently" in caplog.text

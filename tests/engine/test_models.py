@@ -9,7 +9,7 @@ import PIL.ImageOps
 import pytest
 from django.conf import settings
 
-from images.engine import (
+from images.detection.engine import (
     ModelSpec,
     OnnxDetector,
     get_detector,

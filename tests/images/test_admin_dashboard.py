@@ -6,10 +6,11 @@ import django_rq
 import pytest
 from django.utils import timezone
 
+import kit.admin
 from annotations.models import Insight
 from images.models import ImageStep, PlateTask, PlateTaskFile
 from imago_site import dashboard
-from imago_site.workers import SimpleWorker
+from kit.workers import SimpleWorker
 from tests.images.admin_support import queries, result_count, stored
 
 HOUR, DAY = "last hour", "last day"
@@ -124,7 +125,7 @@ def test_insights_waiting_for_a_decision_are_counted_up_to_a_cap(root, owner, ot
     waiting = figures(root)["open_insights"]
     assert (waiting.count, waiting.label) == (3, "3")
     assert result_count(root, waiting.url) == 3
-    monkeypatch.setattr(dashboard, "COUNT_CAP", 2)
+    monkeypatch.setattr(kit.admin, "COUNT_CAP", 2)
     waiting = figures(root)["open_insights"]
     assert (waiting.count, waiting.label) == (2, "2+")
     assert "2+" in root.get("/admin/").content.decode()

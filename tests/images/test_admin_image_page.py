@@ -6,9 +6,9 @@ import pytest
 from django.core.files.storage import default_storage
 
 from ai.models import OcrResult, VisionResult
+from images.library.pipeline import step_names
+from images.library.services import image_add_tags
 from images.models import Detection, Exif, Image
-from images.pipeline import step_names
-from images.services import image_add_tags
 from tests.annotations.test_question_page import photographed
 from tests.images.admin_support import csrf_token, queries, stored
 

@@ -18,9 +18,10 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from images import anonymize, storage
+from images.library import storage
 from images.models import AnonymizeSettings, PlateTask, PlateTaskFile, WebhookAttempt
-from images.review import edit_parse
+from images.plates import anonymize
+from images.plates.review import edit_parse
 from tests.helpers import image_bytes, shared_data, upload
 from tests.images.test_anonymize_api import PLATE_PHOTO, _task
 from tests.images.test_anonymize_api import receiver as receiver

@@ -2,8 +2,8 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from images import services
 from images.models import ApiKey, Scope
+from images.tenancy import services
 from tests.helpers import make_tenant
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ import PIL.Image
 import pytest
 from rest_framework.test import APIClient
 
+from images.library.services import client_usage
 from images.models import DetectionJob, Image
-from images.services import client_usage
 from tests.helpers import media_files, shared_data, upload_file
 
 CAR_PHOTO = "0b86cecf-67d1-4fc0-87c9-b36b0ee228bb.jpg"

@@ -250,7 +250,7 @@ def test_detection_deletes_with_its_image(owner, car_photo):
 
 def test_loading_ultralytics_keeps_pillows_own_open():
     pytest.importorskip("ultralytics", reason="the [yolo] extra is not installed")
-    from images.engine import ultralytics_model
+    from images.detection.engine import ultralytics_model
 
     with pytest.raises(Exception):  # noqa: B017 (any load error is fine: the point is PIL after)
         ultralytics_model(Path("/nonexistent.onnx"))

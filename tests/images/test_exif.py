@@ -11,7 +11,7 @@ import pytest
 from PIL import ExifTags, Image
 from PIL.TiffImagePlugin import IFDRational
 
-from images.exif import MAX_VALUE_CHARS, ExifData, json_safe, read_exif
+from images.library.exif import MAX_VALUE_CHARS, ExifData, json_safe, read_exif
 
 EXIF_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "exif"
 MISSING_DATA = f"shared EXIF samples not found at {EXIF_DATA} (see shared/data/README.md)"

@@ -4,7 +4,7 @@ import pytest
 from django.core import signing
 from rest_framework.test import APIClient
 
-from images import signing as file_signing
+from images.library import signing as file_signing
 from images.models import Image
 from tests.helpers import image_bytes, media_files, upload
 

@@ -12,9 +12,9 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from rq.job import Job
 
-from images import pipeline
+from images.library import pipeline
+from images.library.services import image_add_tags
 from images.models import Image, ImageStep
-from images.services import image_add_tags
 from tests.helpers import image_bytes, make_tenant, media_files, shared_data, upload
 
 

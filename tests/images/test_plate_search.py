@@ -10,8 +10,11 @@ import PIL.ImageOps
 import pytest
 from django.conf import settings
 
-from images import anonymize
-from images.anonymize import (
+from images.detection.engine import Found
+from images.detection.services import detect, detector_model_get
+from images.models import Client
+from images.plates import anonymize
+from images.plates.anonymize import (
     crop_box,
     find_plates,
     find_vehicles,
@@ -20,9 +23,6 @@ from images.anonymize import (
     quarters,
     shifted,
 )
-from images.detection import detect, detector_model_get
-from images.engine import Found
-from images.models import Client
 from tests.engine.test_models import iou
 from tests.helpers import shared_data
 

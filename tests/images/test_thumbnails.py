@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageStat, JpegImagePlugin
 
-from images.thumbnails import Thumbnail, render_thumbnails
+from images.library.thumbnails import Thumbnail, render_thumbnails
 
 ORIENTATION_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "exif" / "orientation"
 # Correctly oriented samples differ from sample 1 by about 5 (their own JPEG re-encoding);

@@ -6,8 +6,8 @@ import PIL.Image
 import pillow_heif
 import pytest
 
+from images.library.pipeline import step_names
 from images.models import Image, ImageStep
-from images.pipeline import step_names
 from tests.helpers import image_bytes, make_tenant, media_files, upload, upload_file
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from django.conf import settings
 
-from images import pipeline
+from images.library import pipeline
 from images.models import Image, ImageStep
 from tests.helpers import Tenant, image_bytes, make_tenant, media_files
 

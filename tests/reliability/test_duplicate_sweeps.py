@@ -7,8 +7,9 @@ import django_rq
 import pytest
 from django.utils import timezone
 
-from images import anonymize, detection
+from images.detection import services as detection
 from images.models import DetectionJob, DetectionRun, PlateTask
+from images.plates import anonymize
 from tests.helpers import image_bytes, media_files, upload_file
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.django_db(transaction=True)]

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from rq.registry import StartedJobRegistry
 
-from images import pipeline
+from images.library import pipeline
 from images.models import Image, ImageStep
 from tests.helpers import image_bytes, upload
 from tests.reliability import gate

@@ -16,8 +16,8 @@ django.setup()
 import django_rq  # noqa: E402
 from rq.job import Job  # noqa: E402
 
-from images.pipeline import step  # noqa: E402
-from imago_site.workers import Worker  # noqa: E402
+from images.library.pipeline import step  # noqa: E402
+from kit.workers import Worker  # noqa: E402
 from tests.reliability.gate import STEP_NAME, wait_for_gate  # noqa: E402
 
 HEARTBEAT_GRACE = 2

@@ -16,6 +16,7 @@ from django.utils.html import escape
 
 from ai.models import OcrResult, VisionResult
 from annotations.models import Insight, InsightImport
+from images.library.services import image_add_tags
 from images.models import (
     Detection,
     DetectorModel,
@@ -26,7 +27,6 @@ from images.models import (
     PlateTaskFile,
     Thumbnail,
 )
-from images.services import image_add_tags
 
 EMPTY = {"", "-", "—"}
 OUR_APPS = {"images", "annotations", "ai"}

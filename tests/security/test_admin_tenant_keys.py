@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.test import Client as BrowserClient
 from rest_framework.test import APIClient
 
-from images.auth import hash_key
 from images.models import DEFAULT_SCOPES, ApiKey, Client, Scope
+from images.tenancy.auth import hash_key
 
 ADD = "/admin/images/client/add/"
 # The inline formsets' management forms: none added on the add page.

@@ -10,9 +10,9 @@ import time
 import pytest
 from django.test import Client as BrowserClient
 
-from images.api import UsagePagination
+from images.library.api import UsagePagination
 from images.models import AnonymizeSettings, PlateTask
-from imago_site.parsers import json_depth
+from kit.parsers import json_depth
 from tests.helpers import image_bytes, upload, upload_file
 
 HUGE_ID = "9" * 4_301  # one digit past what int() parses from text

@@ -11,8 +11,8 @@ import structlog
 from django.test import Client as HttpClient
 from django.urls import path
 
-from imago_site import logs
 from imago_site.urls import urlpatterns as site_urlpatterns
+from kit import logs
 
 WEBHOOK_SECRET = "whsec-5f1c0a9e7b3d42c8"
 API_KEY = "imago_Qm9vTRsk3yH7cXWn0fLpA1zVbE5uJ2iG"
@@ -37,7 +37,7 @@ def _explode(request):
 
 
 urlpatterns = [path("api/v1/explode", _explode), *site_urlpatterns]
-handler500 = "imago_site.errors.json_500"
+handler500 = "kit.errors.json_500"
 
 
 @pytest.fixture(params=["json", "console"])

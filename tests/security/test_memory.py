@@ -172,11 +172,11 @@ import numpy as np
 import PIL.Image
 from pathlib import Path
 from django.conf import settings
-from images.anonymize import open_oriented
-from images.detection import annotate
-from images.engine import ModelSpec, get_detector, read_onnx_metadata
-from images.validation import UploadRejected, inspect_upload
-from images.thumbnails import render_thumbnails
+from images.plates.anonymize import open_oriented
+from images.detection.services import annotate
+from images.detection.engine import ModelSpec, get_detector, read_onnx_metadata
+from images.library.validation import UploadRejected, inspect_upload
+from images.library.thumbnails import render_thumbnails
 from ai import ocr
 from ai.services import picture_for_ai
 
@@ -217,7 +217,7 @@ def detect(data):
     annotate(picture, detector("coco").predict(picture))
 
 def open_full(data):
-    from images import budget
+    from images.library import budget
     return budget.decode(PIL.Image.open(io.BytesIO(data)), mode="RGB")
 
 def anonymize(data):
@@ -265,7 +265,7 @@ def test_the_worst_accepted_image_keeps_every_step_within_the_budget(monkeypatch
 
 
 def test_an_image_over_the_budget_is_refused_at_upload_and_nothing_is_written(owner, settings):
-    # 1 MiB holds 74,898 pixels at 14 bytes each (images.budget.PEAK_BYTES_PER_PIXEL).
+    # 1 MiB holds 74,898 pixels at 14 bytes each (images.library.budget.PEAK_BYTES_PER_PIXEL).
     settings.IMAGE_MEMORY_BUDGET_MB = 1
     refused = upload(owner.api, ("wide.png", image_bytes("PNG", size=(300, 300))))
     assert refused.status_code == 413, refused.json()

@@ -20,9 +20,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from annotations.models import Insight, InsightSettings
-from images import anonymize
 from images.models import AnonymizeSettings, CoverMode, PlateTask
-from imago_site import outbound
+from images.plates import anonymize
+from kit import outbound
 from tests.ai.support import FakeServer, Reply
 from tests.annotations.support import BARCODE, answers, make_public
 from tests.helpers import Tenant, image_bytes, upload_file

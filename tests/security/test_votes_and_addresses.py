@@ -6,7 +6,7 @@ from django.test import RequestFactory
 from rest_framework.test import APIClient
 
 from annotations.models import AnnotationVote, Insight
-from imago_site.addresses import address_key, client_address
+from kit.addresses import address_key, client_address
 from tests.annotations.support import make_public
 
 ANNOTATE = "/api/v1/insights/annotate"

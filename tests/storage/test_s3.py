@@ -10,8 +10,9 @@ import PIL.Image
 import pytest
 from django.db import OperationalError
 
-from images import anonymize, services
+from images.library import services
 from images.models import Image, PlateTask
+from images.plates import anonymize
 from tests.helpers import image_bytes, upload, upload_file
 from tests.storage.conftest import Bucket
 

@@ -32,7 +32,7 @@ def test_compose_configures_minio_with_links_for_the_published_port():
         for name, value in compose["x-app"]["environment"].items()
     }
     storage = _default_storage(**environ)
-    assert storage["BACKEND"] == "images.s3.S3Storage"
+    assert storage["BACKEND"] == "images.library.s3.S3Storage"
     options = storage["OPTIONS"]
     assert options["endpoint_url"] == "http://minio:9000"
     assert options["public_endpoint_url"] == "http://localhost:9000"

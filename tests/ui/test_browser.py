@@ -13,8 +13,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from ai.models import OcrResult, VisionResult
+from images.library.services import image_add_tags
 from images.models import Detection, Exif, Image
-from images.services import image_add_tags
 from tests.annotations.test_question_page import (
     CAR_BOX,
     label_on,

@@ -14,15 +14,16 @@ from rest_framework.settings import api_settings
 
 from ai import api as ai_api
 from ai import selectors as ai_selectors
-from images import api as images_api
-from images import selectors, services
-from images.auth import HasScopes
 from images.compat.fastapi_imago import serializers as shapes
 from images.compat.fastapi_imago.auth import AdminKeyAuthentication, AdminKeyConfigured
 from images.compat.fastapi_imago.languages import LegacySummarizeRequestSerializer
+from images.library import api as images_api
+from images.library import selectors, services
+from images.library.serializers import ReprocessSerializer
 from images.models import Image, Scope
-from images.serializers import ReprocessSerializer
-from imago_site.errors import ApiError
+from images.tenancy import api as tenancy_api
+from images.tenancy.auth import HasScopes
+from kit.errors import ApiError
 
 READ, WRITE, DELETE = Scope.IMAGES_READ.value, Scope.IMAGES_WRITE.value, Scope.IMAGES_DELETE.value
 
@@ -139,7 +140,7 @@ def _link(url: str, expires_at: datetime) -> dict[str, Any]:
     }
 
 
-class ClientViewSet(images_api.ClientViewSet):
+class ClientViewSet(tenancy_api.ClientViewSet):
     """/auth/clients: Imago's tenants, for ADMIN_API_KEY (or a key with the admin scope)."""
 
     authentication_classes = [AdminKeyAuthentication, *api_settings.DEFAULT_AUTHENTICATION_CLASSES]

@@ -8,7 +8,7 @@ from django.conf import settings
 from rest_framework import authentication, permissions
 from rest_framework.request import Request
 
-from imago_site.errors import ApiError
+from kit.errors import ApiError
 
 if TYPE_CHECKING:
     from rest_framework.views import APIView

@@ -16,8 +16,8 @@ from annotations.api import AnonymousThrottle
 from images.compat.objectvision import services
 from images.compat.objectvision.auth import MemberPrincipal
 from images.compat.objectvision.models import Member
-from imago_site.errors import ApiError
-from imago_site.openapi import error_responses
+from kit.errors import ApiError
+from kit.openapi import error_responses
 
 TAGS = ["users"]
 # Argon2 reads the whole password: a longer one only costs the server time.

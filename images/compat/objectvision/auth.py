@@ -8,8 +8,8 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import Token
 
-from images.auth import ClientPrincipal
 from images.compat.objectvision.models import Member
+from images.tenancy.auth import ClientPrincipal
 
 
 @dataclass

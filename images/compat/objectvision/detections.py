@@ -11,10 +11,10 @@ from django.db.models import Q, QuerySet
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from images import selectors
 from images.compat.objectvision.auth import MemberPrincipal
+from images.library import selectors
 from images.models import Detection, DetectionJob, DetectionRun
-from imago_site.errors import ApiError
+from kit.errors import ApiError
 
 HISTORY_DEFAULT_LIMIT = 10
 HISTORY_MAX_LIMIT = 100

@@ -10,7 +10,7 @@ import django_rq
 from django.http import HttpRequest, JsonResponse
 from rq import Worker
 
-from imago_site import health
+from kit.checks import database_check
 
 
 def _redis_ping() -> dict[str, Any]:
@@ -19,7 +19,7 @@ def _redis_ping() -> dict[str, Any]:
 
 
 def _database_select() -> dict[str, Any]:
-    health.database_check()
+    database_check()
     return {"database": "connected"}
 
 

@@ -12,7 +12,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from images.compat.objectvision.models import Member
 from images.models import Plan
-from images.services import client_create
+from images.tenancy.services import client_create
 
 
 class AuthRefused(Exception):

@@ -7,8 +7,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication
 from rest_framework.request import Request
 
-from images.auth import ClientPrincipal
 from images.models import Client
+from images.tenancy.auth import ClientPrincipal
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from images.anonymize_api import task_get
-from images.api import READ
-from imago_site.errors import ApiError
+from images.library.api import READ
+from images.plates.api import task_get
+from kit.errors import ApiError
 
 
 class FirstRenderer(BaseContentNegotiation):

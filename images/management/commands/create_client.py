@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from images import services
 from images.models import ALL_SCOPES, DEFAULT_SCOPES, Plan
+from images.tenancy import services
 
 
 class Command(BaseCommand):

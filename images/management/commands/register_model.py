@@ -11,8 +11,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import slug_re
 from django.utils.text import slugify
 
-from images import detection, pt_export
-from images.model_files import ModelRefused
+from images.detection import pt_export
+from images.detection import services as detection
+from images.detection.model_files import ModelRefused
 from images.models import Client
 
 

@@ -3,9 +3,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from images import services
+from images.library import services
+from images.library.pipeline import step_names
 from images.models import Image, ImageStatus
-from images.pipeline import step_names
 
 
 class Command(BaseCommand):

@@ -6,9 +6,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from redis.exceptions import RedisError
 
-from images.anonymize import plate_tasks_sweep
-from images.detection import detection_jobs_sweep
-from images.pipeline import pipeline_requeue_stuck
+from images.detection.services import detection_jobs_sweep
+from images.library.pipeline import pipeline_requeue_stuck
+from images.plates.anonymize import plate_tasks_sweep
 
 
 class Command(BaseCommand):

@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from annotations.importer import insights_import
 from annotations.models import InsightSettings
-from images import services
-from images.auth import hash_key, key_prefix
 from images.models import ALL_SCOPES, ApiKey, Client, Plan
+from images.tenancy import services
+from images.tenancy.auth import hash_key, key_prefix
 
 DEMO_SLUG = "demo"
 # Robotoff-shaped questions, so that the question page has something to ask on a fresh install.

@@ -1,0 +1,1 @@
+"""The image library: upload, storage, signed links, EXIF, thumbnails and the pipeline."""

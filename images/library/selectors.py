@@ -1,0 +1,94 @@
+"""Reads: the querysets every API view and admin page starts from."""
+
+import uuid
+
+from django.core.validators import slug_re
+from django.db.models import QuerySet
+from rest_framework.request import Request
+
+from images.models import Client, Image
+from images.tenancy.auth import ClientPrincipal, is_operator
+from kit.errors import ApiError
+
+
+def request_client(request: Request) -> Client | None:
+    """The tenant a request acts for: the key's, or for staff the one named by `?client=`.
+
+    None means a staff user looking at every tenant.
+    """
+    user = request.user
+    if isinstance(user, ClientPrincipal):
+        return user.client
+    if is_operator(user):
+        chosen = request.query_params.get("client") or request.data.get("client")
+        if chosen:
+            chosen = str(chosen)
+            lookup = {"pk": chosen} if chosen.isascii() and chosen.isdigit() else {"slug": chosen}
+            client = (
+                Client.objects.filter(**lookup).first()
+                if "pk" in lookup or slug_re.fullmatch(chosen)
+                else None
+            )
+            if client is None:
+                raise ApiError(400, "unknown_client", f"No client {chosen!r}.")
+            return client
+    return None
+
+
+def image_queryset(request: Request, *, with_steps: bool = True) -> QuerySet[Image]:
+    """The request's images; `with_steps=False` for lists not asked for `?expand=steps`, which
+    never show the steps: prefetching them would be the largest read of the page for nothing."""
+    related = ["steps", "thumbnails", "tags"] if with_steps else ["thumbnails", "tags"]
+    # Detection inputs not saved to the library are reached through their detection runs only.
+    images = (
+        Image.objects.filter(in_library=True)
+        .select_related("client", "exif")
+        .prefetch_related(*related)
+    )
+    client = request_client(request)
+    if client is not None:
+        return images.filter(client=client)
+    if is_operator(request.user):
+        return images
+    return images.none()
+
+
+def image_find(request: Request, value: object) -> Image | None:
+    """The request's image by id or uuid; None when it has none, or the value is neither."""
+    value = str(value)
+    if value.isascii() and value.isdigit():
+        pk = parse_number(value)
+        return None if pk is None else image_queryset(request).filter(pk=pk).first()
+    key = parse_uuid(value)
+    return None if key is None else image_queryset(request).filter(uuid=key).first()
+
+
+MAX_ID = 2**63 - 1  # the largest primary key any of our databases stores
+
+
+def parse_number(value: str) -> int | None:
+    """A primary key (or any count) from a URL, a query or a form; None when no row can have it.
+
+    isdigit() alone accepts "²" and other digits that int() refuses, and int() refuses text of
+    more than 4,300 digits; an id past 64 bits overflows the database's integer.
+    """
+    if not (value.isascii() and value.isdigit()) or len(value) > len(str(MAX_ID)):
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None
+
+
+def parse_uuid(value: str) -> uuid.UUID | None:
+    """A UUID from a URL or a form, or None: the database would refuse a malformed one."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def image_get(request: Request, value: object) -> Image:
+    """image_find, answering 404 when there is no such image."""
+    image = image_find(request, value)
+    if image is None:
+        raise ApiError(404, "not_found", "No such image.")
+    return image

@@ -1,0 +1,1 @@
+"""Plates: finding and covering them, plate tasks, their delivery, review and expiry."""

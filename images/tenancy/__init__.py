@@ -1,0 +1,1 @@
+"""Tenants: clients, API keys, scopes, authentication and throttles."""
