@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from annotations import importer
+from annotations.importer.records import prediction_record
 from annotations.models import Insight, InsightImport
 from tests.annotations.import_support import (
     import_command,
@@ -121,7 +122,7 @@ def test_an_upload_s_insights_carry_its_import_id(owner, run_jobs):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the COPY path is PostgreSQL's")
 def test_an_id_created_by_another_import_meanwhile_is_left_to_it(owner, other, monkeypatch):
     """Between a batch's lookups and its COPY, another tenant's import stored one of its ids."""
-    records = [importer.prediction_record(r) for r in predictions(3)]
+    records = [prediction_record(r) for r in predictions(3)]
     taken = records[1].id
     looked_up = importer._rows_by_id
 
