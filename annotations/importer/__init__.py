@@ -23,13 +23,11 @@ tenant's first load looks nothing up (see _Run).
 
 import contextlib
 import datetime as dt
-import gc
 import io
 import json
 import logging
 import operator
 import queue
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -57,6 +55,7 @@ from annotations.importer.reading import (
     read_records,
 )
 from annotations.importer.records import IMPORT_FIELDS, JSON_FIELDS, Record
+from annotations.importer.tuning import import_runtime
 from annotations.models import AnnotationVote, Insight, InsightImport, new_random_key
 from images import storage
 from images.models import Client
@@ -85,9 +84,6 @@ TENANT_ID_NAMESPACE = uuid.UUID("6f1d9a52-5b0e-4c39-9a51-3f0f0c1f2d7e")
 ADVISORY_LOCK_CLASS = 6_060_006
 # Whole runs of one tenant (session-level): see _tenant_runs.
 RUN_LOCK_CLASS = 6_060_007
-# Seconds between GIL handovers during a run (see _import_runtime).
-IMPORT_SWITCH_INTERVAL = 0.0005
-
 NATURAL_KEY = ("barcode", "type", "value", "value_tag", "source_image")
 # A record's fields always hold the natural key (prediction_record and question_record set it).
 _natural_key = operator.itemgetter(*NATURAL_KEY)
@@ -149,7 +145,7 @@ def insights_import(
     replace = source.format == "predictions" and not keep_missing
     run = _Run(client, run_id or uuid.uuid4(), replace=replace)
     batch_size = batch_size or settings.INSIGHT_IMPORT_BATCH_SIZE
-    with _tenant_runs(client, alone=replace), _import_runtime():
+    with _tenant_runs(client, alone=replace), import_runtime():
         # Holding the tenant alone, a run that finds it without insights is its first load:
         # nothing can match its records but its own rows and other tenants' ids. (SQLite, for
         # development, takes no run lock: there a first load assumes no other import of the
@@ -173,47 +169,6 @@ class _Run:
     id: uuid.UUID
     replace: bool
     first_load: bool = False
-
-
-class _ImportRuntime:
-    """The interpreter's settings while runs go on, put back when the last one ends (a process
-    may hold several at once: the tests do). They are the whole process's: a worker runs one job
-    at a time, and the command one run.
-
-    - The objects the process holds already are left out of the garbage collector's passes. A
-      run allocates a few dicts per record, which starts a collection every few hundred records;
-      the full ones walked the whole heap (Django's, a worker's models): a third of the time
-      spent reading a file. Records hold no reference cycles: what the run leaves behind is
-      still collected.
-    - Threads hand the GIL over every 0.5 ms instead of 5: the writing thread waits for
-      PostgreSQL and then for the GIL, which the reading thread, busy parsing, held for up to
-      5 ms after each of a batch's round trips (a fifth of a run's time at 1,000,000 records).
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.runs = 0
-        self.interval = sys.getswitchinterval()
-
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self.lock:
-            if not self.runs:
-                self.interval = sys.getswitchinterval()
-                gc.freeze()
-                sys.setswitchinterval(IMPORT_SWITCH_INTERVAL)
-            self.runs += 1
-        try:
-            yield
-        finally:
-            with self.lock:
-                self.runs -= 1
-                if not self.runs:
-                    sys.setswitchinterval(self.interval)
-                    gc.unfreeze()
-
-
-_import_runtime = _ImportRuntime()
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from annotations import importer
 from annotations.importer.records import prediction_record
+from annotations.importer.tuning import IMPORT_SWITCH_INTERVAL, ImportRuntime
 from annotations.models import Insight, InsightImport
 from tests.annotations.import_support import (
     import_command,
@@ -155,7 +156,7 @@ def test_a_run_puts_the_interpreters_settings_back(owner, tmp_path):
         patch.setattr(importer, "_import_records", import_records)
         import_file(owner, tmp_path, predictions(2))
 
-    assert seen[0][0] == importer.IMPORT_SWITCH_INTERVAL and seen[0][1] > frozen
+    assert seen[0][0] == IMPORT_SWITCH_INTERVAL and seen[0][1] > frozen
     assert (sys.getswitchinterval(), gc.get_freeze_count()) == (interval, frozen)
 
 
@@ -180,7 +181,7 @@ def test_a_first_load_outside_a_transaction_falls_back_in_the_writing_thread(tmp
 
 def test_overlapping_runs_put_the_settings_back_when_the_last_ends():
     interval, frozen = sys.getswitchinterval(), gc.get_freeze_count()
-    runtime = importer._ImportRuntime()
+    runtime = ImportRuntime()
     first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
     seen: list[float] = []
 
@@ -204,5 +205,5 @@ def test_overlapping_runs_put_the_settings_back_when_the_last_ends():
         thread.join(10)
 
     # The first run ended while the second still ran: the settings stayed until it ended too.
-    assert seen == [importer.IMPORT_SWITCH_INTERVAL]
+    assert seen == [IMPORT_SWITCH_INTERVAL]
     assert (sys.getswitchinterval(), gc.get_freeze_count()) == (interval, frozen)
