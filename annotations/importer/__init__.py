@@ -18,34 +18,30 @@ file of millions of lines takes constant memory. Re-importing follows Robotoff's
 On PostgreSQL new rows are COPYed into the table and changed ones through a temporary table and
 one UPDATE; other databases use bulk_create / bulk_update. Each new insight records the run that
 created it (Insight.import_run), which is how a run tells its own rows from older ones. A
-tenant's first load looks nothing up (see _Run).
+tenant's first load looks nothing up (see Run).
 """
 
 import contextlib
 import datetime as dt
-import io
-import json
 import logging
-import operator
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 import django_rq
-import orjson
-import psycopg
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
-from psycopg.copy import FileWriter
 from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
+from annotations.importer.copy_writer import IdTaken, with_copy_data, write
+from annotations.importer.planning import ImportCounts, Plan, Run
 from annotations.importer.reading import (
     FORMATS,
     BadLine,
@@ -54,9 +50,9 @@ from annotations.importer.reading import (
     open_source,
     read_records,
 )
-from annotations.importer.records import IMPORT_FIELDS, JSON_FIELDS, Record
+from annotations.importer.records import Record
 from annotations.importer.tuning import import_runtime
-from annotations.models import AnnotationVote, Insight, InsightImport, new_random_key
+from annotations.models import AnnotationVote, Insight, InsightImport
 from images import storage
 from images.models import Client
 from images.pipeline import queue_check, queue_name_for
@@ -77,48 +73,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Ids of insights made from another tenant's copy of the same prediction: stable, so that the
-# second tenant's re-imports find their own rows again.
-TENANT_ID_NAMESPACE = uuid.UUID("6f1d9a52-5b0e-4c39-9a51-3f0f0c1f2d7e")
 # Serialises batches of concurrent imports of one tenant on PostgreSQL (pg_advisory_xact_lock).
 ADVISORY_LOCK_CLASS = 6_060_006
 # Whole runs of one tenant (session-level): see _tenant_runs.
 RUN_LOCK_CLASS = 6_060_007
-NATURAL_KEY = ("barcode", "type", "value", "value_tag", "source_image")
-# A record's fields always hold the natural key (prediction_record and question_record set it).
-_natural_key = operator.itemgetter(*NATURAL_KEY)
-
-
-@dataclass
-class ImportCounts:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    bad: int = 0
-    deleted: int = 0
-
-    @property
-    def good(self) -> int:
-        return self.created + self.updated + self.unchanged
-
-    @property
-    def read(self) -> int:
-        return self.good + self.bad
-
-    def add(self, other: "ImportCounts") -> None:
-        self.created += other.created
-        self.updated += other.updated
-        self.unchanged += other.unchanged
-        self.bad += other.bad
-        self.deleted += other.deleted
-
-    def summary(self) -> str:
-        return (
-            f"created {self.created}, updated {self.updated}, "
-            f"unchanged {self.unchanged}, bad {self.bad}, deleted {self.deleted}"
-        )
-
-
 # --- Importing
 
 
@@ -143,7 +101,7 @@ def insights_import(
     """
     source = open_source(fp, format=format)
     replace = source.format == "predictions" and not keep_missing
-    run = _Run(client, run_id or uuid.uuid4(), replace=replace)
+    run = Run(client, run_id or uuid.uuid4(), replace=replace)
     batch_size = batch_size or settings.INSIGHT_IMPORT_BATCH_SIZE
     with _tenant_runs(client, alone=replace), import_runtime():
         # Holding the tenant alone, a run that finds it without insights is its first load:
@@ -152,23 +110,6 @@ def insights_import(
         # tenant runs beside it.)
         run.first_load = replace and not Insight.objects.filter(client=client).exists()
         return _import_records(source, run, batch_size, on_bad, on_batch)
-
-
-@dataclass
-class _Run:
-    """Who a run imports for, the id its new insights carry, and whether it replaces the rest.
-
-    first_load: the run began on a tenant without insights and no other import of the tenant
-    can run beside it, so no record has an insight from before the run to match or replace. Its
-    batches are written without looking anything up; the first batch that meets an id already
-    stored (written by an earlier batch of the run, or another tenant's) is planned again the
-    usual way, and so are the batches after it.
-    """
-
-    client: Client
-    id: uuid.UUID
-    replace: bool
-    first_load: bool = False
 
 
 @contextlib.contextmanager
@@ -203,7 +144,7 @@ def _tenant_runs(client: Client, *, alone: bool) -> Iterator[None]:
 
 def _import_records(
     source: Source,
-    run: _Run,
+    run: Run,
     batch_size: int,
     on_bad: Callable[[BadLine], None] | None,
     on_batch: Callable[[ImportCounts, float | None], None] | None,
@@ -250,7 +191,7 @@ class _Writer:
     With replace, it also records what the run saw, for delete_missing() after the last batch.
     """
 
-    def __init__(self, run: _Run) -> None:
+    def __init__(self, run: Run) -> None:
         self.run = run
         self.counts = ImportCounts()
         self.seen: _Seen | None = None
@@ -266,7 +207,7 @@ class _Writer:
         clears run.first_load: read here, it is a hint, which _import_batch checks again."""
         if not (self.run.first_load and records):
             return _Batch(records)
-        return _Batch(records, _Plan(self.run, records, look_up=False).ready())
+        return _Batch(records, with_copy_data(Plan(self.run, records, look_up=False)))
 
     def delete_missing(self) -> None:
         """After the last batch: delete the insights the run replaces (see _delete_missing)."""
@@ -312,7 +253,7 @@ class _BackgroundWriter(_Writer):
     next one. Batches are written in order, and at most two wait, so memory stays bounded.
     """
 
-    def __init__(self, run: _Run) -> None:
+    def __init__(self, run: Run) -> None:
         super().__init__(run)
         self.queue: queue.Queue[_Batch | _DeleteMissing | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
@@ -352,18 +293,14 @@ class _BackgroundWriter(_Writer):
             raise self.error
 
 
-def tenant_insight_id(insight_id: uuid.UUID, client: Client) -> uuid.UUID:
-    return uuid.uuid5(TENANT_ID_NAMESPACE, f"{insight_id}:{client.pk}")
-
-
 @dataclass
 class _Batch:
     records: list[Record]
     # A first load's plan, made by the reader (see _Writer._prepare).
-    plan: "_Plan | None" = None
+    plan: "Plan | None" = None
 
 
-def _import_batch(run: _Run, batch: _Batch, seen: "_Seen | None") -> ImportCounts:
+def _import_batch(run: Run, batch: _Batch, seen: "_Seen | None") -> ImportCounts:
     records = batch.records
     if not records:
         return ImportCounts()
@@ -393,81 +330,22 @@ def _import_batch(run: _Run, batch: _Batch, seen: "_Seen | None") -> ImportCount
         if run.first_load and batch.plan is not None:
             plan = _first_load(run, batch.plan)
         if plan is None:
-            plan = _Plan(run, records)
-            _write(plan)
+            plan = Plan(run, records)
+            write(plan)
         if seen is not None:
             seen.add(plan.matched, plan.replaced_pairs(records))
     return plan.counts
 
 
-class _IdTaken(Exception):
-    """A batch written without lookups met an id that is already stored."""
-
-
-def _first_load(run: _Run, plan: "_Plan") -> "_Plan | None":
-    """Write the plan of a first load's batch (see _Run), or None when it has to be planned
+def _first_load(run: Run, plan: "Plan") -> "Plan | None":
+    """Write the plan of a first load's batch (see Run), or None when it has to be planned
     again."""
     try:
-        _write(plan)
-    except _IdTaken:
+        write(plan)
+    except IdTaken:
         run.first_load = False
         return None
     return plan
-
-
-_LOADED = ["id", "client_id", "annotation", "import_run", *IMPORT_FIELDS]
-_SELECTED = ", ".join(f'"{name}"' for name in _LOADED)
-
-
-def _rows_by_id(ids: list[uuid.UUID], client: Client | None = None) -> list[dict[str, Any]]:
-    if connection.vendor != "postgresql":
-        rows = Insight.objects.filter(id__in=ids)
-        if client is not None:
-            rows = rows.filter(client=client)
-        return list(rows.order_by().values(*_LOADED))
-    # One array parameter: a batch's thousands of `IN (%s, …)` placeholders cost more to build
-    # and parse than the lookups themselves.
-    sql = f"SELECT {_SELECTED} FROM {Insight._meta.db_table} WHERE id = ANY(%s::uuid[])"
-    if client is not None:
-        return _fetch(f"{sql} AND client_id = %s", [ids, client.pk])
-    return _fetch(sql, [ids])
-
-
-def _rows_by_barcode(client: Client, barcodes: list[str]) -> list[dict[str, Any]]:
-    if connection.vendor != "postgresql":
-        rows = Insight.objects.filter(client=client, barcode__in=barcodes)
-        return list(rows.order_by().values(*_LOADED))
-    # One probe of the (client, barcode) index per barcode. With `barcode = ANY(…)` or a plain
-    # join, and the stale statistics of a table growing under an import, the planner reads the
-    # whole tenant for every batch instead; OFFSET 0 keeps it from flattening the subquery
-    # into such a join.
-    sql = (
-        f"SELECT found.* FROM unnest(%s::text[]) AS wanted(barcode) CROSS JOIN LATERAL "
-        f"(SELECT {_SELECTED} FROM {Insight._meta.db_table} "
-        f"WHERE client_id = %s AND barcode = wanted.barcode OFFSET 0) AS found"
-    )
-    return _fetch(sql, [barcodes, client.pk])
-
-
-def _fetch(sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    """Rows as dicts, decoding JSON here: Django's converters cost more than the query.
-
-    psycopg gives uuid, timestamptz and the rest as Python values already; Django has it give
-    jsonb as text, most of which is an empty list.
-    """
-    json_at = [i for i, name in enumerate(_LOADED) if name in JSON_FIELDS]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    found = []
-    for row in rows:
-        values = list(row)
-        for i in json_at:
-            text = values[i]
-            if isinstance(text, str):
-                values[i] = [] if text == "[]" else orjson.loads(text)
-        found.append(dict(zip(_LOADED, values, strict=True)))
-    return found
 
 
 class _Seen:
@@ -525,7 +403,7 @@ class _Seen:
             cursor.execute(f"CREATE INDEX {self.matched_table}_id ON {self.matched_table} (id)")
 
 
-def _delete_missing(run: _Run, seen: _Seen) -> int:
+def _delete_missing(run: Run, seen: _Seen) -> int:
     """Delete the tenant's insights of the pairs the run saw that it neither created nor matched,
     unless annotated or voted on (AnnotationVote cascades: its rows are checked, not only n_votes)
     or linked to an image (Imago's own pipeline made those; no file of predictions holds them).
@@ -569,298 +447,6 @@ def _delete_missing(run: _Run, seen: _Seen) -> int:
             [run.client.pk, run_id],
         )
         return cursor.rowcount
-
-
-class _Plan:
-    """What a batch does: rows to create, rows to update, and the counts.
-
-    matched: the existing insights its records found, by id or natural key (updated or not).
-    """
-
-    def __init__(self, run: _Run, records: list[Record], *, look_up: bool = True) -> None:
-        self.run = run
-        # Without lookups (a first load), every id is taken to be new, and a write that meets
-        # one stored already raises _IdTaken.
-        self.look_up = look_up
-        self.counts = ImportCounts()
-        self.creates: dict[uuid.UUID, dict[str, Any]] = {}
-        self.updates: dict[uuid.UUID, dict[str, Any]] = {}
-        self.matched: list[uuid.UUID] = []
-        # Barcodes whose insights are all known, and the pairs among them with insights from
-        # before the run: read by the lookups, or, in a first load, none (nothing was there).
-        self.read_barcodes: set[str] = set()
-        self.older_pairs: set[tuple[str, str]] = set()
-        self.create_data: bytes | None = None
-        self.by_id: dict[uuid.UUID, dict[str, Any]] = {}
-        if look_up:
-            records = self._own_ids(run.client, records)
-        self._plan(run.client, records)
-
-    def _own_ids(self, client: Client, records: list[Record]) -> list[Record]:
-        """Load the rows these ids name; ids that another tenant holds get this tenant's id."""
-        ids = [r.id for r in records]
-        self.by_id = {row["id"]: row for row in _rows_by_id(ids)}
-        foreign = {i for i, row in self.by_id.items() if row["client_id"] != client.pk}
-        if not foreign:
-            return records
-        records = [
-            Record(tenant_insight_id(r.id, client), r.fields) if r.id in foreign else r
-            for r in records
-        ]
-        own_ids = [tenant_insight_id(i, client) for i in foreign]
-        self.by_id.update({row["id"]: row for row in _rows_by_id(own_ids, client)})
-        return records
-
-    def _plan(self, client: Client, records: list[Record]) -> None:
-        self.read_barcodes = {r.fields["barcode"] for r in records if r.id not in self.by_id}
-        candidates = []
-        if self.read_barcodes and self.look_up:
-            candidates = _rows_by_barcode(client, list(self.read_barcodes))
-        annotated_keys: set[tuple] = set()
-        open_by_key: dict[tuple, dict[str, Any]] = {}
-        for row in candidates:
-            # Natural keys match insights from before the run: two records of one file with
-            # different ids stay two insights, whichever batches they fall in.
-            if row["import_run"] != self.run.id:
-                self.older_pairs.add((row["barcode"], row["type"]))
-                key = _natural_key(row)
-                if row["annotation"] is not None:
-                    annotated_keys.add(key)
-                else:
-                    open_by_key.setdefault(key, row)
-        for record in records:
-            row = self.by_id.get(record.id)
-            if row is not None:
-                self._update(row, record.fields)
-            elif record.id in self.creates:
-                self._merge(record.id, record.fields)
-            else:
-                key = _natural_key(record.fields)
-                if key in annotated_keys:
-                    # Already answered by someone: not asked again.
-                    self.counts.unchanged += 1
-                elif key in open_by_key:
-                    self._update(open_by_key[key], record.fields)
-                else:
-                    self.creates[record.id] = _new_row(self.run, record)
-                    self.counts.created += 1
-
-    def ready(self) -> "_Plan":
-        """Format the rows to create as COPY data now, in the caller's thread (PostgreSQL)."""
-        if connection.vendor == "postgresql":
-            self.create_data = _copy_data(_copy_rows(self.creates.values(), _ALL_COLUMNS))
-        return self
-
-    def replaced_pairs(self, records: list[Record]) -> set[tuple[str, str]]:
-        """The records' (barcode, type) pairs that may hold insights the run replaces.
-
-        Of a barcode whose insights this batch read, only the pairs that had some from before
-        the run: nothing else adds insights without an image to a tenant while its replacing run
-        holds the run lock. A fresh import so leaves the final delete nothing to look at.
-        """
-        pairs = set()
-        for record in records:
-            pair = (record.fields["barcode"], record.fields["type"])
-            if pair[0] not in self.read_barcodes or pair in self.older_pairs:
-                pairs.add(pair)
-        return pairs
-
-    def _update(self, row: dict[str, Any], fields: dict[str, Any]) -> None:
-        self.matched.append(row["id"])
-        if row["annotation"] is not None:
-            self.counts.unchanged += 1
-            return
-        current = self.updates.get(row["id"]) or {name: row[name] for name in IMPORT_FIELDS}
-        new = {**current, **fields}
-        if new == current:
-            self.counts.unchanged += 1
-        else:
-            self.updates[row["id"]] = new
-            self.counts.updated += 1
-
-    def _merge(self, insight_id: uuid.UUID, fields: dict[str, Any]) -> None:
-        """A second record with the id of a row this batch creates: the later one wins."""
-        current = self.creates[insight_id]
-        if all(current[name] == value for name, value in fields.items()):
-            self.counts.unchanged += 1
-        else:
-            self.creates[insight_id] = {**current, **fields}
-            self.counts.updated += 1
-
-
-# A new insight's columns that records may leave out, with the model's defaults.
-_NEW_ROW = {
-    "image_id": None,
-    "completed_at": None,
-    "annotation": None,
-    "n_votes": 0,
-    "username": None,
-    "value": None,
-    "value_tag": None,
-    "source_image": None,
-    "automatic_processing": None,
-    "predictor": None,
-    "predictor_version": None,
-    "confidence": None,
-    "server_type": "off",
-    "bounding_box": None,
-    "unique_scans_n": 0,
-    "reserved_barcode": False,
-    "with_image": False,
-}
-
-
-def _new_row(run: _Run, record: Record) -> dict[str, Any]:
-    row = {
-        **_NEW_ROW,
-        "id": record.id,
-        "client_id": run.client.pk,
-        "import_run": run.id,
-        "random_key": new_random_key(),
-        # Fresh containers for each row: the bulk_create path makes models of them.
-        "data": {},
-        "countries": [],
-        "brands": [],
-        "campaign": [],
-        "lc": [],
-        **record.fields,
-    }
-    if "timestamp" not in row:
-        row["timestamp"] = timezone.now()
-    return row
-
-
-# --- Writing
-
-
-def _write(plan: _Plan) -> None:
-    if connection.vendor == "postgresql":
-        _write_postgresql(plan)
-    else:
-        _write_portable(plan)
-
-
-def _write_portable(plan: _Plan) -> None:
-    if plan.creates:
-        try:
-            with transaction.atomic():
-                Insight.objects.bulk_create([Insight(**row) for row in plan.creates.values()])
-        except IntegrityError as exc:
-            if plan.look_up:
-                raise
-            raise _IdTaken from exc
-    if plan.updates:
-        rows = [Insight(id=insight_id, **values) for insight_id, values in plan.updates.items()]
-        # Filtered so that an insight annotated since we read it is left alone.
-        Insight.objects.filter(annotation__isnull=True).bulk_update(rows, IMPORT_FIELDS)
-
-
-def _json_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    # Most lists are empty: skip the encoder for them.
-    if value == []:
-        return "[]"
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:
-        # An integer beyond 64 bits, which only the standard parser reads (see _parse).
-        return json.dumps(value)
-
-
-def _copy_rows(rows: Iterable[dict[str, Any]], names: list[str]) -> Iterator[list[Any]]:
-    json_at = [i for i, name in enumerate(names) if name in JSON_FIELDS]
-    for row in rows:
-        values = [row[name] for name in names]
-        for i in json_at:
-            values[i] = _json_text(values[i])
-        yield values
-
-
-def _write_postgresql(plan: _Plan) -> None:
-    table = Insight._meta.db_table
-    with connection.cursor() as cursor:
-        if plan.creates:
-            try:
-                # Straight into the table: the batch's ids were looked up under the tenant's lock
-                # (or, in a first load, taken to be new).
-                with transaction.atomic():
-                    _copy(cursor, table, _create_values(plan), _ALL_COLUMNS)
-            except IntegrityError as exc:
-                if not plan.look_up:
-                    raise _IdTaken from exc
-                # Another tenant's import created one of these ids meanwhile: skip those rows.
-                _temp_table(cursor, "insight_import_new", table)
-                _copy(cursor, "insight_import_new", _create_values(plan), _ALL_COLUMNS)
-                names = ", ".join(_ALL_COLUMNS)
-                cursor.execute(
-                    f"INSERT INTO {table} ({names}) SELECT {names} FROM insight_import_new "
-                    "ON CONFLICT (id) DO NOTHING"
-                )
-                lost = len(plan.creates) - cursor.rowcount
-                logger.warning("%s insights were created concurrently by another import", lost)
-                plan.counts.created -= lost
-                plan.counts.unchanged += lost
-        if plan.updates:
-            columns = [Insight._meta.get_field(name).column for name in IMPORT_FIELDS]
-            _temp_table(cursor, "insight_import_changed", table)
-            rows = ({"id": i, **values} for i, values in plan.updates.items())
-            names = ["id", *IMPORT_FIELDS]
-            _copy(cursor, "insight_import_changed", _copy_rows(rows, names), names)
-            # Its size, for the planner: a join by the primary key, not a scan of the table.
-            cursor.execute("ANALYZE insight_import_changed")
-            assignments = ", ".join(f"{column} = new.{column}" for column in columns)
-            # annotation IS NULL: an insight annotated since we read it is left alone.
-            cursor.execute(
-                f"UPDATE {table} AS insight SET {assignments} FROM insight_import_changed AS new "
-                "WHERE insight.id = new.id AND insight.annotation IS NULL"
-            )
-
-
-# Attribute names equal column names on Insight except for foreign keys, whose attname is the
-# column (client_id, image_id).
-_ALL_COLUMNS = [f.column for f in Insight._meta.concrete_fields]
-
-
-def _create_values(plan: _Plan) -> bytes | Iterable[list[Any]]:
-    if plan.create_data is not None:
-        return plan.create_data
-    return _copy_rows(plan.creates.values(), _ALL_COLUMNS)
-
-
-def _copy_data(values: Iterable[list[Any]]) -> bytes:
-    """Rows as the data of a COPY FROM STDIN, formatted by psycopg on this thread's connection
-    (a Copy with a FileWriter performs no operation on it), to be sent from another thread."""
-    buffer = io.BytesIO()
-    with (
-        connection.cursor() as cursor,
-        psycopg.Copy(cursor.cursor, writer=FileWriter(buffer)) as copy,
-    ):
-        for row in values:
-            copy.write_row(row)
-    return buffer.getvalue()
-
-
-def _copy(cursor: Any, table: str, values: bytes | Iterable[list[Any]], names: list[str]) -> None:
-    columns = ", ".join(names)
-    # psycopg 3's COPY, on the driver's cursor under Django's wrapper; its errors made Django's
-    # (IntegrityError, …) as the wrapper's own calls do.
-    with (
-        connection.wrap_database_errors,
-        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-    ):
-        if isinstance(values, bytes):
-            copy.write(values)
-        else:
-            for row in values:
-                copy.write_row(row)
-
-
-def _temp_table(cursor: Any, name: str, like: str) -> None:
-    # Made once per connection, without the table's NOT NULLs (CREATE ... AS); emptied before
-    # each use rather than at commit, since a caller's outer transaction may span many batches.
-    cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} AS SELECT * FROM {like} WITH NO DATA")
-    cursor.execute(f"TRUNCATE {name}")
 
 
 # --- Import runs over HTTP (InsightImport rows, run as RQ jobs)

@@ -12,6 +12,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from annotations import importer
+from annotations.importer import planning
+from annotations.importer.planning import Run
 from annotations.importer.records import prediction_record
 from annotations.importer.tuning import IMPORT_SWITCH_INTERVAL, ImportRuntime
 from annotations.models import Insight, InsightImport
@@ -125,16 +127,16 @@ def test_an_id_created_by_another_import_meanwhile_is_left_to_it(owner, other, m
     """Between a batch's lookups and its COPY, another tenant's import stored one of its ids."""
     records = [prediction_record(r) for r in predictions(3)]
     taken = records[1].id
-    looked_up = importer._rows_by_id
+    looked_up = planning._rows_by_id
 
     def rows_by_id(ids, client=None):
         found = looked_up(ids, client)
         Insight.objects.create(id=taken, client=other.client, barcode="x", type="label")
         return found
 
-    monkeypatch.setattr(importer, "_rows_by_id", rows_by_id)
+    monkeypatch.setattr(planning, "_rows_by_id", rows_by_id)
     Insight.objects.create(client=owner.client, barcode="y", type="label")  # not a first load
-    run = importer._Run(owner.client, uuid.uuid4(), replace=False)
+    run = Run(owner.client, uuid.uuid4(), replace=False)
 
     counts = importer._import_batch(run, importer._Batch(records), None)
 

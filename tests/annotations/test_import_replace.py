@@ -183,7 +183,7 @@ def test_an_import_that_fails_in_a_batch_deletes_nothing(owner, tmp_path, monkey
 
 
 def fail_on_second_batch(monkeypatch) -> None:
-    write_batch = importer._write
+    write_batch = importer.write
     calls: list[int] = []
 
     def failing(plan) -> None:
@@ -192,7 +192,7 @@ def fail_on_second_batch(monkeypatch) -> None:
             raise RuntimeError("disk full")
         write_batch(plan)
 
-    monkeypatch.setattr(importer, "_write", failing)
+    monkeypatch.setattr(importer, "write", failing)
 
 
 # Outside a transaction, PostgreSQL writes the batches, and deletes, on a background thread's
