@@ -61,7 +61,7 @@ def _json_text(value: Any) -> str | None:
     try:
         return orjson.dumps(value).decode()
     except orjson.JSONEncodeError:
-        # An integer beyond 64 bits, which only the standard parser reads (see _parse).
+        # An integer beyond 64 bits, which only the standard parser reads (see reading._parse).
         return json.dumps(value)
 
 

@@ -11,8 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from annotations import importer
-from annotations.importer import planning
+from annotations.importer import importing, planning
 from annotations.importer.planning import Run
 from annotations.importer.records import prediction_record
 from annotations.importer.tuning import IMPORT_SWITCH_INTERVAL, ImportRuntime
@@ -138,7 +137,7 @@ def test_an_id_created_by_another_import_meanwhile_is_left_to_it(owner, other, m
     Insight.objects.create(client=owner.client, barcode="y", type="label")  # not a first load
     run = Run(owner.client, uuid.uuid4(), replace=False)
 
-    counts = importer._import_batch(run, importer._Batch(records), None)
+    counts = importing._import_batch(run, importing._Batch(records), None)
 
     assert (counts.created, counts.unchanged) == (2, 1)
     assert Insight.objects.get(pk=taken).client == other.client
@@ -148,14 +147,14 @@ def test_a_run_puts_the_interpreters_settings_back(owner, tmp_path):
     interval, frozen = sys.getswitchinterval(), gc.get_freeze_count()
 
     seen = []
-    real = importer._import_records
+    real = importing._import_records
 
     def import_records(*args):
         seen.append((sys.getswitchinterval(), gc.get_freeze_count()))
         return real(*args)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(importer, "_import_records", import_records)
+        patch.setattr(importing, "_import_records", import_records)
         import_file(owner, tmp_path, predictions(2))
 
     assert seen[0][0] == IMPORT_SWITCH_INTERVAL and seen[0][1] > frozen
