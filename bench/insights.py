@@ -157,7 +157,7 @@ def _tenants() -> tuple:
 
 
 def _bench_import(path: Path, update: Path, client, args: argparse.Namespace) -> None:
-    from annotations import importer
+    from annotations.importer.records import prediction_record
     from annotations.models import Insight
     from images.library import services
 
@@ -171,7 +171,7 @@ def _bench_import(path: Path, update: Path, client, args: argparse.Namespace) ->
     started = time.perf_counter()
     with path.open("rb") as fp:
         for _, line in zip(range(sample), fp, strict=False):
-            record = importer.prediction_record(json.loads(line))
+            record = prediction_record(json.loads(line))
             # New ids: the ids of the file belong to the first tenant now.
             Insight(id=uuid.uuid4(), client=other, **record.fields).save()
     naive_took = time.perf_counter() - started

@@ -11,7 +11,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from annotations import importer
+from annotations.importer import importing, planning
+from annotations.importer.planning import Run
+from annotations.importer.records import prediction_record
+from annotations.importer.tuning import IMPORT_SWITCH_INTERVAL, ImportRuntime
 from annotations.models import Insight, InsightImport
 from tests.annotations.import_support import (
     import_command,
@@ -121,20 +124,20 @@ def test_an_upload_s_insights_carry_its_import_id(owner, run_jobs):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the COPY path is PostgreSQL's")
 def test_an_id_created_by_another_import_meanwhile_is_left_to_it(owner, other, monkeypatch):
     """Between a batch's lookups and its COPY, another tenant's import stored one of its ids."""
-    records = [importer.prediction_record(r) for r in predictions(3)]
+    records = [prediction_record(r) for r in predictions(3)]
     taken = records[1].id
-    looked_up = importer._rows_by_id
+    looked_up = planning._rows_by_id
 
     def rows_by_id(ids, client=None):
         found = looked_up(ids, client)
         Insight.objects.create(id=taken, client=other.client, barcode="x", type="label")
         return found
 
-    monkeypatch.setattr(importer, "_rows_by_id", rows_by_id)
+    monkeypatch.setattr(planning, "_rows_by_id", rows_by_id)
     Insight.objects.create(client=owner.client, barcode="y", type="label")  # not a first load
-    run = importer._Run(owner.client, uuid.uuid4(), replace=False)
+    run = Run(owner.client, uuid.uuid4(), replace=False)
 
-    counts = importer._import_batch(run, importer._Batch(records), None)
+    counts = importing._import_batch(run, importing._Batch(records), None)
 
     assert (counts.created, counts.unchanged) == (2, 1)
     assert Insight.objects.get(pk=taken).client == other.client
@@ -144,17 +147,17 @@ def test_a_run_puts_the_interpreters_settings_back(owner, tmp_path):
     interval, frozen = sys.getswitchinterval(), gc.get_freeze_count()
 
     seen = []
-    real = importer._import_records
+    real = importing._import_records
 
     def import_records(*args):
         seen.append((sys.getswitchinterval(), gc.get_freeze_count()))
         return real(*args)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(importer, "_import_records", import_records)
+        patch.setattr(importing, "_import_records", import_records)
         import_file(owner, tmp_path, predictions(2))
 
-    assert seen[0][0] == importer.IMPORT_SWITCH_INTERVAL and seen[0][1] > frozen
+    assert seen[0][0] == IMPORT_SWITCH_INTERVAL and seen[0][1] > frozen
     assert (sys.getswitchinterval(), gc.get_freeze_count()) == (interval, frozen)
 
 
@@ -179,7 +182,7 @@ def test_a_first_load_outside_a_transaction_falls_back_in_the_writing_thread(tmp
 
 def test_overlapping_runs_put_the_settings_back_when_the_last_ends():
     interval, frozen = sys.getswitchinterval(), gc.get_freeze_count()
-    runtime = importer._ImportRuntime()
+    runtime = ImportRuntime()
     first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
     seen: list[float] = []
 
@@ -203,5 +206,5 @@ def test_overlapping_runs_put_the_settings_back_when_the_last_ends():
         thread.join(10)
 
     # The first run ended while the second still ran: the settings stayed until it ended too.
-    assert seen == [importer.IMPORT_SWITCH_INTERVAL]
+    assert seen == [IMPORT_SWITCH_INTERVAL]
     assert (sys.getswitchinterval(), gc.get_freeze_count()) == (interval, frozen)

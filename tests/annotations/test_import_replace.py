@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from annotations import importer
+from annotations.importer import importing
 from annotations.models import AnnotationVote, Insight, InsightImport
 from tests.annotations.import_support import (
     import_command,
@@ -183,7 +183,7 @@ def test_an_import_that_fails_in_a_batch_deletes_nothing(owner, tmp_path, monkey
 
 
 def fail_on_second_batch(monkeypatch) -> None:
-    write_batch = importer._write
+    write_batch = importing.write
     calls: list[int] = []
 
     def failing(plan) -> None:
@@ -192,7 +192,7 @@ def fail_on_second_batch(monkeypatch) -> None:
             raise RuntimeError("disk full")
         write_batch(plan)
 
-    monkeypatch.setattr(importer, "_write", failing)
+    monkeypatch.setattr(importing, "write", failing)
 
 
 # Outside a transaction, PostgreSQL writes the batches, and deletes, on a background thread's
@@ -232,7 +232,7 @@ def test_a_failing_batch_outside_a_transaction_deletes_nothing(tmp_path, monkeyp
 
 def hold_run_lock(tenant, held: threading.Event, release: threading.Event) -> None:
     """What another import of the tenant that deletes nothing holds, in this thread."""
-    key = [importer.RUN_LOCK_CLASS, tenant.client.pk]
+    key = [importing.RUN_LOCK_CLASS, tenant.client.pk]
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock_shared(%s, %s)", key)

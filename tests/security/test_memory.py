@@ -105,7 +105,7 @@ def test_reading_a_300_mib_gzip_line_stays_within_a_few_mib(tmp_path):
     assert bomb.stat().st_size < 400_000
     found = peak_of_child(
         """
-        from annotations.importer import BadLine, open_source, read_records
+        from annotations.importer.reading import BadLine, open_source, read_records
 
         def work():
             with open(sys.argv[1], "rb") as fp:
@@ -128,7 +128,7 @@ def test_a_questions_file_with_a_huge_value_stops_there_within_bounds(tmp_path):
     path.write_bytes(gzip.compress(data))
     found = peak_of_child(
         """
-        from annotations.importer import BadLine, open_source, read_records
+        from annotations.importer.reading import BadLine, open_source, read_records
 
         def work():
             with open(sys.argv[1], "rb") as fp:
