@@ -3,7 +3,7 @@
 Django loads them from here, and code outside a room imports them from here.
 """
 
-from images.detection.services.models import Detection, DetectionJob, DetectionRun, DetectorModel
+from images.detection.models import Detection, DetectionJob, DetectionRun, DetectorModel
 from images.library.models import (
     TERMINAL_STEP_STATUSES,
     Exif,
