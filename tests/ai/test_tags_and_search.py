@@ -1,8 +1,8 @@
 """GET /api/v1/images/tags/ (the tenant's tags with counts) and GET /api/v1/images/?q= search."""
 
-from ai.models import OcrResult, VisionResult
 from images.library.services import image_add_tags
 from images.models import Image
+from tests.factories import OcrResultFactory, VisionResultFactory
 from tests.helpers import image_bytes, upload
 
 
@@ -12,18 +12,8 @@ def stored(tenant, name: str, color: tuple) -> Image:
 
 
 def describe(image: Image, *, text: str = "", description: str | None = None) -> None:
-    OcrResult.objects.create(
-        image=image,
-        text=text,
-        confidence=0.9,
-        has_text=bool(text),
-        engine="tesseract",
-        ocr_languages="eng+fra",
-        tesseract_confidence=0.9,
-    )
-    VisionResult.objects.create(
-        image=image, provider="local", language="en", description=description
-    )
+    OcrResultFactory(image=image, text=text, confidence=0.9, ocr_languages="eng+fra")
+    VisionResultFactory(image=image, description=description)
 
 
 def ids(response) -> list[int]:

@@ -1,8 +1,9 @@
 """The vision step and GET /api/v1/images/{id}/ai/: local tags, remote providers, failures."""
 
 from ai.models import AiProfile, VisionResult
-from images.models import Detection, Image, ImageStep
+from images.models import Image, ImageStep
 from tests.ai.support import ENGLISH, gemini_reply, openrouter_reply, text_image_bytes
+from tests.factories import DetectionFactory
 from tests.helpers import image_bytes, upload
 
 
@@ -14,7 +15,7 @@ def uploaded(tenant, name: str, data: bytes) -> Image:
 
 def detect(image: Image, *found: tuple[str, float]) -> None:
     for class_name, confidence in found:
-        Detection.objects.create(
+        DetectionFactory(
             image=image,
             model_name="test",
             class_id=0,

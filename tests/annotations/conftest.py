@@ -10,6 +10,7 @@ from annotations.models import Insight
 from images.models import Client
 from tests.ai.support import FakeServer, Reply
 from tests.annotations.support import BARCODE
+from tests.factories import InsightFactory
 from tests.helpers import Tenant
 
 
@@ -29,7 +30,7 @@ def make_insight(db) -> Callable[..., Insight]:
             "source_image": "/301/762/042/2003/1.jpg",
             **fields,
         }
-        return Insight.objects.create(client=client, **values)
+        return InsightFactory(client=client, **values)
 
     return make
 

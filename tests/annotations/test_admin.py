@@ -6,9 +6,10 @@ import uuid
 import pytest
 from django.test import Client as BrowserClient
 
-from annotations.models import AnnotationVote, Insight, InsightImport, InsightKeyword
+from annotations.models import Insight, InsightImport, InsightKeyword
 from images.models import Image, Thumbnail
 from tests.annotations.support import EVIDENCE_BOX, an_image
+from tests.factories import AnnotationVoteFactory, InsightFactory
 
 CHANGELIST = "/admin/annotations/insight/"
 
@@ -22,19 +23,27 @@ def reviewer(db, django_user_model) -> BrowserClient:
 
 
 def stored_image(tenant) -> Image:
-    image = Image(client=tenant.client, content_type="image/jpeg", format="JPEG", width=800,
-                  height=600, size_bytes=1000, sha256=f"sha-{Image.objects.count()}")  # fmt: skip
+    image = Image(
+        client=tenant.client,
+        content_type="image/jpeg",
+        format="JPEG",
+        width=800,
+        height=600,
+        size_bytes=1000,
+        sha256=f"sha-{Image.objects.count()}",
+    )
     image.file = f"{image.storage_dir}/original.jpg"
     image.save()
     for size in (256, 1024):
         name = f"{image.storage_dir}/thumb_{size}.webp"
-        Thumbnail.objects.create(image=image, size=size, file=name, width=size,
-                                 height=size * 3 // 4, size_bytes=100)  # fmt: skip
+        Thumbnail.objects.create(
+            image=image, size=size, file=name, width=size, height=size * 3 // 4, size_bytes=100
+        )
     return image
 
 
 def insight(tenant, type_: str, value: str, *, image=None, **fields) -> Insight:
-    return Insight.objects.create(
+    return InsightFactory(
         client=tenant.client,
         barcode=str(image.uuid) if image else fields.pop("barcode", "3017620422003"),
         image=image,
@@ -112,8 +121,8 @@ def test_the_list_and_the_page_preview_the_image_by_signed_link(reviewer, owner)
 
 def test_the_page_lists_the_votes_read_only(reviewer, owner):
     voted = insight(owner, "label", "bio", n_votes=2)
-    AnnotationVote.objects.create(insight=voted, value=1, device_id="phone-1")
-    AnnotationVote.objects.create(insight=voted, value=0, device_id="phone-2", username="ann")
+    AnnotationVoteFactory(insight=voted, device_id="phone-1")
+    AnnotationVoteFactory(insight=voted, value=0, device_id="phone-2", username="ann")
     page = reviewer.get(f"{CHANGELIST}{voted.pk}/change/").content.decode()
     assert "phone-1" in page and "phone-2" in page and "ann" in page
     assert 'name="votes-0-value"' not in page  # shown, not editable
@@ -121,8 +130,9 @@ def test_the_page_lists_the_votes_read_only(reviewer, owner):
 
 
 def test_keyword_lists_are_edited_per_tenant(reviewer, owner, other):
-    mine = InsightKeyword.objects.create(client=owner.client, kind="label", keyword="bio",
-                                         value_tag="en:organic")  # fmt: skip
+    mine = InsightKeyword.objects.create(
+        client=owner.client, kind="label", keyword="bio", value_tag="en:organic"
+    )
     InsightKeyword.objects.create(
         client=other.client, kind="brand", keyword="acme", value_tag="acme"
     )
@@ -145,19 +155,29 @@ def test_keyword_lists_are_edited_per_tenant(reviewer, owner, other):
 
     added = reviewer.post(
         "/admin/annotations/insightkeyword/add/",
-        {"client": owner.client.pk, "kind": "brand", "keyword": "Évian", "value_tag": "evian",
-         "is_active": "on"},
-    )  # fmt: skip
+        {
+            "client": owner.client.pk,
+            "kind": "brand",
+            "keyword": "Évian",
+            "value_tag": "evian",
+            "is_active": "on",
+        },
+    )
     assert added.status_code == 302
     assert owner.client.insight_keywords.count() == 2
 
 
 def test_import_runs_are_shown_read_only_with_counts_and_bad_lines(reviewer, owner):
     run = InsightImport.objects.create(
-        client=owner.client, file="x.jsonl", original_filename="predictions.jsonl",
-        status="done", lines_read=66, created=60, bad=6,
+        client=owner.client,
+        file="x.jsonl",
+        original_filename="predictions.jsonl",
+        status="done",
+        lines_read=66,
+        created=60,
+        bad=6,
         errors=[{"line": 7, "reason": "not JSON"}, {"line": 12, "reason": "missing barcode"}],
-    )  # fmt: skip
+    )
     changelist = reviewer.get("/admin/annotations/insightimport/").content.decode()
     assert "predictions.jsonl" in changelist and "66" in changelist
     page = reviewer.get(f"/admin/annotations/insightimport/{run.pk}/change/").content.decode()

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from rich.progress import Progress
 
-from annotations.models import AnnotationVote, Insight
+from annotations.models import Insight
 from tests.annotations.import_support import (
     import_command as run,
 )
@@ -21,6 +21,7 @@ from tests.annotations.import_support import (
     questions_json,
     write,
 )
+from tests.factories import AnnotationVoteFactory
 from tests.helpers import make_tenant, shared_data
 
 pytestmark = pytest.mark.django_db
@@ -184,7 +185,7 @@ def test_a_forced_format_overrides_detection(owner, tmp_path):
 def test_a_changed_prediction_updates_its_insight_and_votes_survive(owner, tmp_path):
     record = prediction(confidence=0.5)
     run(write(tmp_path, "a.jsonl", jsonl([record])), client=owner.client.slug)
-    AnnotationVote.objects.create(insight_id=record["id"], value=1, device_id="phone-1")
+    AnnotationVoteFactory(insight=Insight.objects.get(pk=record["id"]), device_id="phone-1")
 
     changed = {**record, "confidence": 0.9, "predictor_version": "2"}
     out, _ = run(write(tmp_path, "b.jsonl", jsonl([changed])), client=owner.client.slug)
@@ -198,7 +199,9 @@ def test_a_changed_prediction_updates_its_insight_and_votes_survive(owner, tmp_p
 def test_a_new_prediction_of_the_same_thing_maps_onto_the_open_insight(owner, tmp_path):
     record = prediction(confidence=0.5)
     run(write(tmp_path, "a.jsonl", jsonl([record])), client=owner.client.slug)
-    AnnotationVote.objects.create(insight_id=record["id"], value=0, device_id="phone-1")
+    AnnotationVoteFactory(
+        insight=Insight.objects.get(pk=record["id"]), value=0, device_id="phone-1"
+    )
 
     again = {**record, "id": str(uuid.uuid4()), "confidence": 0.7}
     out, _ = run(write(tmp_path, "b.jsonl", jsonl([again])), client=owner.client.slug)

@@ -24,6 +24,7 @@ from tests.annotations.import_support import (
     predictions,
     write,
 )
+from tests.factories import InsightFactory
 from tests.helpers import make_tenant
 
 LOOKUPS = ("WHERE id = ANY", "CROSS JOIN LATERAL", '"annotations_insight"."barcode" IN')
@@ -130,11 +131,11 @@ def test_an_id_created_by_another_import_meanwhile_is_left_to_it(owner, other, m
 
     def rows_by_id(ids, client=None):
         found = looked_up(ids, client)
-        Insight.objects.create(id=taken, client=other.client, barcode="x", type="label")
+        InsightFactory(id=taken, client=other.client, barcode="x")
         return found
 
     monkeypatch.setattr(planning, "_rows_by_id", rows_by_id)
-    Insight.objects.create(client=owner.client, barcode="y", type="label")  # not a first load
+    InsightFactory(client=owner.client, barcode="y")  # not a first load
     run = Run(owner.client, uuid.uuid4(), replace=False)
 
     counts = importing._import_batch(run, importing._Batch(records), None)

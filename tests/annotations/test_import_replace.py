@@ -21,6 +21,7 @@ from tests.annotations.import_support import (
     write,
 )
 from tests.annotations.support import an_image
+from tests.factories import AnnotationVoteFactory
 from tests.helpers import make_tenant
 
 BARCODE = "3017620422003"
@@ -67,7 +68,7 @@ def test_it_keeps_the_answered_the_voted_on_and_the_other_subjects_and_tenants(
     import_file(owner, tmp_path, records)
     Insight.objects.filter(pk=annotated["id"]).update(annotation=1)
     Insight.objects.filter(pk=counted_votes["id"]).update(n_votes=1)
-    AnnotationVote.objects.create(insight_id=vote_row["id"], value=1, device_id="phone-1")
+    AnnotationVoteFactory(insight=Insight.objects.get(pk=vote_row["id"]), device_id="phone-1")
     theirs = make_insight(other, barcode=BARCODE, type="label", value_tag="en:theirs")
 
     out = import_file(owner, tmp_path, [kept])

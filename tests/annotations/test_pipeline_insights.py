@@ -3,11 +3,12 @@
 import pytest
 
 from ai.models import OcrResult, VisionResult
-from annotations.models import AnnotationVote, Insight, InsightKeyword
+from annotations.models import Insight, InsightKeyword
 from annotations.steps import image_insights_sync, keyword_matches
 from images.models import Detection, Exif, Image
 from tests.ai.support import text_image_bytes
 from tests.annotations.support import answers
+from tests.factories import AnnotationVoteFactory, DetectionFactory, InsightFactory
 from tests.helpers import upload
 
 
@@ -37,26 +38,45 @@ def stored_image(tenant, *, width: int = 1000, height: int = 500) -> Image:
 
 def detected(image: Image, class_name: str, confidence: float, box=(100, 50, 300, 250)) -> None:
     x1, y1, x2, y2 = box
-    Detection.objects.create(
-        image=image, model_name="coco", class_id=2, class_name=class_name, confidence=confidence,
-        x1=x1, y1=y1, x2=x2, y2=y2, source="pipeline",
-    )  # fmt: skip
+    DetectionFactory(
+        image=image,
+        class_id=2,
+        class_name=class_name,
+        confidence=confidence,
+        x1=x1,
+        y1=y1,
+        x2=x2,
+        y2=y2,
+        source="pipeline",
+    )
 
 
 def described(image: Image, *tags: str, provider: str = "gemini") -> None:
     VisionResult.objects.update_or_create(
         image=image,
-        defaults={"provider": provider, "model": "gemini-test", "language": "en",
-                  "tags": list(tags), "confidence": 0.8},
-    )  # fmt: skip
+        defaults={
+            "provider": provider,
+            "model": "gemini-test",
+            "language": "en",
+            "tags": list(tags),
+            "confidence": 0.8,
+        },
+    )
 
 
 def read(image: Image, text: str) -> None:
     OcrResult.objects.update_or_create(
         image=image,
-        defaults={"text": text, "language": "fr", "confidence": 0.91, "has_text": True,
-                  "engine": "tesseract", "ocr_languages": "eng+fra", "tesseract_confidence": 0.91},
-    )  # fmt: skip
+        defaults={
+            "text": text,
+            "language": "fr",
+            "confidence": 0.91,
+            "has_text": True,
+            "engine": "tesseract",
+            "ocr_languages": "eng+fra",
+            "tesseract_confidence": 0.91,
+        },
+    )
 
 
 def keyword(tenant, kind: str, word: str, value_tag: str, **fields) -> InsightKeyword:
@@ -85,9 +105,13 @@ def test_it_turns_tags_detections_and_ocr_keywords_into_insights(owner):
     assert counts["open"] == {"brand": 1, "image_tag": 2, "label": 1, "object": 2}
     found = insights_of(image)
     assert set(found) == {
-        ("object", "car"), ("object", "person"), ("image_tag", "street"), ("image_tag", "red"),
-        ("label", "en:organic"), ("brand", "evian"),
-    }  # fmt: skip
+        ("object", "car"),
+        ("object", "person"),
+        ("image_tag", "street"),
+        ("image_tag", "red"),
+        ("label", "en:organic"),
+        ("brand", "evian"),
+    }
     car = found["object", "car"]
     assert car.confidence == 0.91  # the most confident box of the class
     assert car.bounding_box == [0.2, 0.5, 0.8, 0.9]  # y_min, x_min, y_max, x_max
@@ -95,8 +119,11 @@ def test_it_turns_tags_detections_and_ocr_keywords_into_insights(owner):
     assert car.data["box"] == {"x1": 500, "y1": 100, "x2": 900, "y2": 400}
     street = found["image_tag", "street"]
     assert (street.predictor, street.predictor_version, street.confidence, street.lc) == (
-        "imago-vision-gemini", "gemini-test", 0.8, ["en"],
-    )  # fmt: skip
+        "imago-vision-gemini",
+        "gemini-test",
+        0.8,
+        ["en"],
+    )
     organic = found["label", "en:organic"]
     assert (organic.value, organic.predictor, organic.lc) == ("bio", "imago-ocr-keywords", ["fr"])
     for insight in found.values():
@@ -121,8 +148,9 @@ def test_keywords_match_whole_words_ignoring_case_and_accents(owner):
         return [k.keyword for k in keyword_matches(text, candidates)]
 
     assert matches("Produit ÉVIAN, eau minérale", "evian", "Eau Minerale") == [
-        "evian", "Eau Minerale",
-    ]  # fmt: skip
+        "evian",
+        "Eau Minerale",
+    ]
     assert matches("Biologique et biology", "bio") == []  # not inside a longer word
     assert matches("bio-logique", "bio") == ["bio"]  # a hyphen ends a word
     assert matches("Agriculture\nbiologique", "agriculture biologique") == [
@@ -201,7 +229,7 @@ def test_a_guess_no_longer_made_goes_unless_people_voted_on_it(owner):
     keyword(owner, "brand", "bio", "biobrand")
     image_insights_sync(image=image)
     voted = insights_of(image)["brand", "biobrand"]
-    AnnotationVote.objects.create(insight=voted, value=1, device_id="d1")
+    AnnotationVoteFactory(insight=voted, device_id="d1")
     Insight.objects.filter(pk=voted.pk).update(n_votes=1)
 
     InsightKeyword.objects.filter(client=owner.client).update(is_active=False)
@@ -213,10 +241,13 @@ def test_a_guess_no_longer_made_goes_unless_people_voted_on_it(owner):
 
 def test_insights_of_imported_subjects_are_left_alone(owner):
     image = stored_image(owner)
-    imported = Insight.objects.create(
-        client=owner.client, image=image, barcode=str(image.uuid), type="label",
-        value_tag="en:vegan", predictor="universal-logo-detector",
-    )  # fmt: skip
+    imported = InsightFactory(
+        client=owner.client,
+        image=image,
+        barcode=str(image.uuid),
+        value_tag="en:vegan",
+        predictor="universal-logo-detector",
+    )
     image_insights_sync(image=image)
     assert list(Insight.objects.filter(image=image)) == [imported]
 

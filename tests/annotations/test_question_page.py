@@ -21,6 +21,7 @@ from annotations.models import AnnotationVote, Insight
 from images.library.steps import thumbnails_step
 from images.models import Image
 from tests.annotations.support import BARCODE, make_public
+from tests.factories import InsightFactory
 from tests.helpers import image_bytes, upload
 from tests.live import SCREENSHOTS, requested_urls
 
@@ -45,8 +46,13 @@ def browser(monkeypatch) -> Iterator[WebDriver]:
     monkeypatch.setenv("SE_OFFLINE", "true")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--window-size=1200,900", "--lang=en"):  # fmt: skip
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1200,900",
+        "--lang=en",
+    ):
         options.add_argument(argument)
     # Every request the pages make, for tests that check nothing leaves the server.
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
@@ -132,11 +138,18 @@ def street_scene() -> bytes:
 
 
 def object_on(image: Image, value: str, box: list[float]) -> Insight:
-    return Insight.objects.create(
-        client=image.client, image=image, barcode=str(image.uuid), type="object", value=value,
-        predictor="imago-detection-coco", confidence=0.91, bounding_box=box,
-        source_image=image.file, with_image=True,
-    )  # fmt: skip
+    return InsightFactory(
+        client=image.client,
+        image=image,
+        barcode=str(image.uuid),
+        type="object",
+        value=value,
+        predictor="imago-detection-coco",
+        confidence=0.91,
+        bounding_box=box,
+        source_image=image.file,
+        with_image=True,
+    )
 
 
 def street(tenant) -> Image:
@@ -152,11 +165,16 @@ def screenshot(driver: WebDriver, name: str) -> None:
 
 
 def label_on(image: Image, value: str, value_tag: str) -> Insight:
-    return Insight.objects.create(
-        client=image.client, image=image, barcode=str(image.uuid), type="label", value=value,
-        value_tag=value_tag, predictor="imago-ocr-keywords", source_image=image.file,
+    return InsightFactory(
+        client=image.client,
+        image=image,
+        barcode=str(image.uuid),
+        value=value,
+        value_tag=value_tag,
+        predictor="imago-ocr-keywords",
+        source_image=image.file,
         with_image=True,
-    )  # fmt: skip
+    )
 
 
 def log_in(driver: WebDriver, base: str, username: str, password: str) -> None:
@@ -282,8 +300,9 @@ def test_an_object_question_shows_its_box_and_a_lost_picture_says_so(browser, li
     car = object_on(street(owner), "car", CAR_BOX)
     # An imported question whose picture is gone: its link answers 404 (from this server).
     lost = f"{live_server.url}/static/imago/no-such-picture.jpg"
-    Insight.objects.create(client=owner.client, barcode=BARCODE, type="label", value="Bio",
-                           value_tag="en:organic", source_image=lost, with_image=True)  # fmt: skip
+    InsightFactory(
+        client=owner.client, value="Bio", value_tag="en:organic", source_image=lost, with_image=True
+    )
     requested_urls(browser)  # from here on
 
     browser.get(f"{live_server.url}/questions/?insight_types=object")

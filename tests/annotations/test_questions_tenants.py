@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from annotations.models import AnnotationVote, Insight
+from annotations.models import Insight
 from annotations.selectors import (
     Order,
     QuestionFilters,
@@ -15,6 +15,7 @@ from annotations.selectors import (
     question_page,
 )
 from tests.annotations.support import make_public
+from tests.factories import AnnotationVoteFactory
 from tests.helpers import Tenant, make_tenant
 
 
@@ -107,7 +108,7 @@ def test_merged_pages_equal_one_ordering_with_filters_and_a_voter(tenants, make_
         )
     voted = Insight.objects.filter(type="label")[:4]
     for insight in voted:
-        AnnotationVote.objects.create(insight=insight, value=1, device_id="phone")
+        AnnotationVoteFactory(insight=insight, device_id="phone")
     questions = open_questions(
         insights_of([t.client.pk for t in tenants]),
         QuestionFilters(insight_types=["label"]),

@@ -30,6 +30,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 from annotations.models import Insight
 from tests.annotations.support import make_public
 from tests.annotations.test_question_page import browser  # noqa: F401 (a fixture)
+from tests.factories import InsightFactory
 from tests.helpers import Tenant, make_tenant
 from tests.live import free_port, live_server, live_worker
 
@@ -51,9 +52,7 @@ def anonymous(db) -> APIClient:
 
 
 def an_open_question(tenant: Tenant) -> Insight:
-    return Insight.objects.create(
-        client=tenant.client, barcode="3017620422003", type="label", value_tag="en:organic"
-    )
+    return InsightFactory(client=tenant.client, barcode="3017620422003", value_tag="en:organic")
 
 
 def preflight(api, path: str, origin: str = ORIGIN, method: str = "POST"):
@@ -393,8 +392,7 @@ def test_the_official_client_in_chromium_reads_answers_only_from_a_listed_origin
     tenant = make_tenant("Hunger Co", scopes=SCOPES)
     make_public(tenant)
     insights = [
-        Insight.objects.create(client=tenant.client, barcode=str(n), type="label", value_tag="a")
-        for n in range(2)
+        InsightFactory(client=tenant.client, barcode=str(n), value_tag="a") for n in range(2)
     ]
     listed = f"http://127.0.0.1:{page_server}"
     # The same page from another origin (localhost is not 127.0.0.1 to a browser).

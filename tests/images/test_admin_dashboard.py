@@ -7,10 +7,10 @@ import pytest
 from django.utils import timezone
 
 import kit.admin
-from annotations.models import Insight
-from images.models import ImageStep, PlateTask, PlateTaskFile
+from images.models import ImageStep
 from imago_site import dashboard
 from kit.workers import SimpleWorker
+from tests.factories import InsightFactory, PlateTaskFactory, PlateTaskFileFactory
 from tests.images.admin_support import queries, result_count, stored
 
 HOUR, DAY = "last hour", "last day"
@@ -35,18 +35,27 @@ def test_it_counts_the_images_of_the_last_hour_and_day_by_status(root, owner, ot
     recent = figures(root)["recent_images"]
     hour, day = by_label(recent[HOUR]), by_label(recent[DAY])
     assert {k: f.count for k, f in hour.items()} == {
-        "Pending": 0, "Processing": 0, "Done": 1, "Failed": 1
-    }  # fmt: skip
+        "Pending": 0,
+        "Processing": 0,
+        "Done": 1,
+        "Failed": 1,
+    }
     assert {k: f.count for k, f in day.items()} == {
-        "Pending": 1, "Processing": 0, "Done": 1, "Failed": 2
-    }  # fmt: skip
+        "Pending": 1,
+        "Processing": 0,
+        "Done": 1,
+        "Failed": 2,
+    }
     for figure in [*hour.values(), *day.values()]:
         assert result_count(root, figure.url) == figure.count, figure
 
 
 def test_failed_steps_are_counted_by_step_and_link_to_their_images(root, owner, other):
-    for image, name in [(stored(owner.client), "ocr"), (stored(other.client), "ocr"),
-                        (stored(owner.client), "vision")]:  # fmt: skip
+    for image, name in [
+        (stored(owner.client), "ocr"),
+        (stored(other.client), "ocr"),
+        (stored(owner.client), "vision"),
+    ]:
         ImageStep.objects.create(image=image, name=name, status="failed", error="boom")
     ImageStep.objects.create(image=stored(owner.client), name="ocr", status="done")
     steps = by_label(figures(root)["failed_steps"])
@@ -86,12 +95,13 @@ def test_a_redis_that_does_not_answer_is_said_and_the_page_still_shows(root, set
 def test_plate_tasks_pending_and_failed_are_counted_without_purged_ones(root, owner, other):
     later = timezone.now() + timedelta(days=1)
     for client, status, purged in [
-        (owner.client, "pending", None), (other.client, "processing", None),
-        (owner.client, "failed", None), (owner.client, "failed", timezone.now()),
+        (owner.client, "pending", None),
+        (other.client, "processing", None),
+        (owner.client, "failed", None),
+        (owner.client, "failed", timezone.now()),
         (owner.client, "completed", None),
-    ]:  # fmt: skip
-        PlateTask.objects.create(client=client, status=status, mode="stub", expires_at=later,
-                                 purged_at=purged)  # fmt: skip
+    ]:
+        PlateTaskFactory(client=client, status=status, expires_at=later, purged_at=purged)
     tasks = by_label(figures(root)["plate_tasks"])
     assert (tasks["pending"].count, tasks["failed"].count) == (2, 1)
     assert result_count(root, tasks["pending"].url) == 2
@@ -101,13 +111,16 @@ def test_plate_tasks_pending_and_failed_are_counted_without_purged_ones(root, ow
 
 def test_plate_tasks_with_a_result_needing_review_are_counted_once_each(root, owner, other):
     later = timezone.now() + timedelta(days=1)
-    for client, flags in [(owner.client, [True, True, False]), (other.client, [True]),
-                          (owner.client, [False])]:  # fmt: skip
-        task = PlateTask.objects.create(client=client, status="completed", mode="stub",
-                                        expires_at=later)  # fmt: skip
+    for client, flags in [
+        (owner.client, [True, True, False]),
+        (other.client, [True]),
+        (owner.client, [False]),
+    ]:
+        task = PlateTaskFactory(client=client, status="completed", expires_at=later)
         for position, needs_review in enumerate(flags):
-            PlateTaskFile.objects.create(task=task, position=position, filename=f"{position}.jpg",
-                                         status="done", needs_review=needs_review)  # fmt: skip
+            PlateTaskFileFactory(
+                task=task, position=position, filename=f"{position}.jpg", needs_review=needs_review
+            )
     review = by_label(figures(root)["plate_tasks"])["needing review"]
     assert review.count == 2
     assert result_count(root, review.url) == 2
@@ -115,13 +128,13 @@ def test_plate_tasks_with_a_result_needing_review_are_counted_once_each(root, ow
 
 def open_insights(client, n: int) -> None:
     for i in range(n):
-        Insight.objects.create(client=client, barcode=str(i), type="label", value="Bio")
+        InsightFactory(client=client, barcode=str(i), value="Bio")
 
 
 def test_insights_waiting_for_a_decision_are_counted_up_to_a_cap(root, owner, other, monkeypatch):
     open_insights(owner.client, 2)
     open_insights(other.client, 1)
-    Insight.objects.create(client=owner.client, barcode="9", type="label", annotation=1)
+    InsightFactory(client=owner.client, barcode="9", annotation=1)
     waiting = figures(root)["open_insights"]
     assert (waiting.count, waiting.label) == (3, "3")
     assert result_count(root, waiting.url) == 3

@@ -5,11 +5,11 @@ import re
 import pytest
 from django.core.files.storage import default_storage
 
-from ai.models import OcrResult, VisionResult
 from images.library.pipeline import step_names
 from images.library.services import image_add_tags
-from images.models import Detection, Exif, Image
+from images.models import Exif, Image
 from tests.annotations.test_question_page import photographed
+from tests.factories import DetectionFactory, OcrResultFactory, VisionResultFactory
 from tests.images.admin_support import csrf_token, queries, stored
 
 
@@ -19,17 +19,36 @@ def page_of(image: Image) -> str:
 
 def the_whole_story(tenant, *, boxes: int = 2) -> Image:
     image = photographed(tenant)
-    Exif.objects.create(image=image, make="NIKON", model="COOLPIX P6000", iso=64,
-                        latitude=43.467081, longitude=11.885402)  # fmt: skip
+    Exif.objects.create(
+        image=image,
+        make="NIKON",
+        model="COOLPIX P6000",
+        iso=64,
+        latitude=43.467081,
+        longitude=11.885402,
+    )
     for n in range(boxes):
-        Detection.objects.create(image=image, model_name="coco", class_id=0, class_name="car",
-                                 confidence=0.91, x1=40 + n, y1=200, x2=300, y2=420)  # fmt: skip
+        DetectionFactory(
+            image=image,
+            class_id=0,
+            class_name="car",
+            confidence=0.91,
+            x1=40 + n,
+            y1=200,
+            x2=300,
+            y2=420,
+        )
     image_add_tags(image=image, names=["car", "shelf"], source="detection")
-    OcrResult.objects.create(image=image, text="BIO <script>alert(1)</script>", language="fr",
-                             confidence=0.87, has_text=True, engine="tesseract", words=3,
-                             ocr_languages="fra", tesseract_confidence=0.87)  # fmt: skip
-    VisionResult.objects.create(image=image, provider="local", language="en",
-                                description="A green shelf.")  # fmt: skip
+    OcrResultFactory(
+        image=image,
+        text="BIO <script>alert(1)</script>",
+        language="fr",
+        confidence=0.87,
+        has_text=True,
+        words=3,
+        ocr_languages="fra",
+    )
+    VisionResultFactory(image=image, description="A green shelf.")
     settled(image)
     image.steps.filter(name="ocr").update(duration_ms=1234)
     image.steps.filter(name="vision").update(
@@ -76,8 +95,17 @@ def test_the_download_link_gives_the_original_bytes(root, owner, client):
 
 def test_a_hostile_class_name_is_drawn_as_text(root, owner):
     image = photographed(owner)
-    Detection.objects.create(image=image, model_name="m", class_id=0, class_name='"><svg onload=x>',
-                             confidence=0.5, x1=0, y1=0, x2=10, y2=10)  # fmt: skip
+    DetectionFactory(
+        image=image,
+        model_name="m",
+        class_id=0,
+        class_name='"><svg onload=x>',
+        confidence=0.5,
+        x1=0,
+        y1=0,
+        x2=10,
+        y2=10,
+    )
     page = root.get(page_of(image)).content.decode()
     assert "<svg onload" not in page and "&quot;&gt;&lt;svg onload=x&gt;" in page
 
@@ -89,8 +117,7 @@ def test_a_picture_without_detections_is_shown_without_boxes(root, owner):
 
 def test_an_image_just_uploaded_says_what_is_not_there_yet(root, owner):
     image = stored(owner.client, status="pending")
-    OcrResult.objects.create(image=image, text="", confidence=0, engine="tesseract",
-                             ocr_languages="eng", tesseract_confidence=0)  # fmt: skip
+    OcrResultFactory(image=image, text="", confidence=0, ocr_languages="eng")
     response = root.get(page_of(image))
     assert response.status_code == 200
     page = response.content.decode()
@@ -155,7 +182,8 @@ def test_someone_not_logged_in_is_sent_to_the_login_page(client, owner):
 
 def test_a_vision_provider_that_failed_says_why(root, owner):
     image = photographed(owner)
-    VisionResult.objects.create(image=image, provider="gemini", language="en",
-                                error="provider_error: 503 from the provider")  # fmt: skip
+    VisionResultFactory(
+        image=image, provider="gemini", error="provider_error: 503 from the provider"
+    )
     page = root.get(page_of(image)).content.decode()
     assert "provider_error: 503 from the provider" in page

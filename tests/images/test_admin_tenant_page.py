@@ -7,8 +7,7 @@ from django.contrib.messages import get_messages
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from annotations.models import Insight
-from images.models import PlateTask
+from tests.factories import InsightFactory, PlateTaskFactory
 from tests.images.admin_support import csrf_token, queries, result_count, stored
 
 
@@ -38,9 +37,9 @@ def with_data(tenant, *, images: int = 2, tasks: int = 1, insights: int = 3) -> 
     for n in range(images):
         stored(tenant.client, size=1_500_000 * (n + 1))
     for _ in range(tasks):
-        PlateTask.objects.create(client=tenant.client, mode="stub", expires_at=timezone.now())
+        PlateTaskFactory(client=tenant.client, expires_at=timezone.now())
     for n in range(insights):
-        Insight.objects.create(client=tenant.client, barcode=str(n), type="label")
+        InsightFactory(client=tenant.client, barcode=str(n))
 
 
 def test_the_page_shows_usage_against_the_quotas(root, owner):
@@ -63,7 +62,7 @@ def test_a_tenant_without_quotas_says_so(root, owner):
 def test_the_links_list_the_tenants_own_data_only(root, owner, other):
     with_data(owner, images=2, tasks=1, insights=3)
     with_data(other, images=4, tasks=2, insights=5)
-    Insight.objects.create(client=owner.client, barcode="x", type="label", annotation=1)
+    InsightFactory(client=owner.client, barcode="x", annotation=1)
     page = root.get(page_of(owner)).content.decode()
     links = dict(
         (label, (url.replace("&amp;", "&"), int(count)))
@@ -72,8 +71,11 @@ def test_the_links_list_the_tenants_own_data_only(root, owner, other):
         )
     )
     assert {label: count for label, (_, count) in links.items()} == {
-        "Images": 2, "Plate tasks": 1, "Detection jobs": 0, "Insights waiting for a decision": 3,
-    }  # fmt: skip
+        "Images": 2,
+        "Plate tasks": 1,
+        "Detection jobs": 0,
+        "Insights waiting for a decision": 3,
+    }
     for url, count in links.values():
         assert result_count(root, url) == count, url
 

@@ -22,6 +22,7 @@ from images.library import storage
 from images.models import AnonymizeSettings, PlateTask, PlateTaskFile, WebhookAttempt
 from images.plates import anonymize
 from images.plates.review import edit_parse
+from tests.factories import PlateTaskFactory, PlateTaskFileFactory
 from tests.helpers import image_bytes, shared_data, upload
 from tests.images.test_anonymize_api import PLATE_PHOTO, _task
 from tests.images.test_anonymize_api import receiver as receiver
@@ -86,9 +87,7 @@ def _boxes(keep: list[int], add: list[list[float]]) -> str:
 
 def _covered_row(tenant, *, size: tuple[int, int] = (400, 200)) -> PlateTaskFile:
     """A covered task file made without the models: a red patch, covered by one region."""
-    task = PlateTask.objects.create(
-        client=tenant.client, mode="solid", expires_at=timezone.now() + timedelta(hours=1), total=1
-    )
+    task = PlateTaskFactory(client=tenant.client, mode="solid", total=1)
     picture = PIL.Image.new("RGB", size, (40, 120, 200))
     PIL.ImageDraw.Draw(picture).rectangle((100, 50, 199, 99), fill=(255, 0, 0))
     buffer = io.BytesIO()
@@ -99,11 +98,18 @@ def _covered_row(tenant, *, size: tuple[int, int] = (400, 200)) -> PlateTaskFile
         picture, client=tenant.client, mode="solid", regions=[region]
     )
     result = storage.save_bytes(f"{task.storage_dir}/out_0_patch.webp", covered.data)
-    return PlateTaskFile.objects.create(
-        task=task, position=0, filename="patch.png", source_file=source, result_file=result,
-        status="done", plates=1, regions=covered.regions, plate_confidences=[0.12],
-        needs_review=True, review_reasons=["low_confidence"],
-    )  # fmt: skip
+    return PlateTaskFileFactory(
+        task=task,
+        position=0,
+        filename="patch.png",
+        source_file=source,
+        result_file=result,
+        plates=1,
+        regions=covered.regions,
+        plate_confidences=[0.12],
+        needs_review=True,
+        review_reasons=["low_confidence"],
+    )
 
 
 # Never silent -----------------------------------------------------------------------------

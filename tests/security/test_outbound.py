@@ -12,19 +12,18 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 from rest_framework.test import APIClient
 
-from annotations.models import Insight, InsightSettings
+from annotations.models import InsightSettings
 from images.models import AnonymizeSettings, CoverMode, PlateTask
 from images.plates import anonymize
 from kit import outbound
 from tests.ai.support import FakeServer, Reply
-from tests.annotations.support import BARCODE, answers, make_public
+from tests.annotations.support import answers, make_public
+from tests.factories import InsightFactory, PlateTaskFactory
 from tests.helpers import Tenant, image_bytes, upload_file
 
 # Each names 127.0.0.1 (or an internal network) in another spelling; {port} is a live receiver's.
@@ -72,12 +71,8 @@ def receiver() -> Iterator[FakeServer]:
 
 def undelivered_task(tenant: Tenant, **urls: str) -> PlateTask:
     """A finished task whose URLs were stored earlier (when the names resolved elsewhere)."""
-    return PlateTask.objects.create(
-        client=tenant.client,
-        status=PlateTask.Status.COMPLETED,
-        mode=CoverMode.STUB,
-        expires_at=timezone.now() + timedelta(hours=1),
-        **urls,
+    return PlateTaskFactory(
+        client=tenant.client, status=PlateTask.Status.COMPLETED, mode=CoverMode.STUB, **urls
     )
 
 
@@ -185,9 +180,7 @@ def test_a_summary_redirect_to_an_internal_address_is_refused(owner, receiver, s
 
 def test_the_insights_store_on_loopback_gets_nothing(owner, receiver):
     make_public(owner, downstream_url=f"{receiver.url}/hook")
-    insight = Insight.objects.create(
-        client=owner.client, barcode=BARCODE, type="label", value="Organic", predictor="ocr"
-    )
+    insight = InsightFactory(client=owner.client, value="Organic", predictor="ocr")
     body = answers(owner.api, insight, 1).json()
     assert (body["status_code"], body["status"]) == (10, "error_failed_update")
     assert "blocked_address" in body["description"]
@@ -199,9 +192,7 @@ def test_an_anonymous_voter_is_not_told_where_the_store_is(owner, caplog):
     # tenant's store and the internal address it resolves to, which are for the log only.
     store = "http://10.1.2.3/internal-store/hook"
     make_public(owner, downstream_url=store)
-    insight = Insight.objects.create(
-        client=owner.client, barcode=BARCODE, type="label", value="Organic", predictor="ocr"
-    )
+    insight = InsightFactory(client=owner.client, value="Organic", predictor="ocr")
     voter = APIClient()
     for address in ("198.51.100.1", "198.51.100.2"):
         assert answers(voter, insight, 1, address=address).json()["status"] == "vote_saved"

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from annotations.models import AnnotationVote, Insight
 from kit.addresses import address_key, client_address
 from tests.annotations.support import make_public
+from tests.factories import InsightFactory
 
 ANNOTATE = "/api/v1/insights/annotate"
 
@@ -21,9 +22,7 @@ def anonymous(db) -> APIClient:
 def public_insight(owner) -> Insight:
     """An open label insight of a tenant that lets anonymous callers vote; no store to update."""
     make_public(owner)
-    return Insight.objects.create(
-        client=owner.client, barcode="3017620422003", type="label", value_tag="en:organic"
-    )
+    return InsightFactory(client=owner.client, barcode="3017620422003", value_tag="en:organic")
 
 
 def answer_from(anonymous, insight, value: int, address: str, device: str = "", **headers: str):

@@ -12,9 +12,8 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from ai.models import OcrResult, VisionResult
 from images.library.services import image_add_tags
-from images.models import Detection, Exif, Image
+from images.models import Exif, Image
 from tests.annotations.test_question_page import (
     CAR_BOX,
     label_on,
@@ -24,6 +23,7 @@ from tests.annotations.test_question_page import (
     street,
     wait_for,
 )
+from tests.factories import DetectionFactory, OcrResultFactory, VisionResultFactory
 from tests.live import SCREENSHOTS, collect_static, live_server, requested_urls
 
 # The admin's header colour (--header-bg in admin/css/base.css): the stylesheet was applied.
@@ -71,21 +71,37 @@ def readonly_text(driver: WebDriver, field: str) -> str:
 
 def photo_with_gps_and_detections(tenant) -> Image:
     image = photographed(tenant)
-    Exif.objects.create(image=image, make="NIKON", model="COOLPIX P6000", iso=64,
-                        latitude=43.467081, longitude=11.885402)  # fmt: skip
-    for name, box in (("car", (40, 200, 300, 420)), ("person", (420, 80, 520, 400))):
-        Detection.objects.create(image=image, model_name="coco", class_id=0, class_name=name,
-                                 confidence=0.91, x1=box[0], y1=box[1], x2=box[2],
-                                 y2=box[3])  # fmt: skip
-    image_add_tags(image=image, names=["car", "person", "shelf"], source="detection")
-    OcrResult.objects.create(image=image, text="BIO\nLAIT ENTIER 1 L", language="fr",
-                             confidence=0.87, has_text=True, engine="tesseract", words=4,
-                             ocr_languages="fra", tesseract_confidence=0.87)  # fmt: skip
-    VisionResult.objects.create(
+    Exif.objects.create(
         image=image,
-        provider="local",
-        language="en",
-        description="A car parked by a person in front of a green shelf.",
+        make="NIKON",
+        model="COOLPIX P6000",
+        iso=64,
+        latitude=43.467081,
+        longitude=11.885402,
+    )
+    for name, box in (("car", (40, 200, 300, 420)), ("person", (420, 80, 520, 400))):
+        DetectionFactory(
+            image=image,
+            class_id=0,
+            class_name=name,
+            confidence=0.91,
+            x1=box[0],
+            y1=box[1],
+            x2=box[2],
+            y2=box[3],
+        )
+    image_add_tags(image=image, names=["car", "person", "shelf"], source="detection")
+    OcrResultFactory(
+        image=image,
+        text="BIO\nLAIT ENTIER 1 L",
+        language="fr",
+        confidence=0.87,
+        has_text=True,
+        words=4,
+        ocr_languages="fra",
+    )
+    VisionResultFactory(
+        image=image, description="A car parked by a person in front of a green shelf."
     )
     Image.objects.filter(pk=image.pk).update(status="done")
     image.steps.update(status="done", duration_ms=420, finished_at=image.created_at)
@@ -96,8 +112,18 @@ def photo_with_gps_and_detections(tenant) -> Image:
 
 
 # The image page's fields, each with data in the photo above: none may show the admin's "-".
-STORY_FIELDS = ["detection_overlay", "tag_list", "ocr_text", "ai_description", "exif_summary",
-                "original", "client", "status", "dimensions", "size"]  # fmt: skip
+STORY_FIELDS = [
+    "detection_overlay",
+    "tag_list",
+    "ocr_text",
+    "ai_description",
+    "exif_summary",
+    "original",
+    "client",
+    "status",
+    "dimensions",
+    "size",
+]
 
 
 def box_sizes(driver: WebDriver, selector: str) -> list[tuple[float, float]]:
