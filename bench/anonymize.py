@@ -3,13 +3,13 @@ and with --recall the marked plates covered in each shared set.
 
     .venv/bin/python bench/anonymize.py [--images 24] [--recall] [--variants today,crops]
 
-Imago's path is `images.plates.anonymize.anonymize_picture` (ONNX engine, covering inside each
+Imago's path is `images.plates.covering.anonymize_picture` (ONNX engine, covering inside each
 plate's bounding box only), measured in one process and as two single-threaded worker processes
 (how RQ workers share a 2-core machine). The naive loop is what plate_detect-style scripts do:
 ultralytics `predict` per image, then per plate a full-frame perspective warp of the stub and a
 full-frame alpha blend, then WebP. Same photos (1-3 megapixels), same model file, same run.
 
-Variants are settings of the plate search (`images.plates.anonymize.find_plates`), each measured in
+Variants are settings of the plate search (`images.plates.finding.find_plates`), each measured in
 the same run: `today` is the full-frame pass alone, the baseline of the throughput ratio. With
 --recall, each variant covers every photo of the shared us and eu sets; a marked plate is covered
 when a cover's box overlaps it by IoU >= 0.3 or covers >= 90% of it. The misses are listed by
@@ -44,7 +44,7 @@ from django.test import override_settings  # noqa: E402
 
 from images.detection.engine import ultralytics_model  # noqa: E402
 from images.models import Client  # noqa: E402
-from images.plates.anonymize import DEFAULT_STUB, anonymize_picture, open_oriented  # noqa: E402
+from images.plates.covering import DEFAULT_STUB, anonymize_picture, open_oriented  # noqa: E402
 
 PLATES = ROOT.parent / "shared" / "data" / "plates"
 PHOTOS = [PLATES / region for region in ("us", "eu")]

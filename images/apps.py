@@ -16,7 +16,7 @@ class ImagesConfig(AppConfig):
         # Imported for their side effects: pipeline steps and OpenAPI extensions register.
         from images.detection import services as detection  # noqa: F401
         from images.library import steps  # noqa: F401
-        from images.plates import anonymize  # noqa: F401
+        from images.plates import steps as plate_steps  # noqa: F401
         from images.tenancy import schema  # noqa: F401
 
         post_migrate.connect(_register_models, sender=self)

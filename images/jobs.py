@@ -6,7 +6,7 @@ from django.conf import settings
 
 from images.detection import services as detection
 from images.library import pipeline
-from images.plates import anonymize
+from images.plates import delivery, tasks
 
 
 def run_step(image_id: int, step_name: str) -> None:
@@ -18,15 +18,15 @@ def run_detection_job(job_id: int) -> None:
 
 
 def run_plate_task(task_id: int) -> None:
-    anonymize.plate_task_run(task_id=task_id)
+    tasks.plate_task_run(task_id=task_id)
 
 
 def deliver_plate_task(task_id: int) -> None:
-    anonymize.plate_task_deliver(task_id=task_id)
+    delivery.plate_task_deliver(task_id=task_id)
 
 
 def cleanup_tasks() -> None:
-    anonymize.tasks_cleanup()
+    tasks.tasks_cleanup()
 
 
 def requeue_stuck_steps() -> None:
@@ -36,8 +36,8 @@ def requeue_stuck_steps() -> None:
 def requeue_stuck_jobs() -> None:
     older_than = timedelta(seconds=settings.PIPELINE_STUCK_AFTER)
     detection.detection_jobs_sweep(older_than=older_than)
-    anonymize.plate_tasks_sweep(older_than=older_than)
+    tasks.plate_tasks_sweep(older_than=older_than)
 
 
 def deliver_plate_correction(file_id: int, revision: int) -> None:
-    anonymize.plate_correction_deliver(file_id=file_id, revision=revision)
+    delivery.plate_correction_deliver(file_id=file_id, revision=revision)

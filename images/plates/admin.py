@@ -85,7 +85,7 @@ class PlateTaskAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry delivery of what the tenant's backend has not received")
     def retry_delivery(self, request: HttpRequest, queryset: QuerySet[PlateTask]) -> None:
-        from images.plates.anonymize import delivery_enqueue
+        from images.plates.delivery import delivery_enqueue
 
         waiting = queryset.select_related("client").filter(
             delivered_at__isnull=True, purged_at__isnull=True

@@ -18,7 +18,9 @@ from images.library.pipeline import pipeline_enqueue
 from images.library.signing import signed_url
 from images.library.validation import UploadRejected, inspect_upload
 from images.models import AnonymizeSettings, CoverMode, ImageStep, PlateTask
-from images.plates import anonymize
+from images.plates.finding import REVIEW_REASONS
+from images.plates.selectors import awaiting_review, settings_for, task_results
+from images.plates.tasks import TaskOptions, plate_task_create
 from kit.errors import ApiError
 from kit.openapi import error_responses
 from kit.outbound import OutboundUrlField
@@ -54,7 +56,7 @@ class ReviewSerializer(serializers.Serializer):
         help_text="True until an operator reviews or corrects the result."
     )
     review_reasons = serializers.ListField(
-        child=serializers.ChoiceField(choices=anonymize.REVIEW_REASONS),
+        child=serializers.ChoiceField(choices=REVIEW_REASONS),
         help_text="Why the result was flagged; kept after the review.",
     )
     reviewed_at = serializers.DateTimeField(allow_null=True)
@@ -152,10 +154,10 @@ class ProcessTaskView(APIView):
         form = TaskOptionsSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        defaults = anonymize.settings_for(client)
+        defaults = settings_for(client)
         # The tenant's own targets first; the operator's (BACKEND_*_URL) when it has none.
         upload_target, callback_target = operator_targets(client)
-        options = anonymize.TaskOptions(
+        options = TaskOptions(
             mode=data.get("mode") or defaults.mode,
             cover_faces=defaults.cover_faces
             if data.get("cover_faces") is None
@@ -163,7 +165,7 @@ class ProcessTaskView(APIView):
             upload_url=data.get("upload_url", defaults.upload_url or upload_target),
             callback_url=data.get("callback_url", defaults.callback_url or callback_target),
         )
-        task = anonymize.plate_task_create(
+        task = plate_task_create(
             client=client,
             uploads=[services.Upload(f.name or "", f, f.size or 0) for f in files],
             options=options,
@@ -205,11 +207,11 @@ class TaskStatusView(APIView):
         body = {
             "task_id": str(task.uuid),
             "status": task.status,
-            "results": anonymize.task_results(task),
+            "results": task_results(task),
             "total": task.total,
             "processed": task.processed,
             "progress": round(task.processed / task.total, 3) if task.total else 1.0,
-            "needs_review": anonymize.awaiting_review(task),
+            "needs_review": awaiting_review(task),
             "created_at": task.created_at,
             "expires_at": task.expires_at,
             "delivered_at": task.delivered_at,
@@ -301,12 +303,12 @@ class AnonymizeSettingsView(APIView):
 
     @extend_schema(responses=AnonymizeSettingsSerializer)
     def get(self, request: Request) -> Response:
-        return Response(AnonymizeSettingsSerializer(anonymize.settings_for(_client(request))).data)
+        return Response(AnonymizeSettingsSerializer(settings_for(_client(request))).data)
 
     @extend_schema(request=AnonymizeSettingsSerializer, responses=AnonymizeSettingsSerializer)
     def patch(self, request: Request) -> Response:
         form = AnonymizeSettingsSerializer(
-            anonymize.settings_for(_client(request)), data=request.data, partial=True
+            settings_for(_client(request)), data=request.data, partial=True
         )
         form.is_valid(raise_exception=True)
         form.save()
@@ -336,7 +338,7 @@ class StubView(APIView):
             info = inspect_upload(upload, upload.size or 0)
         except UploadRejected as exc:
             raise ApiError(exc.status, exc.code, exc.detail) from exc
-        options = anonymize.settings_for(client)
+        options = settings_for(client)
         old = options.stub_file
         options.stub_file = storage.save_file(
             f"{client.storage_prefix}/stub/{uuid.uuid4().hex[:8]}.{info.extension}", upload
@@ -348,7 +350,7 @@ class StubView(APIView):
 
     @extend_schema(responses={200: StubSerializer})
     def delete(self, request: Request) -> Response:
-        options = anonymize.settings_for(_client(request))
+        options = settings_for(_client(request))
         if options.stub_file:
             storage.delete_quietly([options.stub_file])
             options.stub_file = ""

@@ -22,7 +22,9 @@ from django.utils import timezone
 
 from images.library import budget, storage
 from images.models import Image, ImageStep, PlateTaskFile
-from images.plates import anonymize
+from images.plates.covering import Covered, open_oriented, rerender_picture
+from images.plates.delivery import correction_enqueue
+from images.plates.tasks import covered_name
 
 # The form field that carries the boxes: far more than ANONYMIZE_REVIEW_MAX_BOXES boxes need.
 MAX_INPUT_CHARS = 64 * 1024
@@ -100,13 +102,11 @@ def _quad(box: Box) -> list[list[float]]:
     return [[x1, y1], [x2, y1], [x2, y2], [x1, y2]]
 
 
-def _rerender(
-    original: str, *, client: object, mode: str, regions: Sequence[Sequence]
-) -> anonymize.Covered:
+def _rerender(original: str, *, client: object, mode: str, regions: Sequence[Sequence]) -> Covered:
     try:
         with default_storage.open(original, "rb") as fp:
-            picture = anonymize.open_oriented(fp)
-        return anonymize.rerender_picture(picture, client=client, mode=mode, regions=regions)
+            picture = open_oriented(fp)
+        return rerender_picture(picture, client=client, mode=mode, regions=regions)
     except budget.OverMemoryBudget as exc:
         raise ReviewRefused(exc.code, exc.detail) from exc
     except FileNotFoundError as exc:
@@ -139,7 +139,7 @@ def task_file_correct(*, row: PlateTaskFile, user: AbstractBaseUser, raw: str) -
     task = row.task
     covered = _rerender(row.source_file, client=task.client, mode=task.mode, regions=regions)
     # Beside the first result, so that its /tasks_storage/ path serves it: covered_<stem>_r<n>.webp
-    stem = Path(anonymize.covered_name(row)).stem
+    stem = Path(covered_name(row)).stem
     name = storage.save_bytes(
         f"{task.storage_dir}/output/{stem}_r{row.revision + 1}.webp", covered.data
     )
@@ -152,7 +152,7 @@ def task_file_correct(*, row: PlateTaskFile, user: AbstractBaseUser, raw: str) -
             update_fields=["result_file", "regions", "revision", "operator_boxes",
                            "needs_review", "reviewed_by", "reviewed_at"]
         )  # fmt: skip
-        anonymize.correction_enqueue(row)
+        correction_enqueue(row)
     storage.delete_quietly([old])
 
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from images.models import AnonymizeSettings, PlateTask, PlateTaskFile, WebhookAttempt
-from images.plates.anonymize import covered_name
+from images.plates.tasks import covered_name
 from tests.helpers import Receiver, image_bytes, make_tenant, media_files, shared_data, upload_file
 from tests.live import ROOT, live_server, live_worker
 

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 
 from images.models import Client
-from images.plates.anonymize import anonymize_picture
+from images.plates.covering import anonymize_picture
 from tests.helpers import shared_data
 
 

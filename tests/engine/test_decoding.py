@@ -3,17 +3,16 @@
 import numpy as np
 import pytest
 
-from images.detection.engine import (
-    Letterbox,
+from images.detection.engine.decoding import (
     ProtoGrid,
     boxes_to_original,
     candidates,
-    letterbox,
     mask_polygon,
     nms,
     nms_rotated,
     xywh_to_xyxy,
 )
+from images.detection.engine.letterbox import Letterbox, letterbox
 
 
 def _head(rows: list[tuple], n_classes: int, extra: int = 0) -> np.ndarray:

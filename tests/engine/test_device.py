@@ -13,8 +13,7 @@ import PIL.Image
 import pytest
 from django.test import Client as HttpClient
 
-from images.detection import engine
-from images.detection.engine import OnnxDetector, execution_providers
+from images.detection.engine import OnnxDetector, backends, execution_providers
 from tests.engine.test_models import spec
 from tests.helpers import image_bytes
 
@@ -34,7 +33,7 @@ def test_the_cpu_is_the_default():
 
 def test_cuda_falls_back_to_the_cpu_with_a_warning_when_onnxruntime_lacks_it(caplog):
     assert "CUDAExecutionProvider" not in onnxruntime.get_available_providers()
-    with caplog.at_level(logging.WARNING, logger=engine.__name__):
+    with caplog.at_level(logging.WARNING, logger=backends.__name__):
         assert execution_providers("cuda") == ("CPUExecutionProvider",)
         execution_providers("cuda")
     warnings = [r.getMessage() for r in caplog.records if "DETECTION_DEVICE" in r.getMessage()]

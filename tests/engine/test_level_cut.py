@@ -7,17 +7,10 @@ import onnx
 import onnxruntime
 import pytest
 
-from images.detection import engine
-from images.detection.engine import (
-    HeadLayout,
-    LevelCut,
-    OnnxDetector,
-    candidates,
-    letterbox,
-    level_candidates,
-    level_cut,
-    to_tensor,
-)
+from images.detection.engine import OnnxDetector, backends
+from images.detection.engine.decoding import HeadLayout, candidates, level_candidates
+from images.detection.engine.graph import LevelCut, level_cut
+from images.detection.engine.letterbox import letterbox, to_tensor
 from tests.engine.test_models import iou, photos, spec
 
 
@@ -120,7 +113,7 @@ def test_a_head_that_does_not_read_like_yolov8_is_not_cut():
 
 def test_a_cut_that_decodes_differently_runs_the_whole_export(monkeypatch, caplog):
     """The layout read from the graph is checked against the export's own output on load."""
-    read = engine.level_cut
+    read = level_cut
 
     def swapped(model: onnx.ModelProto, n_classes: int) -> LevelCut | None:
         cut = read(model, n_classes)
@@ -129,8 +122,8 @@ def test_a_cut_that_decodes_differently_runs_the_whole_export(monkeypatch, caplo
         wrong = HeadLayout(layout.reg_max, n_classes, layout.strides[::-1], layout.tensors)
         return LevelCut(cut.network, cut.tail, wrong)
 
-    monkeypatch.setattr(engine, "level_cut", swapped)
-    with caplog.at_level(logging.WARNING, logger="images.detection.engine"):
+    monkeypatch.setattr(backends, "level_cut", swapped)
+    with caplog.at_level(logging.WARNING, logger=backends.__name__):
         detector = OnnxDetector(spec("coco"), threads=1)
     assert detector.layout is None
     assert "decodes differently" in caplog.text

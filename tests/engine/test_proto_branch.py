@@ -8,7 +8,8 @@ import onnxruntime
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from images.detection.engine import OnnxDetector, ordered_map, proto_branch
+from images.detection.engine import OnnxDetector, ordered_map
+from images.detection.engine.graph import proto_branch
 from tests.engine.test_models import photos, spec
 
 RNG = np.random.default_rng(7)

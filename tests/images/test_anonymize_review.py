@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 
 from images.library import storage
 from images.models import AnonymizeSettings, PlateTask, PlateTaskFile, WebhookAttempt
-from images.plates import anonymize
+from images.plates.covering import rerender_picture
 from images.plates.review import edit_parse
 from tests.factories import PlateTaskFactory, PlateTaskFileFactory
 from tests.helpers import image_bytes, shared_data, upload
@@ -94,9 +94,7 @@ def _covered_row(tenant, *, size: tuple[int, int] = (400, 200)) -> PlateTaskFile
     picture.save(buffer, "PNG")
     source = storage.save_bytes(f"{task.storage_dir}/in_0.png", buffer.getvalue())
     region = [[100.0, 50.0], [200.0, 50.0], [200.0, 100.0], [100.0, 100.0]]
-    covered = anonymize.rerender_picture(
-        picture, client=tenant.client, mode="solid", regions=[region]
-    )
+    covered = rerender_picture(picture, client=tenant.client, mode="solid", regions=[region])
     result = storage.save_bytes(f"{task.storage_dir}/out_0_patch.webp", covered.data)
     return PlateTaskFileFactory(
         task=task,

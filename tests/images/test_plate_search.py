@@ -13,8 +13,8 @@ from django.conf import settings
 from images.detection.engine import Found
 from images.detection.services import detect, detector_model_get
 from images.models import Client
-from images.plates import anonymize
-from images.plates.anonymize import (
+from images.plates import finding
+from images.plates.finding import (
     crop_box,
     find_plates,
     find_vehicles,
@@ -120,13 +120,13 @@ def test_zooming_into_the_vehicles_when_no_plate_is_sure_finds_a_small_one(owner
 def test_the_zoom_cap_holds_and_a_sure_plate_stops_the_zoom(owner, settings, monkeypatch):
     picture, _ = photo(*ZOOM_ONLY)
     regions: list[tuple[int, ...]] = []
-    real = anonymize.plates_in_region
+    real = finding.plates_in_region
 
     def counted(picture: PIL.Image.Image, region: tuple[int, int, int, int], **kw: object) -> list:
         regions.append(region)
         return real(picture, region, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(anonymize, "plates_in_region", counted)
+    monkeypatch.setattr(finding, "plates_in_region", counted)
     settings.ANONYMIZE_VEHICLE_CROPS, settings.ANONYMIZE_ZOOM_WINDOWS = 8, 3
     findings = find_plates(picture, client=owner)
     assert 4 * len(findings.vehicles) > 3  # windows enough to cap

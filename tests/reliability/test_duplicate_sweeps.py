@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from images.detection import services as detection
 from images.models import DetectionJob, DetectionRun, PlateTask
-from images.plates import anonymize
+from images.plates import tasks
 from tests.helpers import image_bytes, media_files, upload_file
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.django_db(transaction=True)]
@@ -47,18 +47,18 @@ def test_two_sweeps_at_once_run_a_batch_once(owner, run_jobs, monkeypatch):
 def test_two_sweeps_at_once_cover_a_plate_task_once(owner, run_jobs, monkeypatch):
     created = owner.api.post("/api/v1/process-task/", {"files": _photos()}, format="multipart")
     task = PlateTask.objects.get(uuid=created.json()["task_id"])
-    _lost_and_seen_by_two_sweeps(monkeypatch, anonymize)
+    _lost_and_seen_by_two_sweeps(monkeypatch, tasks)
 
-    anonymize.plate_tasks_sweep(older_than=timedelta(0))
-    anonymize.plate_tasks_sweep(older_than=timedelta(0))
+    tasks.plate_tasks_sweep(older_than=timedelta(0))
+    tasks.plate_tasks_sweep(older_than=timedelta(0))
 
-    assert django_rq.get_queue("default").job_ids == [anonymize.plate_task_job_id(task)]
+    assert django_rq.get_queue("default").job_ids == [tasks.plate_task_job_id(task)]
     run_jobs()
     covered = sorted(p.name for p in media_files() if p.name.startswith("covered_"))
     # A copy of the job that ran anyway, on a task a worker already took: nothing is redone.
     PlateTask.objects.filter(pk=task.pk).update(status="processing")
     task.files.update(status="pending")
-    anonymize.plate_task_run(task_id=task.pk)
+    tasks.plate_task_run(task_id=task.pk)
     assert sorted(p.name for p in media_files() if p.name.startswith("covered_")) == covered
     assert len(covered) == 2
 
@@ -74,7 +74,7 @@ def test_a_processing_task_whose_job_redis_lost_is_claimed_again_and_finishes(
     )
     django_rq.get_queue("default").empty()
 
-    assert anonymize.plate_tasks_sweep(older_than=timedelta(0)).requeued == [task.uuid]
+    assert tasks.plate_tasks_sweep(older_than=timedelta(0)).requeued == [task.uuid]
     run_jobs()
 
     task.refresh_from_db()

@@ -172,7 +172,7 @@ import numpy as np
 import PIL.Image
 from pathlib import Path
 from django.conf import settings
-from images.plates.anonymize import open_oriented
+from images.plates.covering import open_oriented
 from images.detection.services import annotate
 from images.detection.engine import ModelSpec, get_detector, read_onnx_metadata
 from images.library.validation import UploadRejected, inspect_upload

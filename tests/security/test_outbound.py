@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 
 from annotations.models import InsightSettings
 from images.models import AnonymizeSettings, CoverMode, PlateTask
-from images.plates import anonymize
+from images.plates import delivery
 from kit import outbound
 from tests.ai.support import FakeServer, Reply
 from tests.annotations.support import answers, make_public
@@ -77,8 +77,8 @@ def undelivered_task(tenant: Tenant, **urls: str) -> PlateTask:
 
 
 def deliver(task: PlateTask) -> PlateTask:
-    with pytest.raises(anonymize.DeliveryFailed):
-        anonymize.plate_task_deliver(task_id=task.pk)
+    with pytest.raises(delivery.DeliveryFailed):
+        delivery.plate_task_deliver(task_id=task.pk)
     task.refresh_from_db()
     return task
 
@@ -155,7 +155,7 @@ def test_the_legacy_allow_list_name_still_lets_webhooks_reach_an_intranet(
 ):
     settings.AI_FETCH_ALLOWED_HOSTS = ["127.0.0.1"]
     task = undelivered_task(owner, callback_url=f"{receiver.url}/hook")
-    anonymize.plate_task_deliver(task_id=task.pk)
+    delivery.plate_task_deliver(task_id=task.pk)
     task.refresh_from_db()
     assert task.delivered_at is not None
     assert [r.path for r in receiver.received] == ["/hook"]
@@ -278,7 +278,7 @@ def test_a_receiver_answering_without_end_is_read_only_up_to_the_cap(owner, sett
 
     server = RawServer(flood)
     task = undelivered_task(owner, callback_url=f"{server.url}/hook")
-    anonymize.plate_task_deliver(task_id=task.pk)
+    delivery.plate_task_deliver(task_id=task.pk)
     assert server.done.wait(10)
     server.close()
     assert sum(sent) < 16 * 1024 * 1024  # the socket buffers, not the whole flood

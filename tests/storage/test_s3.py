@@ -12,7 +12,7 @@ from django.db import OperationalError
 
 from images.library import services
 from images.models import Image, PlateTask
-from images.plates import anonymize
+from images.plates import tasks
 from tests.helpers import image_bytes, upload, upload_file
 from tests.storage.conftest import Bucket
 
@@ -303,7 +303,7 @@ def test_a_plate_task_keeps_its_files_in_s3_until_it_expires(owner, run_jobs, bu
     assert len(task_keys) == 2  # the source and the covered result
     assert bucket.objects(f"clients/{owner.client.pk}/stub/") != []
 
-    anonymize.tasks_cleanup(now=task.expires_at + timedelta(seconds=1))
+    tasks.tasks_cleanup(now=task.expires_at + timedelta(seconds=1))
     assert bucket.objects(task.storage_dir) == []
 
 

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from images.plates.anonymize import tasks_cleanup
+from images.plates.tasks import tasks_cleanup
 
 
 class Command(BaseCommand):

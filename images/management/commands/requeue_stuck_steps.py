@@ -8,7 +8,7 @@ from redis.exceptions import RedisError
 
 from images.detection.services import detection_jobs_sweep
 from images.library.pipeline import pipeline_requeue_stuck
-from images.plates.anonymize import plate_tasks_sweep
+from images.plates.tasks import plate_tasks_sweep
 
 
 class Command(BaseCommand):
