@@ -81,8 +81,3 @@ class DraftTaskResponseSerializer(serializers.Serializer):
     provider = serializers.CharField()
     model = serializers.CharField(allow_null=True)
     usage = serializers.DictField(allow_null=True)
-
-
-class TagCountSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    count = serializers.IntegerField()

@@ -16,8 +16,6 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ai import selectors as ai_selectors
-from ai.serializers import TagCountSerializer
 from images.library import selectors, services
 from images.library.serializers import (
     ExifSerializer,
@@ -26,6 +24,7 @@ from images.library.serializers import (
     ImageStatusSerializer,
     ReprocessSerializer,
     SignedUrlSerializer,
+    TagCountSerializer,
     UploadRequestSerializer,
     UploadResponseSerializer,
 )
@@ -88,7 +87,7 @@ class ImageFilter(django_filters.FilterSet):
         return queryset.exclude(exif__latitude__isnull=False, exif__longitude__isnull=False)
 
     def filter_q(self, queryset: QuerySet[Image], name: str, value: str) -> QuerySet:
-        return ai_selectors.image_search(queryset, value)
+        return selectors.image_search(queryset, value)
 
 
 class UsagePagination(pagination.PageNumberPagination):
@@ -218,7 +217,7 @@ class ImageViewSet(
     @action(detail=False, pagination_class=None, filterset_class=None)
     def tags(self, request: Request) -> Response:
         """The tenant's tags, each with the number of its images that carry it."""
-        tags = ai_selectors.tag_counts(self.get_queryset())
+        tags = selectors.tag_counts(self.get_queryset())
         return Response(TagCountSerializer(tags, many=True).data)
 
     @extend_schema(request=ReprocessSerializer, responses={202: ImageStatusSerializer})

@@ -1,12 +1,14 @@
-"""Reads: the querysets every API view and admin page starts from."""
+"""Reads: the querysets every API view and admin page starts from, image search, tag counts."""
 
 import uuid
 
+from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.core.validators import slug_re
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import Count, Q, QuerySet
 from rest_framework.request import Request
 
-from images.models import Client, Image
+from images.models import Client, Image, Tag
 from images.tenancy.auth import ClientPrincipal, is_operator
 from kit.errors import ApiError
 
@@ -92,3 +94,51 @@ def image_get(request: Request, value: object) -> Image:
     if image is None:
         raise ApiError(404, "not_found", "No such image.")
     return image
+
+
+# What `?q=` searches, as paths from an image: its tags, and the text the apps above add when
+# they start (ai: the OCR text and the AI description).
+SEARCHED_FIELDS = ["tags__name"]
+
+
+def searched_fields_add(*paths: str) -> None:
+    SEARCHED_FIELDS.extend(path for path in paths if path not in SEARCHED_FIELDS)
+
+
+def image_search(images: QuerySet[Image], query: str) -> QuerySet[Image]:
+    """Images whose SEARCHED_FIELDS match every word of the query.
+
+    PostgreSQL ranks nothing but matches words with its full-text search ('simple' dictionary:
+    no stemming, so that English and French text are searched alike); SQLite matches substrings.
+    """
+    query = query.strip()
+    if not query:
+        return images
+    if connection.vendor == "postgresql":
+        return images.filter(_full_text_match(query))
+    condition = Q()
+    for word in query.split():
+        found = Q()
+        for path in SEARCHED_FIELDS:
+            matching = Image.objects.filter(**{f"{path}__icontains": word})
+            found |= Q(pk__in=matching.values("pk"))
+        condition &= found
+    return images.filter(condition)
+
+
+def _full_text_match(query: str) -> Q:
+    search = SearchQuery(query, config="simple", search_type="websearch")
+    # One row per tag of each image, each with the other fields' text.
+    documents = Image.objects.annotate(
+        document=SearchVector(*SEARCHED_FIELDS, config="simple")
+    ).filter(document=search)
+    return Q(pk__in=documents.values("pk"))
+
+
+def tag_counts(images: QuerySet[Image]) -> QuerySet[Tag]:
+    """The tags on these images, each with how many of them carry it, most used first."""
+    return (
+        Tag.objects.filter(imagetag__image__in=images)
+        .annotate(count=Count("imagetag__image", distinct=True))
+        .order_by("-count", "name")
+    )

@@ -13,7 +13,6 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from ai import api as ai_api
-from ai import selectors as ai_selectors
 from images.compat.fastapi_imago import serializers as shapes
 from images.compat.fastapi_imago.auth import AdminKeyAuthentication, AdminKeyConfigured
 from images.compat.fastapi_imago.languages import LegacySummarizeRequestSerializer
@@ -115,7 +114,7 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(responses={200: shapes.TagsSerializer})
     @action(detail=False, url_path="tags/all", pagination_class=None, filterset_class=None)
     def tags_all(self, request: Request) -> Response:
-        names = [tag.name for tag in ai_selectors.tag_counts(self.get_queryset())]
+        names = [tag.name for tag in selectors.tag_counts(self.get_queryset())]
         return Response({"tags": names, "total": len(names)})
 
     @extend_schema(request=ReprocessSerializer, responses={202: shapes.StatusSerializer})
