@@ -4,16 +4,13 @@ Anonymous callers are welcome here (they see the tenants that opted in with publ
 and their answers are votes); a key needs insights:read to read and insights:annotate to answer.
 """
 
-import logging
 from typing import Any
 
-import redis
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from annotations import selectors, services
@@ -40,11 +37,10 @@ from annotations.serializers import (
 )
 from images.models import Scope
 from images.tenancy.auth import ClientPrincipal, ClientRateThrottle, is_operator, required_scopes
-from kit.addresses import address_key, client_address
+from kit.addresses import client_address
 from kit.errors import ApiError
 from kit.openapi import AutoSchema, error_responses
-
-logger = logging.getLogger(__name__)
+from kit.throttles import AddressRateThrottle
 
 
 class InsightAccess(permissions.BasePermission):
@@ -62,24 +58,11 @@ class InsightAccess(permissions.BasePermission):
         return True
 
 
-class AnonymousThrottle(AnonRateThrottle):
-    """Anonymous callers share no key, so they are limited by address."""
+class AnonymousThrottle(AddressRateThrottle):
+    """Anonymous callers of the question and annotation routes."""
 
     def get_rate(self) -> str:
         return settings.INSIGHT_ANONYMOUS_RATE
-
-    def get_ident(self, request: Request) -> str:
-        # Not DRF's, which believes any X-Forwarded-For (or trims it by NUM_PROXIES); an IPv6
-        # caller by its /64, all of which it may use.
-        return address_key(client_address(request))
-
-    def allow_request(self, request: Request, view: APIView) -> bool:
-        try:
-            return super().allow_request(request, view)
-        except redis.exceptions.RedisError as exc:
-            # As for keyed callers: losing the limit for a moment beats refusing everyone.
-            logger.warning("Anonymous rate limiting skipped, Redis unavailable: %s", exc)
-            return True
 
 
 class OptionalAuthSchema(AutoSchema):

@@ -12,19 +12,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations.api import AnonymousThrottle
 from images.compat.objectvision import services
 from images.compat.objectvision.auth import MemberPrincipal
 from images.compat.objectvision.models import Member
 from kit.errors import ApiError
 from kit.openapi import error_responses
+from kit.throttles import AddressRateThrottle
 
 TAGS = ["users"]
 # Argon2 reads the whole password: a longer one only costs the server time.
 PASSWORD_MAX_LENGTH = 256
 
 
-class AuthThrottle(AnonymousThrottle):
+class AuthThrottle(AddressRateThrottle):
     """Signup, login and refresh by address: they take no key to count by."""
 
     scope = "objectvision-auth"
