@@ -61,7 +61,7 @@ class ImageAiView(ImageResultView):
 
 class SummarizeView(APIView):
     required_scopes = [Scope.AI_USE.value]
-    # The FastAPI Imago's route reads `language` as a name too (images/compat/fastapi_imago).
+    # The FastAPI Imago's route reads `language` as a name too (ai/fastapi_imago.py).
     request_serializer: type[SummarizeRequestSerializer] = SummarizeRequestSerializer
 
     @extend_schema(

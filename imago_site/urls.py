@@ -9,7 +9,9 @@ from drf_spectacular.views import (
 )
 from rest_framework import routers
 
+from ai import fastapi_imago as fastapi_imago_ai
 from annotations.views import question_page
+from images.compat.fastapi_imago import urls as fastapi_imago
 from images.compat.fastapi_imago.root import site_root
 from images.library.api import ImageViewSet
 from images.library.signing import serve_signed
@@ -62,8 +64,8 @@ urlpatterns = [
     path("", include("images.compat.plate_detect.urls")),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
-    # The FastAPI Imago's root paths (/images/..., /auth/clients, /docs): after Imago's own.
-    path("", include("images.compat.fastapi_imago.urls")),
+    # The FastAPI Imago's root paths (/images/..., /auth/clients, /ai/..., /docs): after Imago's.
+    path("", include(fastapi_imago.with_docs(fastapi_imago_ai.urlpatterns))),
 ]
 
 handler400 = "kit.errors.json_400"

@@ -12,10 +12,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from ai import api as ai_api
 from images.compat.fastapi_imago import serializers as shapes
 from images.compat.fastapi_imago.auth import AdminKeyAuthentication, AdminKeyConfigured
-from images.compat.fastapi_imago.languages import LegacySummarizeRequestSerializer
 from images.library import api as images_api
 from images.library import selectors, services
 from images.library.serializers import ReprocessSerializer
@@ -159,13 +157,3 @@ def _with_api_key(response: Response) -> Response:
     """`key` is Imago's name for the new key; `api_key` is the likelier legacy one: both."""
     response.data["api_key"] = response.data["key"]
     return response
-
-
-class SummarizeView(ai_api.SummarizeView):
-    """`language` may be a name in any of several languages (`français`), or a code."""
-
-    request_serializer = LegacySummarizeRequestSerializer
-
-
-class DraftTaskView(ai_api.DraftTaskView):
-    """The same body (`description`, `context`) and answer as Imago's."""

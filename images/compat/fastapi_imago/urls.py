@@ -1,6 +1,6 @@
 """The FastAPI Imago's paths at the site's root; each answers with or without a final slash."""
 
-from django.urls import URLPattern, URLResolver, re_path
+from django.urls import URLPattern, URLResolver
 from rest_framework import routers
 
 from images.compat.fastapi_imago import api
@@ -18,10 +18,8 @@ router = Router()
 router.register("images", api.ImageViewSet, basename="fastapi-imago-image")
 router.register("auth/clients", api.ClientViewSet, basename="fastapi-imago-client")
 
-api_urls: list[URLPattern | URLResolver] = [
-    *router.urls,
-    re_path(r"^ai/summarize/?$", api.SummarizeView.as_view(), name="fastapi-imago-summarize"),
-    re_path(r"^ai/draft-task/?$", api.DraftTaskView.as_view(), name="fastapi-imago-draft-task"),
-]
 
-urlpatterns = [*api_urls, *docs_urls(api_urls)]
+def with_docs(ai_urls: list[URLPattern]) -> list[URLPattern | URLResolver]:
+    """Its routes, with its AI routes (the ai app's: ai/fastapi_imago.py), and the docs of all."""
+    api_urls = [*router.urls, *ai_urls]
+    return [*api_urls, *docs_urls(api_urls)]

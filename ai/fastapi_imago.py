@@ -1,11 +1,15 @@
-"""Language names (`français`, `English`) to ISO 639-1 codes, from Babel's CLDR data."""
+"""The FastAPI Imago's AI routes (/ai/summarize, /ai/draft-task at the site's root): Imago's own
+views, except that `language` may be a name (`français`, `French`) as well as a code, from Babel's
+CLDR data. imago_site/urls.py serves them with its other routes (images/compat/fastapi_imago)."""
 
 import unicodedata
 from functools import cache
 
 from babel import Locale, UnknownLocaleError
+from django.urls import URLPattern, re_path
 from rest_framework import serializers
 
+from ai import api
 from ai.serializers import SummarizeRequestSerializer
 
 # The languages whose names for other languages are understood, besides each one's own name.
@@ -60,3 +64,20 @@ class LegacySummarizeRequestSerializer(SummarizeRequestSerializer):
                 "Unknown language: send a code such as fr or a name such as français."
             )
         return code
+
+
+class SummarizeView(api.SummarizeView):
+    """`language` may be a name in any of several languages (`français`), or a code."""
+
+    request_serializer = LegacySummarizeRequestSerializer
+
+
+class DraftTaskView(api.DraftTaskView):
+    """The same body (`description`, `context`) and answer as Imago's."""
+
+
+# Each answers with or without a final slash, as the FastAPI Imago's other paths.
+urlpatterns: list[URLPattern] = [
+    re_path(r"^ai/summarize/?$", SummarizeView.as_view(), name="fastapi-imago-summarize"),
+    re_path(r"^ai/draft-task/?$", DraftTaskView.as_view(), name="fastapi-imago-draft-task"),
+]
