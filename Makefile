@@ -73,6 +73,7 @@ run: install redis
 	@# DEBUG is off: WhiteNoise serves the admin's and the docs' files from STATIC_ROOT.
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	$(MANAGE) seed_demo
+	$(MANAGE) seed_demo_questions
 	@mkdir -p .run
 	@trap 'kill $$(jobs -p) 2>/dev/null' EXIT; \
 	$(MANAGE) rqworker --with-scheduler high default low > .run/worker.log 2>&1 & \

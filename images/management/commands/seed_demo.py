@@ -1,25 +1,20 @@
 import os
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from annotations.importer import insights_import
-from annotations.models import InsightSettings
 from images.models import ALL_SCOPES, ApiKey, Client, Plan
 from images.tenancy import services
 from images.tenancy.auth import hash_key, key_prefix
 
 DEMO_SLUG = "demo"
-# Robotoff-shaped questions, so that the question page has something to ask on a fresh install.
-DEMO_QUESTIONS = Path(settings.BASE_DIR) / "fixtures" / "demo-questions.json"
 
 
 class Command(BaseCommand):
     help = "Create (once) a demo tenant with a known key and an admin user, for `make run`."
+    # Its questions: annotations' seed_demo_questions, which `make run` runs next.
 
     def handle(self, *args: Any, **options: Any) -> None:
         key = os.environ.get("IMAGO_DEMO_KEY", "imago_demo-key-change-me")
@@ -37,10 +32,6 @@ class Command(BaseCommand):
         client.api_keys.filter(revoked_at__isnull=True).exclude(pk=demo_key.pk).update(
             revoked_at=timezone.now()
         )
-        InsightSettings.objects.update_or_create(client=client, defaults={"public_questions": True})
-        with DEMO_QUESTIONS.open("rb") as fp:
-            counts = insights_import(client=client, fp=fp)
-        self.stdout.write(f"Demo questions: {counts.created} new, {counts.unchanged} unchanged")
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME", "admin")
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "admin")
         user_model = get_user_model()
