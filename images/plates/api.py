@@ -11,7 +11,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from images.compat.plate_detect.webhooks import operator_targets
 from images.library import selectors, services, storage
 from images.library.api import READ, WRITE, _uploaded_files
 from images.library.pipeline import pipeline_enqueue
@@ -20,6 +19,7 @@ from images.library.validation import UploadRejected, inspect_upload
 from images.models import AnonymizeSettings, CoverMode, ImageStep, PlateTask
 from images.plates.finding import REVIEW_REASONS
 from images.plates.selectors import awaiting_review, settings_for, task_results
+from images.plates.targets import operator_targets
 from images.plates.tasks import TaskOptions, plate_task_create
 from kit.errors import ApiError
 from kit.openapi import error_responses

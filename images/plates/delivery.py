@@ -14,10 +14,10 @@ from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from images.compat.plate_detect.webhooks import is_operator_target
 from images.library.pipeline import queue_name_for
 from images.models import PlateTask, PlateTaskFile, WebhookAttempt
 from images.plates.selectors import awaiting_review, settings_for, task_results
+from images.plates.targets import is_operator_target
 from kit import outbound
 
 

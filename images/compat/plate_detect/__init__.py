@@ -1,5 +1,6 @@
-"""plate_detect's clients unchanged: keyless requests, its result paths, its operator webhooks.
+"""plate_detect's clients unchanged: keyless requests and its result paths.
 
-The task routes themselves are Imago's (images/anonymize_api.py): this package adds only what
-plate_detect had and Imago had not.
+The task routes themselves are Imago's (images/plates/api.py), and so is the delivery to the
+operator's webhook targets (images/plates/targets.py): this package adds only what plate_detect had
+and Imago had not.
 """

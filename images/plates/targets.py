@@ -1,5 +1,5 @@
-"""BACKEND_UPLOAD_URL and BACKEND_CALLBACK_URL: the operator's webhook targets for the tenant that
-PLATE_DETECT_CLIENT names."""
+"""BACKEND_UPLOAD_URL and BACKEND_CALLBACK_URL (plate_detect's names): the operator's webhook
+targets for the tenant that PLATE_DETECT_CLIENT names, used where its tasks name none."""
 
 from django.conf import settings
 
