@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from images.compat.objectvision import detections as objectvision
+from images.detection import objectvision
 from images.detection import services as detection
 from images.detection.model_files import ModelRefused
 from images.library import selectors

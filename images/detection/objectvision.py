@@ -1,4 +1,5 @@
-"""ObjectVision's detection shapes over Imago's detection runs and jobs.
+"""ObjectVision's detection shapes over Imago's detection runs and jobs: its clients (its users,
+logged in with a JWT: images/compat/objectvision) call the detection routes too.
 
 An ObjectVision "detection" is one image sent to POST /detect/image in the field `image`: Imago
 queues it as a detection job of one image, and its `detection_id` is that job's id (also the
@@ -10,8 +11,8 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from rest_framework import serializers
 from rest_framework.request import Request
+from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from images.compat.objectvision.auth import MemberPrincipal
 from images.library import selectors
 from images.models import Detection, DetectionJob, DetectionRun
 from kit.errors import ApiError
@@ -142,7 +143,7 @@ class HistoryPageSerializer(serializers.Serializer):
 def wants_page(request: Request) -> bool:
     """ObjectVision's history page: for its users (JWT), or any caller paging by limit/offset."""
     asked = {"limit", "offset"} & set(request.query_params)
-    return isinstance(request.user, MemberPrincipal) or bool(asked)
+    return isinstance(request.successful_authenticator, JWTAuthentication) or bool(asked)
 
 
 def history_page(request: Request, runs: QuerySet[DetectionRun]) -> dict[str, Any]:
