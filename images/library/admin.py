@@ -1,10 +1,8 @@
 """Images in the admin: the whole story of one image, and the lists operators filter."""
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import filesizeformat
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
@@ -13,14 +11,7 @@ from django.views.decorators.http import require_POST
 from images.library import admin_html, services
 from images.library.pipeline import step_names
 from images.library.signing import signed_url
-from images.models import (
-    Detection,
-    Image,
-    ImageStep,
-    ImageTag,
-    StepStatus,
-)
-from images.plates import review_views
+from images.models import Image, ImageStep, ImageTag, StepStatus
 from kit.admin import READ_ONLY_PAGE, ReadOnlyInline, object_or_404
 
 
@@ -40,12 +31,6 @@ def thumbnail_tag(image: Image, max_px: int) -> str:
     return format_html(
         '<img src="{}" style="max-width:{}px;max-height:{}px" alt="">', url, max_px, max_px
     )
-
-
-class DetectionInline(ReadOnlyInline):
-    model = Detection
-    fields = ["model_name", "class_name", "confidence", "x1", "y1", "x2", "y2", "source"]
-    ordering = ["model_name", "-confidence"]
 
 
 class FailedStepFilter(admin.SimpleListFilter):
@@ -69,26 +54,13 @@ class FailedStepFilter(admin.SimpleListFilter):
 
 IMAGE_FILE_FIELDS = ["original", "client", "status", "dimensions", "size", "sha256", "uuid",
                      "created_at", "updated_at"]  # fmt: skip
+IMAGE_FOUND_FIELDS = ["tag_list", "ocr_text", "ai_description", "exif_summary"]
 
 
-class AnonymizeReviewFilter(admin.SimpleListFilter):
-    """The review queue of stored images: their anonymize step's result, flagged or not."""
-
-    title = "covered plates"
-    parameter_name = "anonymized"
-
-    def lookups(self, request: HttpRequest, model_admin: object) -> list[tuple[str, str]]:
-        return [("review", "needs review"), ("done", "anonymised")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Image]) -> QuerySet[Image]:
-        covered = queryset.filter(steps__name="anonymize", steps__status="done")
-        if self.value() == "review":
-            return covered.filter(steps__result__needs_review=True)
-        return covered if self.value() == "done" else queryset
-
-
-@admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
+    """An image's page and the list, as far as the library knows the image: images/admin.py adds
+    what the rooms above found in it (detections, covered plates) and registers the page."""
+
     list_display = [
         "preview",
         "original_filename",
@@ -99,44 +71,16 @@ class ImageAdmin(admin.ModelAdmin):
         "size",
         "created_at",
     ]
-    list_filter = ["client", "status", "format", FailedStepFilter, AnonymizeReviewFilter]
+    list_filter = ["client", "status", "format", FailedStepFilter]
     search_fields = ["original_filename", "uuid", "sha256"]
     date_hierarchy = "created_at"
-    inlines = [StepInline, DetectionInline]
+    inlines = [StepInline]
     actions = ["reprocess"]
-    # The page tells the image's story: the picture and what was found first, the file after.
     fieldsets = [
-        (None, {"fields": ["detection_overlay"]}),
-        (
-            "What was found",
-            {"fields": ["tag_list", "ocr_text", "ai_description", "exif_summary", "anonymization"]},
-        ),
+        ("What was found", {"fields": IMAGE_FOUND_FIELDS}),
         ("File", {"fields": IMAGE_FILE_FIELDS}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
-
-    def review_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """The stored image's covered result beside its original (POST /images/{id}/anonymize/)."""
-        image = get_object_or_404(self.get_queryset(request), pk=object_id)
-        if not self.has_view_permission(request, image):
-            raise PermissionDenied
-        return review_views.review_page(
-            request,
-            site=self.admin_site,
-            load=lambda: review_views.image_subject(self.get_queryset(request).get(pk=image.pk)),
-            back=(reverse("admin:images_image_changelist") + "?anonymized=review", "Images"),
-        )
-
-    @admin.display(description="covered plates")
-    def anonymization(self, image: Image) -> str:
-        step = image.steps.filter(name="anonymize", status="done").first()
-        if step is None:
-            return "—"
-        result = step.result
-        url = reverse("admin:images_image_review", args=[image.pk])
-        return format_html(
-            '{} plate(s), {} — <a href="{}">Review</a>', result.get("plates"), _flag(result), url
-        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Image]:
         return (
@@ -156,12 +100,7 @@ class ImageAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(require_POST(self.reprocess_view)),
             name="images_image_reprocess",
         )
-        review = path(
-            "<path:object_id>/review/",
-            self.admin_site.admin_view(self.review_view),
-            name="images_image_review",
-        )
-        return [reprocess, review, *super().get_urls()]
+        return [reprocess, *super().get_urls()]
 
     def reprocess_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """The image page's Reprocess button: the bulk action's service, for one image."""
@@ -247,21 +186,8 @@ class ImageAdmin(admin.ModelAdmin):
             ]
         )
 
-    @admin.display(description="picture")
-    def detection_overlay(self, image: Image) -> str:
-        thumbnail = max(image.thumbnails.all(), key=lambda t: t.size, default=None)
-        if thumbnail is None:
-            return "No thumbnail yet."
-        return admin_html.overlay(image, thumbnail, list(image.detections.all()))
-
     @admin.action(description="Reprocess all steps")
     def reprocess(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:
         for image in queryset.select_related("client"):
             services.image_reprocess(image=image)
         self.message_user(request, f"Queued {queryset.count()} image(s) for reprocessing.")
-
-
-def _flag(result: dict) -> str:
-    if result.get("needs_review"):
-        return "needs review: " + ", ".join(result.get("review_reasons", []))
-    return "reviewed" if result.get("reviewed_at") else "no review needed"

@@ -1,4 +1,5 @@
-"""Plate tasks and their files in the admin, with the covering review pages."""
+"""Plate tasks and their files in the admin, with the covering review pages; the parts of the image
+and tenant pages that are about covering (images/admin.py puts those pages together)."""
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -6,17 +7,20 @@ from django.db import models
 from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from images.library.signing import signed_url
 from images.models import (
+    AnonymizeSettings,
     Client,
+    Image,
     PlateTask,
     PlateTaskFile,
     WebhookAttempt,
 )
 from images.plates import review_views
+from kit import outbound
 from kit.admin import ReadOnlyInline
 
 
@@ -142,3 +146,71 @@ class PlateTaskFileAdmin(admin.ModelAdmin):
             load=lambda: review_views.task_file_subject(self.get_queryset(request).get(pk=row.pk)),
             back=(reverse("admin:images_platetaskfile_changelist"), "Task files to review"),
         )
+
+
+class AnonymizeSettingsInline(admin.StackedInline):
+    """A tenant's plate-covering defaults, on its page."""
+
+    model = AnonymizeSettings
+    extra = 0
+    max_num = 1
+    formfield_overrides = {
+        models.URLField: {"assume_scheme": "https", "validators": [outbound.url_validator]}
+    }
+
+
+class AnonymizeReviewFilter(admin.SimpleListFilter):
+    """The review queue of stored images: their anonymize step's result, flagged or not."""
+
+    title = "covered plates"
+    parameter_name = "anonymized"
+
+    def lookups(self, request: HttpRequest, model_admin: object) -> list[tuple[str, str]]:
+        return [("review", "needs review"), ("done", "anonymised")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Image]) -> QuerySet[Image]:
+        covered = queryset.filter(steps__name="anonymize", steps__status="done")
+        if self.value() == "review":
+            return covered.filter(steps__result__needs_review=True)
+        return covered if self.value() == "done" else queryset
+
+
+class ImageCoveringAdmin(admin.ModelAdmin):
+    """The image page's covered plates, and their review page beside the original."""
+
+    def get_urls(self) -> list[URLPattern]:
+        review = path(
+            "<path:object_id>/review/",
+            self.admin_site.admin_view(self.review_view),
+            name="images_image_review",
+        )
+        return [review, *super().get_urls()]
+
+    def review_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The stored image's covered result beside its original (POST /images/{id}/anonymize/)."""
+        image = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_view_permission(request, image):
+            raise PermissionDenied
+        return review_views.review_page(
+            request,
+            site=self.admin_site,
+            load=lambda: review_views.image_subject(self.get_queryset(request).get(pk=image.pk)),
+            back=(reverse("admin:images_image_changelist") + "?anonymized=review", "Images"),
+        )
+
+    @admin.display(description="covered plates")
+    def anonymization(self, image: Image) -> str:
+        step = image.steps.filter(name="anonymize", status="done").first()
+        if step is None:
+            return "—"
+        result = step.result
+        url = reverse("admin:images_image_review", args=[image.pk])
+        return format_html(
+            '{} plate(s), {} — <a href="{}">Review</a>', result.get("plates"), _flag(result), url
+        )
+
+
+def _flag(result: dict) -> str:
+    if result.get("needs_review"):
+        return "needs review: " + ", ".join(result.get("review_reasons", []))
+    return "reviewed" if result.get("reviewed_at") else "no review needed"

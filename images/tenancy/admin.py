@@ -1,8 +1,8 @@
-"""Tenants in the admin: their keys, scopes, quotas and usage."""
+"""Tenants in the admin: their keys, scopes and quotas (images/admin.py adds their usage and what
+they hold in the other rooms, and registers the page)."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import models
 from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
@@ -10,37 +10,14 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from images.library import admin_html
-from images.library.services import client_usage
-from images.models import (
-    ALL_SCOPES,
-    DEFAULT_SCOPES,
-    AnonymizeSettings,
-    ApiKey,
-    Client,
-    DetectionJob,
-    Image,
-    PlateTask,
-    Scope,
-)
+from images.models import ALL_SCOPES, DEFAULT_SCOPES, ApiKey, Client, Scope
 from images.tenancy import services
-from images.tenancy.auth import client_rate_limit
-from kit import outbound
-from kit.admin import ReadOnlyInline, capped_count, changelist, object_or_404
+from kit.admin import ReadOnlyInline, object_or_404
 
 
 class ApiKeyInline(ReadOnlyInline):
     model = ApiKey
     fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
-
-
-class AnonymizeSettingsInline(admin.StackedInline):
-    model = AnonymizeSettings
-    extra = 0
-    max_num = 1
-    formfield_overrides = {
-        models.URLField: {"assume_scheme": "https", "validators": [outbound.url_validator]}
-    }
 
 
 # The usual sets of scopes, so that nobody has to remember which of eight boxes a role needs.
@@ -99,10 +76,8 @@ CLIENT_FIELDS = ["name", "slug", "plan", "preset", "scopes", "storage_quota_byte
                  "rate_limit", "detection_model", "is_active"]  # fmt: skip
 
 
-@admin.register(Client)
 class ClientAdmin(admin.ModelAdmin):
     form = ClientForm
-    readonly_fields = ["usage", "related"]
     list_display = [
         "name",
         "slug",
@@ -117,14 +92,9 @@ class ClientAdmin(admin.ModelAdmin):
     list_filter = ["plan", "is_active"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    inlines = [ApiKeyInline, AnonymizeSettingsInline]
+    inlines = [ApiKeyInline]
     actions = ["deactivate", "rotate_key"]
-
-    def get_fieldsets(self, request: HttpRequest, obj: Client | None = None) -> list[tuple]:
-        settings_fieldset = (None, {"fields": CLIENT_FIELDS})
-        if obj is None:
-            return [settings_fieldset]
-        return [("At a glance", {"fields": ["usage", "related"]}), settings_fieldset]
+    fieldsets = [(None, {"fields": CLIENT_FIELDS})]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Client]:
         return (
@@ -163,40 +133,6 @@ class ClientAdmin(admin.ModelAdmin):
     @admin.display(description="storage used", ordering="n_bytes")
     def storage_used(self, client: Client) -> str:
         return filesizeformat(client.n_bytes or 0)
-
-    @admin.display(description="usage")
-    def usage(self, client: Client) -> str:
-        used = client_usage(client=client)
-        state = "active" if client.is_active else "inactive: its keys are refused"
-        storage = admin_html.usage(used["bytes"], client.storage_quota_bytes, filesizeformat)
-        rate = f"{client_rate_limit(client)} requests a minute"
-        if not client.rate_limit:
-            rate += f" (the {client.plan} plan's)"
-        return admin_html.facts(
-            [
-                ("Plan", f"{client.get_plan_display()}, {state}"),
-                ("Images", admin_html.usage(used["images"], client.image_quota, str)),
-                ("Storage", storage),
-                ("Rate limit", rate),
-            ]
-        )
-
-    @admin.display(description="its data")
-    def related(self, client: Client) -> str:
-        mine = {"client__id__exact": client.pk}
-        links = [
-            ("Images", changelist(Image, **mine), client.images.count()),
-            ("Plate tasks", changelist(PlateTask, **mine), client.plate_tasks.count()),
-            ("Detection jobs", changelist(DetectionJob, **mine), client.detection_jobs.count()),
-            (
-                "Insights waiting for a decision",
-                changelist(client.insights.model, **mine, status="open"),
-                capped_count(client.insights.filter(annotation__isnull=True)),
-            ),
-        ]
-        return admin_html.facts(
-            (label, format_html('<a href="{}">{}</a>', url, count)) for label, url, count in links
-        )
 
     def save_model(self, request: HttpRequest, obj: Client, form: object, change: bool) -> None:
         super().save_model(request, obj, form, change)
