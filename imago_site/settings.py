@@ -1,73 +1,33 @@
-"""Imago settings: one file, every knob read from the environment (documented in README.md)."""
+"""Imago settings: one file, every knob read from the environment (docs/configuration.md) with
+the helpers of imago_site/environment.py."""
 
 import ipaddress
 import os
-import secrets
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import dj_database_url
 from corsheaders.defaults import default_headers as cors_default_headers
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
+from imago_site.environment import (
+    env,
+    env_any,
+    envbool,
+    envint,
+    envlist,
+    envurl,
+    local_secret_key,
+    origin,
+)
 from kit import logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def env(name: str, default: str = "") -> str:
-    """A setting from the environment, or from the file named by NAME_FILE (Docker secrets)."""
-    file_path = os.environ.get(f"{name}_FILE")
-    if file_path:
-        return Path(file_path).read_text().strip()
-    # An empty variable counts as unset, so `VAR= command` restores the default.
-    return os.environ.get(name) or default
-
-
-def envbool(name: str, default: bool) -> bool:
-    value = env(name, "")
-    if not value:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def envint(name: str, default: int) -> int:
-    value = env(name, "")
-    return int(value) if value.strip() else default
-
-
-def env_any(*names: str, default: str = "") -> str:
-    """The first of several spellings that is set (ours, then the one other tools document)."""
-    return next((value for name in names if (value := env(name))), default)
-
-
-def _origin(url: str) -> str:
-    """scheme://host[:port] of a URL, as a Content-Security-Policy source."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def envlist(name: str, default: str) -> list[str]:
-    return [item.strip() for item in env(name, default).split(",") if item.strip()]
-
-
 DEBUG = envbool("DEBUG", False)
-
-
-def _local_secret_key() -> str:
-    """A random key kept beside the code, so that every process of a checkout signs alike."""
-    path = BASE_DIR / ".secret_key"
-    try:
-        with path.open("x") as fp:
-            fp.write(secrets.token_urlsafe(50))
-    except FileExistsError:
-        pass
-    return path.read_text().strip()
-
-
-SECRET_KEY = env("SECRET_KEY") or _local_secret_key()
+SECRET_KEY = env("SECRET_KEY") or local_secret_key(BASE_DIR / ".secret_key")
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 
@@ -82,7 +42,7 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
 )
 # Proxies (addresses or CIDRs) whose X-Forwarded-For is believed: behind them the client is the
-# right-most hop not in this list (imago_site/addresses.py). Empty: the socket's peer is the client.
+# right-most hop not in this list (kit/addresses.py). Empty: the socket's peer is the client.
 # Parsed here so that a mistyped entry stops the start.
 TRUSTED_PROXIES = [
     str(ipaddress.ip_network(cidr, strict=False)) for cidr in envlist("TRUSTED_PROXIES", "")
@@ -271,9 +231,11 @@ if STORAGE_BACKEND == "s3":
             "endpoint_url": _s3_endpoint or None,
             "public_endpoint_url": env("S3_PUBLIC_ENDPOINT_URL") or None,
             "region_name": env_any("S3_REGION", "AWS_S3_REGION_NAME", default="us-east-1"),
-            # None lets boto3 find credentials itself (instance roles, ~/.aws).
-            "access_key": env_any("S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID") or None,
-            "secret_key": env_any("S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY") or None,
+            # None lets boto3 find credentials itself (instance roles, ~/.aws). S3_ACCESS_KEY and
+            # S3_SECRET_KEY: the FastAPI Imago's names.
+            "access_key": env_any("S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID", "S3_ACCESS_KEY") or None,
+            "secret_key": env_any("S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", "S3_SECRET_KEY")
+            or None,
             "client_config": Config(
                 # MinIO serves buckets as paths (bucket.minio:9000 resolves nowhere); botocore's
                 # guess for other endpoints has changed between releases, so say it.
@@ -297,7 +259,7 @@ if STORAGE_BACKEND == "s3":
     # Pages show thumbnails through presigned links to the storage's own host: the policy must
     # let them load (AWS without an endpoint: the bucket's virtual host under amazonaws.com).
     _links_origin = env("S3_PUBLIC_ENDPOINT_URL") or _s3_endpoint or "https://*.amazonaws.com"
-    CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"].append(_origin(_links_origin))
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"].append(origin(_links_origin))
 else:
     _default_storage = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -426,7 +388,7 @@ ANONYMIZE_QUALITY = envint("ANONYMIZE_QUALITY", 85)
 ANONYMIZE_WEBP_METHOD = envint("ANONYMIZE_WEBP_METHOD", 2)
 ANONYMIZE_MAX_REQUEST_BYTES = envint("ANONYMIZE_MAX_REQUEST_BYTES", 200 * 1024 * 1024)
 TASK_TTL_HOURS = int(env_any("TASK_TTL_HOURS", "TASK_STORAGE_TTL_HOURS", default="48"))
-# Outbound requests to tenants' URLs (imago_site/outbound.py): hosts or CIDRs allowed although
+# Outbound requests to tenants' URLs (kit/outbound.py): hosts or CIDRs allowed although
 # loopback or private (an intranet). AI_FETCH_ALLOWED_HOSTS, the older name, is read as well.
 OUTBOUND_ALLOWED_HOSTS = envlist("OUTBOUND_ALLOWED_HOSTS", "")
 # A whole delivery (connect, send, read) ends by then: not per read.
@@ -442,7 +404,7 @@ RATE_LIMIT_FREE = envint("RATE_LIMIT_FREE", 120)
 RATE_LIMIT_PREMIUM = envint("RATE_LIMIT_PREMIUM", 1200)
 
 # Logs: JSON lines in production, readable columns in development; Django's, RQ's and our own
-# lines all go through structlog (imago_site/logs.py) and carry request_id / job_id.
+# lines all go through structlog (kit/logs.py) and carry request_id / job_id.
 LOG_FORMAT = env("LOG_FORMAT", "console" if DEBUG else "json")
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
 LOGGING = logs.logging_config(LOG_FORMAT, LOG_LEVEL)
@@ -506,7 +468,7 @@ INSIGHT_IMPORT_JOB_TIMEOUT = envint("INSIGHT_IMPORT_JOB_TIMEOUT", 3600)
 ADMIN_API_KEY = env("ADMIN_API_KEY")
 # Its token secret signs Imago's (sessions, links), so that every process of a deployment agrees.
 SECRET_KEY = env_any("SECRET_KEY", "JWT_SECRET_KEY") or SECRET_KEY
-# The key of /files/signed/ links (images/signing.py): SECRET_KEY unless set.
+# The key of /files/signed/ links (images/library/signing.py): SECRET_KEY unless set.
 SIGNED_URL_SECRET = env("SIGNED_URL_SECRET") or SECRET_KEY
 if not env("MAX_UPLOAD_BYTES") and env("MAX_UPLOAD_SIZE_MB"):
     MAX_UPLOAD_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE = round(float(env("MAX_UPLOAD_SIZE_MB")) * 2**20)
@@ -519,14 +481,6 @@ if not env("PIPELINE_RETRY_MAX") and env("WORKER_MAX_TRIES"):
 SPECTACULAR_SETTINGS["PREPROCESSING_HOOKS"] = [
     "images.compat.fastapi_imago.openapi.without_legacy_routes"
 ]
-if STORAGE_BACKEND == "s3":
-    _s3_options = STORAGES["default"]["OPTIONS"]
-    _s3_options["access_key"] = (
-        env_any("S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID", "S3_ACCESS_KEY") or None
-    )
-    _s3_options["secret_key"] = (
-        env_any("S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", "S3_SECRET_KEY") or None
-    )
 
 # --- Legacy names: Robotoff (docs/coming-from-robotoff.md)
 # Robotoff's browser clients (Hunger Games, the Node SDK) call the question, insight, annotate and
@@ -543,7 +497,7 @@ CORS_ALLOW_CREDENTIALS = True
 # A browser app that calls with one of Imago's keys sends it in X-API-Key.
 CORS_ALLOW_HEADERS = [*cors_default_headers, "x-api-key"]
 
-# --- Plate search: a second look inside each vehicle (images/anonymize.py, find_plates)
+# --- Plate search: a second look inside each vehicle (images/plates/anonymize.py, find_plates)
 # The COCO model that finds cars, motorcycles, buses and trucks, and its threshold.
 ANONYMIZE_VEHICLE_MODEL = env("ANONYMIZE_VEHICLE_MODEL", "coco")
 ANONYMIZE_VEHICLE_CONFIDENCE = float(env("ANONYMIZE_VEHICLE_CONFIDENCE", "0.25"))
@@ -582,18 +536,10 @@ ANONYMIZE_REVIEW_MAX_BOXES = envint("ANONYMIZE_REVIEW_MAX_BOXES", 100)
 PLATE_DETECT_CLIENT = env("PLATE_DETECT_CLIENT", "")
 
 
-def _operator_webhook(name: str) -> str:
-    """An operator's webhook target: http(s), and short enough for the task's column."""
-    url = env(name, "")
-    if url and (urlsplit(url).scheme not in ("http", "https") or len(url) > 200):
-        raise ImproperlyConfigured(f"{name} must be an http(s) URL of at most 200 characters.")
-    return url
-
-
 # That tenant's webhook targets when it has set none itself; the operator's, so they may be
 # internal (the tenant outbound guard does not apply to them).
-BACKEND_UPLOAD_URL = _operator_webhook("BACKEND_UPLOAD_URL")
-BACKEND_CALLBACK_URL = _operator_webhook("BACKEND_CALLBACK_URL")
+BACKEND_UPLOAD_URL = envurl("BACKEND_UPLOAD_URL")
+BACKEND_CALLBACK_URL = envurl("BACKEND_CALLBACK_URL")
 
 # Legacy names: ObjectVision (images.compat.objectvision; docs/coming-from-objectvision.md).
 # Its users log in (email and password, Argon2 hashes) and call with `Authorization: Bearer <JWT>`.

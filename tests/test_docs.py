@@ -10,8 +10,8 @@ from tests.live import ROOT
 
 CONFIGURATION = ROOT / "docs" / "configuration.md"
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-# The settings helpers of imago_site/settings.py; env_any reads each name it is given.
-ENV_READERS = {"env", "envbool", "envint", "envlist", "env_any"}
+# The helpers settings.py reads with (imago_site/environment.py); env_any reads each name given.
+ENV_READERS = {"env", "envbool", "envint", "envlist", "envurl", "env_any"}
 # [text](target): the target up to a space or the closing parenthesis.
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
@@ -69,6 +69,7 @@ def test_every_setting_settings_py_reads_is_documented():
     read = settings_read(source)
 
     assert {"DATABASE_URL", "SECRET_KEY", "S3_BUCKET", "AWS_STORAGE_BUCKET_NAME"} <= read
+    assert {"BACKEND_UPLOAD_URL", "S3_ACCESS_KEY"} <= read
     assert sorted(read - documented()) == []
 
 
