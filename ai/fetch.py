@@ -1,4 +1,4 @@
-"""Fetching web pages for summaries through the outbound guard (imago_site/outbound.py: no
+"""Fetching web pages for summaries through the outbound guard (kit/outbound.py: no
 loopback or private addresses, one deadline, redirects limited, the size capped)."""
 
 from dataclasses import dataclass

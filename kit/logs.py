@@ -37,7 +37,7 @@ _SECRET_IN_TEXT = re.compile(
     r"""[^\s'",;&)}]+""",
     re.IGNORECASE,
 )
-# Imago's API keys (images/auth.py): the prefix and 43 URL-safe characters.
+# Imago's API keys (images/tenancy/auth.py): the prefix and 43 URL-safe characters.
 _API_KEY = re.compile(r"imago_[A-Za-z0-9_-]{20,}")
 # A signed link's token is a credential for as long as the link lives (access lines, Django's
 # "Forbidden: <path>" warnings).
