@@ -497,7 +497,7 @@ CORS_ALLOW_CREDENTIALS = True
 # A browser app that calls with one of Imago's keys sends it in X-API-Key.
 CORS_ALLOW_HEADERS = [*cors_default_headers, "x-api-key"]
 
-# --- Plate search: a second look inside each vehicle (images/plates/anonymize.py, find_plates)
+# --- Plate search: a second look inside each vehicle (images/plates/finding.py, find_plates)
 # The COCO model that finds cars, motorcycles, buses and trucks, and its threshold.
 ANONYMIZE_VEHICLE_MODEL = env("ANONYMIZE_VEHICLE_MODEL", "coco")
 ANONYMIZE_VEHICLE_CONFIDENCE = float(env("ANONYMIZE_VEHICLE_CONFIDENCE", "0.25"))
