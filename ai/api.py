@@ -20,7 +20,7 @@ from ai.serializers import (
 )
 from images.library import selectors
 from images.models import Scope
-from kit.errors import ApiError
+from kit.errors import DomainError
 from kit.openapi import error_responses
 
 FETCH_STATUS = {
@@ -43,7 +43,7 @@ class ImageResultView(APIView):
     def get(self, request: Request, pk: str) -> Response:
         result = self.model.objects.filter(image=selectors.image_get(request, pk)).first()
         if result is None:
-            raise ApiError(404, *self.not_ready)
+            raise DomainError(*self.not_ready, 404)
         return Response(self.serializer_class(result).data)
 
 
@@ -85,9 +85,9 @@ class SummarizeView(APIView):
                 client=selectors.request_client(request), **serializer.validated_data
             )
         except FetchError as exc:
-            raise ApiError(FETCH_STATUS[exc.code], exc.code, exc.detail) from exc
+            raise DomainError(exc.code, exc.detail, FETCH_STATUS[exc.code]) from exc
         except ProviderError as exc:
-            raise ApiError(502, "provider_error", f"The AI provider failed: {exc}") from exc
+            raise DomainError("provider_error", f"The AI provider failed: {exc}", 502) from exc
         return Response(summary)
 
 
@@ -109,5 +109,5 @@ class DraftTaskView(APIView):
                 client=selectors.request_client(request), **serializer.validated_data
             )
         except ProviderError as exc:
-            raise ApiError(502, "provider_error", f"The AI provider failed: {exc}") from exc
+            raise DomainError("provider_error", f"The AI provider failed: {exc}", 502) from exc
         return Response(draft)

@@ -38,7 +38,7 @@ from annotations.serializers import (
 from images.models import Scope
 from images.tenancy.auth import ClientPrincipal, ClientRateThrottle, is_operator, required_scopes
 from kit.addresses import client_address
-from kit.errors import ApiError
+from kit.errors import DomainError
 from kit.openapi import AutoSchema, error_responses
 from kit.throttles import AddressRateThrottle
 
@@ -283,7 +283,7 @@ class InsightDetailView(InsightApiView):
     def get(self, request: Request, insight_id: str) -> Response:
         insight = selectors.visible_insights(request).filter(pk=insight_id).first()
         if insight is None:
-            raise ApiError(404, "insight_not_found", f"No insight {insight_id}.")
+            raise DomainError("insight_not_found", f"No insight {insight_id}.", 404)
         return Response(InsightSerializer(insight).data)
 
 

@@ -11,7 +11,7 @@ from annotations import importer
 from annotations.models import InsightImport
 from images.library import selectors
 from images.models import Scope
-from kit.errors import ApiError
+from kit.errors import DomainError
 
 
 class ImportRequestSerializer(serializers.Serializer):
@@ -90,9 +90,9 @@ class InsightImportView(APIView):
     def post(self, request: Request) -> Response:
         client = selectors.request_client(request)
         if client is None:
-            raise ApiError(400, "client_required", "Staff must name a client (?client=).")
+            raise DomainError("client_required", "Staff must name a client (?client=).", 400)
         if not request.FILES.get("file"):
-            raise ApiError(400, "no_file", "Send the file as multipart field 'file'.")
+            raise DomainError("no_file", "Send the file as multipart field 'file'.", 400)
         form = ImportRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         upload = form.validated_data["file"]
@@ -107,7 +107,7 @@ class InsightImportView(APIView):
             )
         except importer.ImportRefused as exc:
             code = 413 if exc.code == "file_too_large" else 400
-            raise ApiError(code, exc.code, exc.detail) from exc
+            raise DomainError(exc.code, exc.detail, code) from exc
         body = {
             "id": str(run.id),
             "status": run.status,
@@ -127,5 +127,5 @@ class InsightImportStatusView(APIView):
             runs = runs.filter(client=client)
         run = runs.filter(pk=import_id).first()
         if run is None:
-            raise ApiError(404, "not_found", "No such insight import.")
+            raise DomainError("not_found", "No such insight import.", 404)
         return Response(ImportStatusSerializer(run).data)

@@ -24,29 +24,32 @@ logger = logging.getLogger(__name__)
 API_PREFIXES = ("/api/", "/files/", "/health", "/images", "/auth/", "/ai/", "/tasks_storage/")
 
 
-class ApiError(exceptions.APIException):
-    """An expected failure with its own stable code, e.g. ApiError(413, "file_too_large", "…")."""
+class DomainError(Exception):
+    """An expected refusal: a stable code, a sentence a person can act on, and the HTTP status
+    the API answers it with. Services raise it, or a subclass that gives each of its codes its
+    status; views raise it too; api_exception_handler shapes it. `extra` joins the answer's
+    body (e.g. `errors`, one per rejected file)."""
 
-    def __init__(self, status_code: int, code: str, detail: str, **extra: Any) -> None:
-        super().__init__(detail=detail, code=code)
-        self.status_code = status_code
+    def __init__(self, code: str, detail: str, status: int, **extra: Any) -> None:
+        super().__init__(detail)
         self.code = code
+        self.detail = detail
+        self.status = status
         self.extra = extra
 
 
-def _as_api_error(exc: Exception) -> ApiError | None:
-    """An ApiError for an exception of a lower layer that names its own answer with the
-    attributes `http_status`, `code` and `detail` (e.g. images.library.budget.OverMemoryBudget): the
-    site cannot import those modules, which import it."""
-    http_status = getattr(exc, "http_status", None)
-    code, detail = getattr(exc, "code", None), getattr(exc, "detail", None)
-    if isinstance(http_status, int) and isinstance(code, str) and isinstance(detail, str):
-        return ApiError(http_status, code, detail)
-    return None
+class _Refusal(exceptions.APIException):
+    """A DomainError as DRF's exception_handler takes it (it rolls back atomic requests)."""
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(detail=error.detail, code=error.code)
+        self.status_code = error.status
+        self.code = error.code
+        self.extra = error.extra
 
 
 def _code_of(exc: exceptions.APIException) -> str:
-    if isinstance(exc, ApiError):
+    if isinstance(exc, _Refusal):
         return exc.code
     if isinstance(exc, exceptions.ValidationError):
         return "invalid"
@@ -68,8 +71,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = exceptions.NotFound("No such resource.", code="not_found")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
-    elif not isinstance(exc, exceptions.APIException):
-        exc = _as_api_error(exc) or exc
+    elif isinstance(exc, DomainError):
+        exc = _Refusal(exc)
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
@@ -79,7 +82,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         body["errors"] = exc.detail
     else:
         body["detail"] = str(exc.detail)
-    if isinstance(exc, ApiError):
+    if isinstance(exc, _Refusal):
         body.update(exc.extra)
     response.data = body
     return response

@@ -28,7 +28,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
-from kit.errors import ApiError
+from kit.errors import DomainError
 
 SIGNATURE_HEADER = "X-Imago-Signature"
 TIMESTAMP_HEADER = "X-Imago-Timestamp"
@@ -186,7 +186,7 @@ class OutboundUrlField(serializers.URLField):
             try:
                 url_check(url)
             except OutboundError as exc:
-                raise ApiError(400, exc.code, exc.detail) from exc
+                raise DomainError(exc.code, exc.detail, 400) from exc
         return url
 
 

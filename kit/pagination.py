@@ -7,7 +7,7 @@ from rest_framework import pagination
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
-from kit.errors import ApiError
+from kit.errors import DomainError
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -24,7 +24,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
         value = request.query_params.get(self.page_size_query_param or "")
         # No int() here: it refuses text of over 4,300 digits (a 500).
         if value is not None and not (value.isascii() and value.isdigit() and value.strip("0")):
-            raise ApiError(400, "invalid_page_size", "page_size must be a whole number from 1.")
+            raise DomainError("invalid_page_size", "page_size must be a whole number from 1.", 400)
         if value is None or not self.max_page_size:
             return super().get_page_size(request)
         # Compared without its leading zeros: "0005" is 5, not a number longer than the largest.

@@ -120,7 +120,7 @@ def test_the_import_check_catches_what_it_should():
     source = (
         "from ai import selectors\n"
         "from images.models import Detection, Image\n"
-        "from kit.errors import ApiError\n"
+        "from kit.errors import DomainError\n"
         "def later():\n"
         "    import annotations.models\n"
         "    from images.plates import review\n"

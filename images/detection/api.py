@@ -22,7 +22,7 @@ from images.library.api import READ, WRITE, UtcDateTimeFilter, upload_images
 from images.library.pipeline import queue_check
 from images.library.signing import signed_url
 from images.models import Detection, DetectionJob, DetectionRun, DetectorModel, Image
-from kit.errors import ApiError
+from kit.errors import DomainError
 from kit.openapi import error_responses
 
 INPUT_ERRORS = {
@@ -153,7 +153,7 @@ def _params(request: Request) -> tuple[dict[str, Any], DetectorModel]:
     data = serializer.validated_data
     client = selectors.request_client(request)
     if client is None:
-        raise ApiError(400, "client_required", "Staff must name a client (?client=).")
+        raise DomainError("client_required", "Staff must name a client (?client=).", 400)
     try:
         model = (
             detection.detector_model_get(name=data["model"], client=client)
@@ -163,7 +163,7 @@ def _params(request: Request) -> tuple[dict[str, Any], DetectorModel]:
         classes = [c for c in data.get("classes", "").split(",") if c.strip()]
         detection.class_ids(model, classes)
     except detection.DetectionRefused as exc:
-        raise ApiError(400, exc.code, exc.detail) from exc
+        raise DomainError(exc.code, exc.detail, 400) from exc
     params = {
         "model": model.name,
         "confidence": data.get("confidence", settings.DETECTION_CONFIDENCE),
@@ -178,7 +178,7 @@ def _images_of(request: Request, ids: list[str], field: str) -> list[Image]:
     for value in ids:
         image = selectors.image_find(request, value)
         if image is None:
-            raise ApiError(404, "not_found", f"No such image: {value}.", field=field)
+            raise DomainError("not_found", f"No such image: {value}.", 404, field=field)
         found.append(image)
     return found
 
@@ -213,7 +213,7 @@ class DetectImageView(APIView):
                 annotated=params["annotated"] or not image.in_library,
             )
         except detection.DetectionRefused as exc:
-            raise ApiError(503, exc.code, exc.detail) from exc
+            raise DomainError(exc.code, exc.detail, 503) from exc
         finally:
             detection.detection_inputs_discard([image])
         run = _run_queryset().get(pk=run.pk)
@@ -229,7 +229,7 @@ def _detect_input(request: Request) -> Image:
     if request.data.get("image_id"):
         return _images_of(request, [request.data["image_id"]], "image_id")[0]
     if sum(len(request.FILES.getlist(field)) for field in DETECT_FILE_FIELDS) > 1:
-        raise ApiError(400, "too_many_files", "Send one file; use /detect/batch for more.")
+        raise DomainError("too_many_files", "Send one file; use /detect/batch for more.", 400)
     # `save` was validated with the other parameters (_params).
     library = serializers.BooleanField().to_internal_value(request.data.get("save", False))
     [stored] = upload_images(request, fields=DETECT_FILE_FIELDS, library=library)
@@ -265,8 +265,8 @@ class DetectBatchView(APIView):
         ids = request.data.getlist("image_ids") if hasattr(request.data, "getlist") else []
         ids = ids or request.data.get("image_ids") or []
         if len(ids) > settings.DETECTION_MAX_BATCH:
-            raise ApiError(
-                400, "too_many_files", f"At most {settings.DETECTION_MAX_BATCH} images per batch."
+            raise DomainError(
+                "too_many_files", f"At most {settings.DETECTION_MAX_BATCH} images per batch.", 400
             )
         # A job whose enqueue failed would never run: answer 503 before storing the files.
         queue_check()
@@ -293,7 +293,7 @@ class DetectJobView(APIView):
             jobs = jobs.filter(client=client)
         job = jobs.filter(uuid=job_id).first() if selectors.parse_uuid(job_id) else None
         if job is None:
-            raise ApiError(404, "not_found", "No such detection job.")
+            raise DomainError("not_found", "No such detection job.", 404)
         runs = list(_run_queryset().filter(job=job).order_by("image_id"))
         return Response(
             {
@@ -380,11 +380,11 @@ class DetectionImageView(APIView):
         runs = _tenant_runs(request)
         run = objectvision.run_of(runs, detection_id)
         if run is None:
-            raise ApiError(404, "not_found", "No such detection.")
+            raise DomainError("not_found", "No such detection.", 404)
         try:
             picture = detection.annotated_jpeg(run)
         except detection.DetectionRefused as exc:
-            raise ApiError(404, exc.code, exc.detail) from exc
+            raise DomainError(exc.code, exc.detail, 404) from exc
         response = HttpResponse(picture, content_type="image/jpeg")
         response["Content-Disposition"] = f"inline; filename={detection_id}.jpg"
         return response
@@ -406,7 +406,9 @@ class ModelSizeLimit(FileUploadHandler):
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
         if start + len(raw_data) > settings.DETECTION_MODEL_MAX_BYTES:
             limit = settings.DETECTION_MODEL_MAX_BYTES
-            raise ApiError(413, "model_too_large", f"A model file may have at most {limit} bytes.")
+            raise DomainError(
+                "model_too_large", f"A model file may have at most {limit} bytes.", 413
+            )
         return raw_data  # on to Django's own handlers
 
     def file_complete(self, file_size: int) -> None:
@@ -442,10 +444,10 @@ class DetectModelsView(generics.ListAPIView):
         serializer.is_valid(raise_exception=True)
         client = selectors.request_client(request)
         if client is None:
-            raise ApiError(400, "client_required", "Staff must name a client (?client=).")
+            raise DomainError("client_required", "Staff must name a client (?client=).", 400)
         data = serializer.validated_data
         if data["name"] in settings.DETECTION_MODELS:
-            raise ApiError(400, "name_taken", f"{data['name']!r} is a built-in model's name.")
+            raise DomainError("name_taken", f"{data['name']!r} is a built-in model's name.", 400)
         try:
             model = detection.detector_model_register(
                 client=client,
@@ -455,7 +457,7 @@ class DetectModelsView(generics.ListAPIView):
                 confidence=data["confidence"],
             )
         except ModelRefused as exc:
-            raise ApiError(exc.status, exc.code, exc.detail) from exc
+            raise DomainError(exc.code, exc.detail, exc.status) from exc
         return Response(DetectionModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
     def get_queryset(self) -> QuerySet[DetectorModel]:

@@ -15,7 +15,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from images.library import selectors
 from images.models import Detection, DetectionJob, DetectionRun
-from kit.errors import ApiError
+from kit.errors import DomainError
 
 HISTORY_DEFAULT_LIMIT = 10
 HISTORY_MAX_LIMIT = 100
@@ -164,7 +164,7 @@ def _bounded(request: Request, name: str, default: int, low: int, high: int) -> 
         return default
     number = selectors.parse_number(value.strip())
     if number is None or not low <= number <= high:
-        raise ApiError(
-            400, f"invalid_{name}", f"{name} must be a whole number from {low} to {high}."
+        raise DomainError(
+            f"invalid_{name}", f"{name} must be a whole number from {low} to {high}.", 400
         )
     return number

@@ -31,7 +31,7 @@ from images.library.serializers import (
 from images.library.signing import signed_url
 from images.models import Image, ImageStatus, Scope
 from kit import pagination
-from kit.errors import ApiError
+from kit.errors import DomainError
 from kit.openapi import error_responses
 
 READ, WRITE, DELETE = Scope.IMAGES_READ.value, Scope.IMAGES_WRITE.value, Scope.IMAGES_DELETE.value
@@ -185,7 +185,7 @@ class ImageViewSet(
         image = self.get_object()
         exif = getattr(image, "exif", None)
         if exif is None:
-            raise ApiError(404, "exif_not_ready", "EXIF has not been read yet; see /status/.")
+            raise DomainError("exif_not_ready", "EXIF has not been read yet; see /status/.", 404)
         return Response(ExifSerializer(exif).data)
 
     @extend_schema(responses=SignedUrlSerializer)
@@ -248,21 +248,23 @@ def thumbnail_link(request: Request, image: Image) -> tuple[str, datetime]:
     default = str(min(settings.THUMBNAIL_SIZES))
     size = selectors.parse_number(request.query_params.get("size", default))
     if size not in settings.THUMBNAIL_SIZES:
-        raise ApiError(400, "invalid_size", f"size must be one of {settings.THUMBNAIL_SIZES}.")
+        raise DomainError("invalid_size", f"size must be one of {settings.THUMBNAIL_SIZES}.", 400)
     thumbnail = next((t for t in image.thumbnails.all() if t.size == size), None)
     if thumbnail is None:
-        raise ApiError(409, "thumbnail_not_ready", "The thumbnails are not made yet; see /status/.")
+        raise DomainError(
+            "thumbnail_not_ready", "The thumbnails are not made yet; see /status/.", 409
+        )
     return signed_url(request, client=image.client, name=thumbnail.file, content_type="image/webp")
 
 
 def upload_images(
     request: Request, *, fields: Sequence[str] = ("files", "file"), library: bool = True
 ) -> list[services.Stored]:
-    """Store the request's files (in `fields`) for its tenant, or raise the matching ApiError;
+    """Store the request's files (in `fields`) for its tenant, or raise the matching DomainError;
     `library=False`: as detection inputs, outside the library (services.image_create_many)."""
     client = selectors.request_client(request)
     if client is None:
-        raise ApiError(400, "client_required", "Staff uploads must name a client (?client=).")
+        raise DomainError("client_required", "Staff uploads must name a client (?client=).", 400)
     files = _uploaded_files(request, fields)
     try:
         return services.image_create_many(
@@ -272,14 +274,14 @@ def upload_images(
         )
     except services.UploadsRejected as exc:
         first = exc.errors[0]
-        raise ApiError(
-            first.status,
+        raise DomainError(
             first.code,
             first.detail if len(files) == 1 else f"{first.filename}: {first.detail}",
+            first.status,
             errors=[{"file": e.filename, "code": e.code, "detail": e.detail} for e in exc.errors],
         ) from exc
     except services.QuotaExceeded as exc:
-        raise ApiError(403, exc.code, exc.detail) from exc
+        raise DomainError(exc.code, exc.detail, 403) from exc
 
 
 def _uploaded_files(
@@ -288,12 +290,12 @@ def _uploaded_files(
     files = [file for field in fields for file in request.FILES.getlist(field)]
     if not files:
         names = " or ".join(f"'{field}'" for field in fields)
-        raise ApiError(400, "no_file", f"Send the image as multipart field {names}.")
+        raise DomainError("no_file", f"Send the image as multipart field {names}.", 400)
     if len(files) > settings.MAX_UPLOAD_FILES:
-        raise ApiError(
-            400,
+        raise DomainError(
             "too_many_files",
             f"{len(files)} files sent; at most {settings.MAX_UPLOAD_FILES} per request.",
+            400,
         )
     return files
 

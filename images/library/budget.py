@@ -18,6 +18,8 @@ import PIL.Image
 import PIL.ImageOps
 from django.conf import settings
 
+from kit.errors import DomainError
+
 MIB = 1024 * 1024
 # The peak of the heaviest step, anonymisation at full size (12.4 bytes a pixel measured by
 # tests/security/test_memory.py on a flat RGBA PNG turned by its EXIF), with a margin.
@@ -37,21 +39,22 @@ UPRIGHT = {
 _REDUCIBLE = frozenset({"L", "LA", "La", "RGB", "RGBA", "RGBa", "CMYK", "YCbCr", "I", "F"})
 
 
-class OverMemoryBudget(Exception):
-    """Raised wherever a stored image is decoded. It carries its own HTTP answer (`http_status`,
-    `code`, `detail`), which kit.errors maps to the API's error shape: the site package
-    cannot import images' modules without a cycle."""
-
-    http_status = 413
-    code = "over_memory_budget"
+class OverMemoryBudget(DomainError):
+    """Raised wherever a stored image is decoded: 413 over the API, and a step that fails at
+    once in a worker (pipeline.NOT_RETRIED)."""
 
     def __init__(self, width: int, height: int) -> None:
-        self.detail = (
+        super().__init__(
+            "over_memory_budget",
             f"The image has {width}x{height} pixels, which take about "
             f"{peak_bytes(width, height) // MIB} MiB to process; the limit is "
-            f"{settings.IMAGE_MEMORY_BUDGET_MB} MiB (IMAGE_MEMORY_BUDGET_MB)."
+            f"{settings.IMAGE_MEMORY_BUDGET_MB} MiB (IMAGE_MEMORY_BUDGET_MB).",
+            413,
         )
-        super().__init__(f"{self.code}: {self.detail}")
+
+    def __str__(self) -> str:
+        # Step and job errors keep it as text: the code first, as StepRefused's.
+        return f"{self.code}: {self.detail}"
 
 
 def peak_bytes(width: int, height: int) -> int:

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 
 from images.models import Client, Image, Tag
 from images.tenancy.auth import ClientPrincipal, is_operator
-from kit.errors import ApiError
+from kit.errors import DomainError
 
 
 def request_client(request: Request) -> Client | None:
@@ -32,7 +32,7 @@ def request_client(request: Request) -> Client | None:
                 else None
             )
             if client is None:
-                raise ApiError(400, "unknown_client", f"No client {chosen!r}.")
+                raise DomainError("unknown_client", f"No client {chosen!r}.", 400)
             return client
     return None
 
@@ -92,7 +92,7 @@ def image_get(request: Request, value: object) -> Image:
     """image_find, answering 404 when there is no such image."""
     image = image_find(request, value)
     if image is None:
-        raise ApiError(404, "not_found", "No such image.")
+        raise DomainError("not_found", "No such image.", 404)
     return image
 
 

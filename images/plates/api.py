@@ -21,7 +21,7 @@ from images.plates.finding import REVIEW_REASONS
 from images.plates.selectors import awaiting_review, settings_for, task_results
 from images.plates.targets import operator_targets
 from images.plates.tasks import TaskOptions, plate_task_create
-from kit.errors import ApiError
+from kit.errors import DomainError
 from kit.openapi import error_responses
 from kit.outbound import OutboundUrlField
 
@@ -120,7 +120,7 @@ class TaskStatusSerializer(serializers.Serializer):
 def _client(request: Request):
     client = selectors.request_client(request)
     if client is None:
-        raise ApiError(400, "client_required", "Staff must name a client (?client=).")
+        raise DomainError("client_required", "Staff must name a client (?client=).", 400)
     return client
 
 
@@ -144,10 +144,10 @@ class ProcessTaskView(APIView):
         files = _uploaded_files(request)
         total = sum(f.size or 0 for f in files)
         if total > settings.ANONYMIZE_MAX_REQUEST_BYTES:
-            raise ApiError(
-                413,
+            raise DomainError(
                 "request_too_large",
                 f"{total} bytes sent; at most {settings.ANONYMIZE_MAX_REQUEST_BYTES} per request.",
+                413,
             )
         # The options stand alone: files may come as `file` too, and one unreadable file fails
         # by itself in the task's results (as plate_detect does), never taking the options along.
@@ -186,9 +186,9 @@ def task_get(request: Request, task_id: str) -> PlateTask:
         tasks = tasks.filter(client=client)
     task = tasks.filter(uuid=task_id).first() if selectors.parse_uuid(task_id) else None
     if task is None:
-        raise ApiError(404, "not_found", "No such task.")
+        raise DomainError("not_found", "No such task.", 404)
     if task.purged_at or task.expires_at <= timezone.now():
-        raise ApiError(410, "task_expired", f"The task expired at {task.expires_at}.")
+        raise DomainError("task_expired", f"The task expired at {task.expires_at}.", 410)
     return task
 
 
@@ -333,11 +333,11 @@ class StubView(APIView):
         client = _client(request)
         upload = request.FILES.get("file")
         if upload is None:
-            raise ApiError(400, "no_file", "Send the stub as multipart field 'file'.")
+            raise DomainError("no_file", "Send the stub as multipart field 'file'.", 400)
         try:
             info = inspect_upload(upload, upload.size or 0)
         except UploadRejected as exc:
-            raise ApiError(exc.status, exc.code, exc.detail) from exc
+            raise DomainError(exc.code, exc.detail, exc.status) from exc
         options = settings_for(client)
         old = options.stub_file
         options.stub_file = storage.save_file(

@@ -20,7 +20,7 @@ from images.library.serializers import ReprocessSerializer
 from images.models import Image, Scope
 from images.tenancy import api as tenancy_api
 from images.tenancy.auth import HasScopes
-from kit.errors import ApiError
+from kit.errors import DomainError
 
 READ, WRITE, DELETE = Scope.IMAGES_READ.value, Scope.IMAGES_WRITE.value, Scope.IMAGES_DELETE.value
 
@@ -66,7 +66,7 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @action(detail=False, methods=["post"])
     def upload(self, request: Request) -> Response:
         if set(request.FILES) - {"file"} or len(request.FILES.getlist("file")) > 1:
-            raise ApiError(400, "one_file", "Send one image, in the multipart field 'file'.")
+            raise DomainError("one_file", "Send one image, in the multipart field 'file'.", 400)
         stored = images_api.upload_images(request)[0]
         ack = {
             "id": stored.image.pk,

@@ -8,7 +8,7 @@ from django.conf import settings
 from rest_framework import authentication, permissions
 from rest_framework.request import Request
 
-from kit.errors import ApiError
+from kit.errors import DomainError
 
 if TYPE_CHECKING:
     from rest_framework.views import APIView
@@ -42,9 +42,9 @@ class AdminKeyConfigured(permissions.BasePermission):
 
     def has_permission(self, request: Request, view: "APIView") -> bool:
         if not settings.ADMIN_API_KEY:
-            raise ApiError(
-                403,
+            raise DomainError(
                 "admin_api_key_unset",
                 "Client management under /auth/clients is off: ADMIN_API_KEY is not set.",
+                403,
             )
         return True

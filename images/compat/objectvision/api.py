@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from images.compat.objectvision import services
 from images.compat.objectvision.auth import MemberPrincipal
 from images.compat.objectvision.models import Member
-from kit.errors import ApiError
+from kit.errors import DomainError
 from kit.openapi import error_responses
 from kit.throttles import AddressRateThrottle
 
@@ -91,7 +91,7 @@ def _answer(call: Any, **kwargs: Any) -> Any:
     try:
         return call(**kwargs)
     except services.AuthRefused as exc:
-        raise ApiError(exc.status, exc.code, exc.detail) from exc
+        raise DomainError(exc.code, exc.detail, exc.status) from exc
 
 
 class PublicView(APIView):
@@ -116,12 +116,12 @@ class SignupView(PublicView):
     )
     def post(self, request: Request) -> Response:
         if not settings.OBJECTVISION_SIGNUP:
-            raise ApiError(403, "signup_closed", "Signup is closed; an operator makes accounts.")
+            raise DomainError("signup_closed", "Signup is closed; an operator makes accounts.", 403)
         data = _valid(SignupSerializer, request)
         try:
             member = _answer(services.member_signup, **data)
         except DjangoValidationError as exc:
-            raise ApiError(400, "weak_password", " ".join(exc.messages)) from exc
+            raise DomainError("weak_password", " ".join(exc.messages), 400) from exc
         return Response(MemberSerializer(member).data, status=status.HTTP_201_CREATED)
 
 
@@ -154,7 +154,7 @@ class RefreshView(PublicView):
 def _member(request: Request) -> Member:
     user = request.user
     if not isinstance(user, MemberPrincipal) or user.member is None:
-        raise ApiError(403, "jwt_required", "Only users logged in with a JWT have a profile.")
+        raise DomainError("jwt_required", "Only users logged in with a JWT have a profile.", 403)
     return user.member
 
 
@@ -187,7 +187,7 @@ def _own(request: Request, user_id: uuid.UUID) -> Member:
     """The caller itself; another user's id is no different from an unknown one."""
     member = _member(request)
     if member.id != user_id:
-        raise ApiError(404, "not_found", "No such user.")
+        raise DomainError("not_found", "No such user.", 404)
     return member
 
 
@@ -223,5 +223,5 @@ class UserView(APIView):
         try:
             member = _answer(services.member_update, member=member, **data)
         except DjangoValidationError as exc:
-            raise ApiError(400, "weak_password", " ".join(exc.messages)) from exc
+            raise DomainError("weak_password", " ".join(exc.messages), 400) from exc
         return Response(MemberSerializer(member).data)

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from images.library.api import READ
 from images.plates.api import task_get
-from kit.errors import ApiError
+from kit.errors import DomainError
 
 
 class FirstRenderer(BaseContentNegotiation):
@@ -38,7 +38,7 @@ class TaskResultFileView(APIView):
         task = task_get(request, task_id)
         row = task.files.filter(result_file=f"{task.storage_dir}/output/{filename}").first()
         if row is None or not default_storage.exists(row.result_file):
-            raise ApiError(404, "not_found", "This task has no such result.")
+            raise DomainError("not_found", "This task has no such result.", 404)
         response = FileResponse(
             default_storage.open(row.result_file, "rb"), content_type="image/webp"
         )
