@@ -7,9 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ai import services
-from ai.fetch import FetchError
 from ai.models import OcrResult, VisionResult
-from ai.providers import ProviderError
 from ai.serializers import (
     DraftTaskRequestSerializer,
     DraftTaskResponseSerializer,
@@ -22,14 +20,6 @@ from images.library import selectors
 from images.models import Scope
 from kit.errors import DomainError
 from kit.openapi import error_responses
-
-FETCH_STATUS = {
-    "blocked_address": 400,
-    "invalid_url": 400,
-    "unreachable": 502,
-    "too_large": 413,
-    "not_html": 422,
-}
 
 
 class ImageResultView(APIView):
@@ -80,14 +70,9 @@ class SummarizeView(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.request_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            summary = services.page_summarize(
-                client=selectors.request_client(request), **serializer.validated_data
-            )
-        except FetchError as exc:
-            raise DomainError(exc.code, exc.detail, FETCH_STATUS[exc.code]) from exc
-        except ProviderError as exc:
-            raise DomainError("provider_error", f"The AI provider failed: {exc}", 502) from exc
+        summary = services.page_summarize(
+            client=selectors.request_client(request), **serializer.validated_data
+        )
         return Response(summary)
 
 
@@ -104,10 +89,7 @@ class DraftTaskView(APIView):
     def post(self, request: Request) -> Response:
         serializer = DraftTaskRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            draft = services.task_draft(
-                client=selectors.request_client(request), **serializer.validated_data
-            )
-        except ProviderError as exc:
-            raise DomainError("provider_error", f"The AI provider failed: {exc}", 502) from exc
+        draft = services.task_draft(
+            client=selectors.request_client(request), **serializer.validated_data
+        )
         return Response(draft)

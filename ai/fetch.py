@@ -7,10 +7,25 @@ import httpx
 import trafilatura
 from django.conf import settings
 
-from kit.outbound import OutboundError as FetchError
-from kit.outbound import read_capped, stream
+from kit.errors import DomainError
+from kit.outbound import OutboundError, read_capped, stream
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+class FetchError(DomainError):
+    """A page that cannot be summarised; the outbound guard's refusals keep their codes."""
+
+    STATUSES = {
+        "blocked_address": 400,
+        "invalid_url": 400,
+        "too_large": 413,
+        "not_html": 422,
+        "unreachable": 502,
+    }
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(code, detail, self.STATUSES[code])
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,8 @@ def _download(url: str) -> tuple[bytes, str, str | None]:
             if more:
                 raise FetchError("too_large", f"The page is larger than {limit} bytes.")
             return body, str(response.url), response.charset_encoding
+    except OutboundError as exc:
+        raise FetchError(exc.code, exc.detail) from exc
     except httpx.TooManyRedirects as exc:
         raise FetchError("unreachable", "The page redirects too many times.") from exc
     except httpx.TimeoutException as exc:

@@ -17,6 +17,7 @@ from ai.selectors import ai_settings_for
 from images.library import budget, storage
 from images.library.services import image_add_tags
 from images.models import Client, Image
+from kit.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,14 @@ AI_IMAGE_LONG_SIDE = 2048
 MIN_DETECTION_CONFIDENCE = 0.4
 # Pages are cut to this many characters before summarising (model context and cost).
 MAX_SUMMARY_INPUT_CHARS = 30_000
+
+
+class ProviderFailed(DomainError):
+    """A provider's failure, for a caller waiting on its answer. The pipeline's steps meet the
+    ProviderError itself, which their retries are for."""
+
+    def __init__(self, error: ProviderError) -> None:
+        super().__init__("provider_error", f"The AI provider failed: {error}", 502)
 
 
 def image_ocr(*, image: Image) -> OcrResult:
@@ -141,14 +150,17 @@ def _completion_facts(completion: Completion) -> dict:
 
 def page_summarize(*, client: Client | None, url: str, language: str = "") -> dict:
     """Fetch a page (SSRF-guarded), extract its main text, summarise it. Raises FetchError or
-    ProviderError."""
+    ProviderFailed."""
     prefs = ai_settings_for(client=client)
     language = language or prefs.language
     page = page_fetch(url)
     provider = provider_named(prefs.provider)
-    completion = provider.summarize(
-        text=page.text[:MAX_SUMMARY_INPUT_CHARS], title=page.title, language=language
-    )
+    try:
+        completion = provider.summarize(
+            text=page.text[:MAX_SUMMARY_INPUT_CHARS], title=page.title, language=language
+        )
+    except ProviderError as exc:
+        raise ProviderFailed(exc) from exc
     return {
         "url": page.url,
         "title": page.title,
@@ -162,12 +174,15 @@ def page_summarize(*, client: Client | None, url: str, language: str = "") -> di
 
 
 def task_draft(*, client: Client | None, description: str, context: str = "") -> dict:
-    """A structured task drafted from a description. Raises ProviderError."""
+    """A structured task drafted from a description. Raises ProviderFailed."""
     prefs = ai_settings_for(client=client)
     provider = provider_named(prefs.provider)
-    completion: Completion[TaskDraft] = provider.draft_task(
-        description=description, context=context, language=prefs.language
-    )
+    try:
+        completion: Completion[TaskDraft] = provider.draft_task(
+            description=description, context=context, language=prefs.language
+        )
+    except ProviderError as exc:
+        raise ProviderFailed(exc) from exc
     return {
         "task": completion.answer.model_dump(),
         "provider": provider.name,

@@ -96,18 +96,14 @@ class InsightImportView(APIView):
         form = ImportRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         upload = form.validated_data["file"]
-        try:
-            run = importer.insight_import_create(
-                client=client,
-                fp=upload,
-                size=upload.size or 0,
-                filename=upload.name or "",
-                format=form.validated_data.get("format", "auto"),
-                keep_missing=form.validated_data.get("keep_missing", False),
-            )
-        except importer.ImportRefused as exc:
-            code = 413 if exc.code == "file_too_large" else 400
-            raise DomainError(exc.code, exc.detail, code) from exc
+        run = importer.insight_import_create(
+            client=client,
+            fp=upload,
+            size=upload.size or 0,
+            filename=upload.name or "",
+            format=form.validated_data.get("format", "auto"),
+            keep_missing=form.validated_data.get("keep_missing", False),
+        )
         body = {
             "id": str(run.id),
             "status": run.status,

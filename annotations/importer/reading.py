@@ -17,6 +17,7 @@ from django.conf import settings
 
 from annotations.importer.records import BadRecord, Record, prediction_record, question_record
 from kit import parsers
+from kit.errors import DomainError
 
 Format = Literal["predictions", "questions"]
 FORMATS = ("auto", "predictions", "questions")
@@ -26,13 +27,11 @@ HEAD_BYTES = 64 * 1024
 SKIP_BYTES = 64 * 1024
 
 
-class ImportRefused(Exception):
-    """Nothing in the file could be read (empty, not JSON, an unknown format)."""
+class ImportRefused(DomainError):
+    """Nothing in the file could be read (empty, not JSON, an unknown format), or it is too big."""
 
     def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+        super().__init__(code, detail, 413 if code == "file_too_large" else 400)
 
 
 @dataclass(frozen=True)

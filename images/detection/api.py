@@ -16,7 +16,6 @@ from rest_framework.views import APIView
 
 from images.detection import objectvision
 from images.detection import services as detection
-from images.detection.model_files import ModelRefused
 from images.library import selectors
 from images.library.api import READ, WRITE, UtcDateTimeFilter, upload_images
 from images.library.pipeline import queue_check
@@ -154,16 +153,13 @@ def _params(request: Request) -> tuple[dict[str, Any], DetectorModel]:
     client = selectors.request_client(request)
     if client is None:
         raise DomainError("client_required", "Staff must name a client (?client=).", 400)
-    try:
-        model = (
-            detection.detector_model_get(name=data["model"], client=client)
-            if data.get("model")
-            else detection.model_for_tenant(client)
-        )
-        classes = [c for c in data.get("classes", "").split(",") if c.strip()]
-        detection.class_ids(model, classes)
-    except detection.DetectionRefused as exc:
-        raise DomainError(exc.code, exc.detail, 400) from exc
+    model = (
+        detection.detector_model_get(name=data["model"], client=client)
+        if data.get("model")
+        else detection.model_for_tenant(client)
+    )
+    classes = [c for c in data.get("classes", "").split(",") if c.strip()]
+    detection.class_ids(model, classes)
     params = {
         "model": model.name,
         "confidence": data.get("confidence", settings.DETECTION_CONFIDENCE),
@@ -212,8 +208,6 @@ class DetectImageView(APIView):
                 # The only picture left of a file not saved: /detect/{id}/image shows it.
                 annotated=params["annotated"] or not image.in_library,
             )
-        except detection.DetectionRefused as exc:
-            raise DomainError(exc.code, exc.detail, 503) from exc
         finally:
             detection.detection_inputs_discard([image])
         run = _run_queryset().get(pk=run.pk)
@@ -381,11 +375,7 @@ class DetectionImageView(APIView):
         run = objectvision.run_of(runs, detection_id)
         if run is None:
             raise DomainError("not_found", "No such detection.", 404)
-        try:
-            picture = detection.annotated_jpeg(run)
-        except detection.DetectionRefused as exc:
-            raise DomainError(exc.code, exc.detail, 404) from exc
-        response = HttpResponse(picture, content_type="image/jpeg")
+        response = HttpResponse(detection.annotated_jpeg(run), content_type="image/jpeg")
         response["Content-Disposition"] = f"inline; filename={detection_id}.jpg"
         return response
 
@@ -448,16 +438,13 @@ class DetectModelsView(generics.ListAPIView):
         data = serializer.validated_data
         if data["name"] in settings.DETECTION_MODELS:
             raise DomainError("name_taken", f"{data['name']!r} is a built-in model's name.", 400)
-        try:
-            model = detection.detector_model_register(
-                client=client,
-                name=data["name"],
-                fp=data["file"],
-                filename=data["file"].name,
-                confidence=data["confidence"],
-            )
-        except ModelRefused as exc:
-            raise DomainError(exc.code, exc.detail, exc.status) from exc
+        model = detection.detector_model_register(
+            client=client,
+            name=data["name"],
+            fp=data["file"],
+            filename=data["file"].name,
+            confidence=data["confidence"],
+        )
         return Response(DetectionModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
     def get_queryset(self) -> QuerySet[DetectorModel]:

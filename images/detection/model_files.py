@@ -14,6 +14,7 @@ import onnx
 from google.protobuf.message import Message
 
 from images.detection.engine import TASKS
+from kit.errors import DomainError
 
 EXPORT_HINT = "export it to ONNX first: yolo export model=best.pt format=onnx"
 # The standard operator set only: a custom domain names kernels from a library we do not load
@@ -25,12 +26,11 @@ CHUNK = 1024 * 1024
 FLOATS = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)  # what OnnxDetector feeds
 
 
-class ModelRefused(Exception):
-    def __init__(self, code: str, detail: str, status: int = 400) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.status = status
+class ModelRefused(DomainError):
+    STATUSES = {"invalid_model": 400, "model_too_large": 413, "unsupported_model_format": 415}
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(code, detail, self.STATUSES[code])
 
 
 def _invalid(detail: str) -> ModelRefused:
@@ -51,14 +51,14 @@ def model_file_save(*, fp: IO[bytes], filename: str, path: Path, limit: int) -> 
             written += len(chunk)
             if written > limit:
                 raise ModelRefused(
-                    "model_too_large", f"A model file may have at most {limit} bytes.", 413
+                    "model_too_large", f"A model file may have at most {limit} bytes."
                 )
             out.write(chunk)
 
 
 def _unsupported(why: str) -> ModelRefused:
     return ModelRefused(
-        "unsupported_model_format", f"Only ONNX models are accepted: {why}; {EXPORT_HINT}.", 415
+        "unsupported_model_format", f"Only ONNX models are accepted: {why}; {EXPORT_HINT}."
     )
 
 

@@ -35,6 +35,7 @@ from images.library.pipeline import SkipStep, queue_name_for, step
 from images.library.services import image_add_tags
 from images.models import Client, Detection, DetectionJob, DetectionRun, DetectorModel, Image
 from kit import metrics
+from kit.errors import DomainError
 from kit.workers import StuckSweep, enqueue_after_commit, without_live_job
 
 logger = logging.getLogger(__name__)
@@ -42,11 +43,19 @@ logger = logging.getLogger(__name__)
 ANNOTATED_MAX_SIDE = 2048
 
 
-class DetectionRefused(Exception):
+class DetectionRefused(DomainError):
+    # A model the request names that cannot run is the server's lack (a file not installed, a
+    # backend it cannot load), not the caller's mistake: 503, wherever it is met.
+    STATUSES = {
+        "unknown_model": 400,
+        "unknown_class": 400,
+        "no_picture": 404,
+        "model_missing": 503,
+        "model_unavailable": 503,
+    }
+
     def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+        super().__init__(code, detail, self.STATUSES[code])
 
 
 # Registry -------------------------------------------------------------------------------------

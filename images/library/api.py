@@ -266,22 +266,11 @@ def upload_images(
     if client is None:
         raise DomainError("client_required", "Staff uploads must name a client (?client=).", 400)
     files = _uploaded_files(request, fields)
-    try:
-        return services.image_create_many(
-            client=client,
-            uploads=[services.Upload(f.name or "", f, f.size or 0) for f in files],
-            library=library,
-        )
-    except services.UploadsRejected as exc:
-        first = exc.errors[0]
-        raise DomainError(
-            first.code,
-            first.detail if len(files) == 1 else f"{first.filename}: {first.detail}",
-            first.status,
-            errors=[{"file": e.filename, "code": e.code, "detail": e.detail} for e in exc.errors],
-        ) from exc
-    except services.QuotaExceeded as exc:
-        raise DomainError(exc.code, exc.detail, 403) from exc
+    return services.image_create_many(
+        client=client,
+        uploads=[services.Upload(f.name or "", f, f.size or 0) for f in files],
+        library=library,
+    )
 
 
 def _uploaded_files(

@@ -12,6 +12,7 @@ from images.library import storage
 from images.library.pipeline import pipeline_enqueue, step_names
 from images.library.validation import ImageInfo, UploadRejected, inspect_upload
 from images.models import Client, Image, ImageTag, Tag
+from kit.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -34,17 +35,22 @@ class FileError:
     detail: str
 
 
-class UploadsRejected(Exception):
-    def __init__(self, errors: list[FileError]) -> None:
-        super().__init__(errors[0].detail)
-        self.errors = errors
+class UploadsRejected(DomainError):
+    """None of the files is stored: the first rejection's code and status, each one in `errors`."""
+
+    def __init__(self, errors: list[FileError], *, sent: int) -> None:
+        first = errors[0]
+        super().__init__(
+            first.code,
+            first.detail if sent == 1 else f"{first.filename}: {first.detail}",
+            first.status,
+            errors=[{"file": e.filename, "code": e.code, "detail": e.detail} for e in errors],
+        )
 
 
-class QuotaExceeded(Exception):
+class QuotaExceeded(DomainError):
     def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+        super().__init__(code, detail, 403)
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,7 @@ def _inspect_all(uploads: Sequence[Upload]) -> list[ImageInfo]:
         except UploadRejected as exc:
             errors.append(FileError(upload.name, exc.status, exc.code, exc.detail))
     if errors:
-        raise UploadsRejected(errors)
+        raise UploadsRejected(errors, sent=len(uploads))
     return infos
 
 

@@ -9,6 +9,7 @@ import PIL.Image
 from django.conf import settings
 
 from images.library import budget
+from kit.errors import DomainError
 
 # Pillow format name → (content type, file extension).
 ACCEPTED_FORMATS = {
@@ -22,12 +23,19 @@ ACCEPTED_FORMATS = {
 HASH_CHUNK = 1024 * 1024
 
 
-class UploadRejected(Exception):
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
+class UploadRejected(DomainError):
+    STATUSES = {
+        "empty_file": 400,
+        "corrupt_image": 400,
+        "file_too_large": 413,
+        "too_many_pixels": 413,
+        "over_memory_budget": 413,
+        "not_an_image": 415,
+        "unsupported_format": 415,
+    }
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(code, detail, self.STATUSES[code])
 
 
 @dataclass(frozen=True)
@@ -44,10 +52,9 @@ class ImageInfo:
 def inspect_upload(fp: BinaryIO, size: int) -> ImageInfo:
     """Check one upload completely (including a decode) and describe it; raise UploadRejected."""
     if size == 0:
-        raise UploadRejected(400, "empty_file", "The file is empty.")
+        raise UploadRejected("empty_file", "The file is empty.")
     if size > settings.MAX_UPLOAD_BYTES:
         raise UploadRejected(
-            413,
             "file_too_large",
             f"The file has {size} bytes; the limit is {settings.MAX_UPLOAD_BYTES}.",
         )
@@ -75,7 +82,6 @@ def _decode(fp: BinaryIO) -> tuple[str, int, int]:
             fmt = image.format or ""
             if fmt not in ACCEPTED_FORMATS:
                 raise UploadRejected(
-                    415,
                     "unsupported_format",
                     f"{fmt} images are not accepted; send JPEG, PNG, WebP, GIF, TIFF or HEIC.",
                 )
@@ -87,21 +93,19 @@ def _decode(fp: BinaryIO) -> tuple[str, int, int]:
     except UploadRejected:
         raise
     except budget.OverMemoryBudget as exc:
-        raise UploadRejected(413, exc.code, exc.detail) from exc
+        raise UploadRejected(exc.code, exc.detail) from exc
     except (PIL.Image.DecompressionBombError, PIL.Image.DecompressionBombWarning) as exc:
-        raise UploadRejected(413, "too_many_pixels", str(exc)) from exc
+        raise UploadRejected("too_many_pixels", str(exc)) from exc
     except PIL.UnidentifiedImageError as exc:
-        raise UploadRejected(415, "not_an_image", "The file is not an image.") from exc
+        raise UploadRejected("not_an_image", "The file is not an image.") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise UploadRejected(
-            400, "corrupt_image", f"The image is truncated or corrupt: {exc}"
-        ) from exc
+        raise UploadRejected("corrupt_image", f"The image is truncated or corrupt: {exc}") from exc
     return fmt, width, height
 
 
 def _too_many_pixels(pixels: int, limit: int) -> UploadRejected:
     return UploadRejected(
-        413, "too_many_pixels", f"The image has {pixels} pixels; the limit is {limit}."
+        "too_many_pixels", f"The image has {pixels} pixels; the limit is {limit}."
     )
 
 

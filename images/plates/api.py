@@ -15,7 +15,7 @@ from images.library import selectors, services, storage
 from images.library.api import READ, WRITE, _uploaded_files
 from images.library.pipeline import pipeline_enqueue
 from images.library.signing import signed_url
-from images.library.validation import UploadRejected, inspect_upload
+from images.library.validation import inspect_upload
 from images.models import AnonymizeSettings, CoverMode, ImageStep, PlateTask
 from images.plates.finding import REVIEW_REASONS
 from images.plates.selectors import awaiting_review, settings_for, task_results
@@ -334,10 +334,7 @@ class StubView(APIView):
         upload = request.FILES.get("file")
         if upload is None:
             raise DomainError("no_file", "Send the stub as multipart field 'file'.", 400)
-        try:
-            info = inspect_upload(upload, upload.size or 0)
-        except UploadRejected as exc:
-            raise DomainError(exc.code, exc.detail, exc.status) from exc
+        info = inspect_upload(upload, upload.size or 0)
         options = settings_for(client)
         old = options.stub_file
         options.stub_file = storage.save_file(

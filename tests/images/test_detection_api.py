@@ -86,6 +86,22 @@ def test_it_refuses_bad_parameters(owner, data, code):
 
 
 @pytest.mark.django_db
+def test_a_model_whose_file_is_not_installed_is_unavailable_not_a_bad_request(owner, settings):
+    # The request is right; the server lacks the file (fetch_models): 503, on every route.
+    settings.DETECTION_MODELS = {**settings.DETECTION_MODELS, "gone": {"file": "gone.onnx"}}
+    png = upload_file("a.png", image_bytes("PNG"))
+    single = _detect(owner.api, file=png, model="gone")
+    assert (single.status_code, single.json()["code"]) == (503, "model_missing")
+    batch = owner.api.post(
+        "/api/v1/detect/batch",
+        {"files": [upload_file("a.png", image_bytes("PNG"))], "model": "gone"},
+        format="multipart",
+    )
+    assert (batch.status_code, batch.json()["code"]) == (503, "model_missing")
+    assert not Image.objects.exists()
+
+
+@pytest.mark.django_db
 def test_it_refuses_a_file_that_is_not_an_image(owner):
     response = _detect(owner.api, file=upload_file("a.jpg", b"not an image"))
     assert response.json()["code"] == "not_an_image"

@@ -5,7 +5,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.request import Request
@@ -87,13 +86,6 @@ def _valid(serializer_class: type[serializers.Serializer], request: Request) -> 
     return serializer.validated_data
 
 
-def _answer(call: Any, **kwargs: Any) -> Any:
-    try:
-        return call(**kwargs)
-    except services.AuthRefused as exc:
-        raise DomainError(exc.code, exc.detail, exc.status) from exc
-
-
 class PublicView(APIView):
     """No credentials read (a key sent along would lift the address limit), limited by address."""
 
@@ -118,10 +110,7 @@ class SignupView(PublicView):
         if not settings.OBJECTVISION_SIGNUP:
             raise DomainError("signup_closed", "Signup is closed; an operator makes accounts.", 403)
         data = _valid(SignupSerializer, request)
-        try:
-            member = _answer(services.member_signup, **data)
-        except DjangoValidationError as exc:
-            raise DomainError("weak_password", " ".join(exc.messages), 400) from exc
+        member = services.member_signup(**data)
         return Response(MemberSerializer(member).data, status=status.HTTP_201_CREATED)
 
 
@@ -134,9 +123,7 @@ class LoginView(PublicView):
     )
     def post(self, request: Request) -> Response:
         data = _valid(LoginSerializer, request)
-        return Response(
-            _answer(services.member_login, email=data["username"], password=data["password"])
-        )
+        return Response(services.member_login(email=data["username"], password=data["password"]))
 
 
 class RefreshView(PublicView):
@@ -148,7 +135,7 @@ class RefreshView(PublicView):
     )
     def post(self, request: Request) -> Response:
         data = _valid(RefreshSerializer, request)
-        return Response(_answer(services.access_refresh, **data))
+        return Response(services.access_refresh(**data))
 
 
 def _member(request: Request) -> Member:
@@ -169,7 +156,7 @@ class LogoutView(APIView):
     )
     def post(self, request: Request) -> Response:
         data = _valid(RefreshSerializer, request)
-        _answer(services.member_logout, member=_member(request), **data)
+        services.member_logout(member=_member(request), **data)
         return Response({"detail": "Logged out."})
 
 
@@ -220,8 +207,5 @@ class UserView(APIView):
     def patch(self, request: Request, user_id: uuid.UUID) -> Response:
         member = _own(request, user_id)
         data = _valid(MemberChangeSerializer, request)
-        try:
-            member = _answer(services.member_update, member=member, **data)
-        except DjangoValidationError as exc:
-            raise DomainError("weak_password", " ".join(exc.messages), 400) from exc
+        member = services.member_update(member=member, **data)
         return Response(MemberSerializer(member).data)

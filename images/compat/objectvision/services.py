@@ -5,6 +5,7 @@ import uuid
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -13,14 +14,22 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from images.compat.objectvision.models import Member
 from images.models import Plan
 from images.tenancy.services import client_create
+from kit.errors import DomainError
 
 
-class AuthRefused(Exception):
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
+class AuthRefused(DomainError):
+    STATUSES = {
+        "weak_password": 400,
+        "current_password_required": 400,
+        "invalid_credentials": 401,
+        "token_not_valid": 401,
+        "not_your_token": 403,
+        "wrong_password": 403,
+        "email_taken": 409,
+    }
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(code, detail, self.STATUSES[code])
 
 
 def member_signup(*, email: str, password: str, name: str) -> Member:
@@ -28,7 +37,7 @@ def member_signup(*, email: str, password: str, name: str) -> Member:
     email = email.strip().lower()
     member_id = uuid.uuid4()
     user = get_user_model()(username=str(member_id), email=email, first_name=name[:150])
-    validate_password(password, user)  # Django's ValidationError: the view answers 400
+    _password_check(password, user)
     if Member.objects.filter(email=email).exists():
         raise _email_taken()
     try:
@@ -43,8 +52,15 @@ def member_signup(*, email: str, password: str, name: str) -> Member:
         raise _email_taken() from exc
 
 
+def _password_check(password: str, user: AbstractBaseUser) -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise AuthRefused("weak_password", " ".join(exc.messages)) from exc
+
+
 def _email_taken() -> AuthRefused:
-    return AuthRefused(409, "email_taken", "A user with this email exists; log in instead.")
+    return AuthRefused("email_taken", "A user with this email exists; log in instead.")
 
 
 def member_login(*, email: str, password: str) -> dict[str, str]:
@@ -67,7 +83,7 @@ def member_login(*, email: str, password: str) -> dict[str, str]:
 
 
 def _bad_credentials() -> AuthRefused:
-    return AuthRefused(401, "invalid_credentials", "The email or the password is wrong.")
+    return AuthRefused("invalid_credentials", "The email or the password is wrong.")
 
 
 def access_refresh(*, refresh_token: str) -> dict[str, str]:
@@ -90,7 +106,7 @@ def member_logout(*, member: Member, refresh_token: str) -> None:
     """Blacklist the refresh token: it is refused from now on (access tokens expire)."""
     refresh = _refresh_token(refresh_token)
     if refresh.get("sub") != member.user.username:
-        raise AuthRefused(403, "not_your_token", "This refresh token is another user's.")
+        raise AuthRefused("not_your_token", "This refresh token is another user's.")
     refresh.blacklist()
 
 
@@ -102,9 +118,7 @@ def _refresh_token(value: str) -> RefreshToken:
 
 
 def _refused_token() -> AuthRefused:
-    return AuthRefused(
-        401, "token_not_valid", "The refresh token is invalid, expired or logged out."
-    )
+    return AuthRefused("token_not_valid", "The refresh token is invalid, expired or logged out.")
 
 
 def member_update(
@@ -128,7 +142,7 @@ def member_update(
         if Member.objects.filter(email=member.email).exclude(pk=member.pk).exists():
             raise _email_taken()
     if password is not None:
-        validate_password(password, user)  # Django's ValidationError: the view answers 400
+        _password_check(password, user)
         user.set_password(password)
     try:
         with transaction.atomic():
@@ -144,10 +158,10 @@ def member_update(
 def _check_current(user: AbstractBaseUser, current_password: str | None) -> None:
     if not current_password:
         raise AuthRefused(
-            400, "current_password_required", "Send current_password to change these fields."
+            "current_password_required", "Send current_password to change these fields."
         )
     if not user.check_password(current_password):
-        raise AuthRefused(403, "wrong_password", "current_password is wrong.")
+        raise AuthRefused("wrong_password", "current_password is wrong.")
 
 
 def _log_out_everywhere(user: AbstractBaseUser) -> None:
