@@ -18,6 +18,7 @@ from ai.serializers import (
 )
 from images.library import selectors
 from images.models import Scope
+from images.tenancy.selectors import request_client
 from kit.errors import DomainError
 from kit.openapi import error_responses
 
@@ -71,7 +72,7 @@ class SummarizeView(APIView):
         serializer = self.request_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         summary = services.page_summarize(
-            client=selectors.request_client(request), **serializer.validated_data
+            client=request_client(request), **serializer.validated_data
         )
         return Response(summary)
 
@@ -89,7 +90,5 @@ class DraftTaskView(APIView):
     def post(self, request: Request) -> Response:
         serializer = DraftTaskRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        draft = services.task_draft(
-            client=selectors.request_client(request), **serializer.validated_data
-        )
+        draft = services.task_draft(client=request_client(request), **serializer.validated_data)
         return Response(draft)

@@ -9,8 +9,8 @@ from rest_framework.views import APIView
 
 from annotations import importer
 from annotations.models import InsightImport
-from images.library import selectors
 from images.models import Scope
+from images.tenancy.selectors import for_tenant, tenant_of
 from kit.errors import DomainError
 
 
@@ -88,9 +88,7 @@ class InsightImportView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        client = selectors.request_client(request)
-        if client is None:
-            raise DomainError("client_required", "Staff must name a client (?client=).", 400)
+        client = tenant_of(request)
         if not request.FILES.get("file"):
             raise DomainError("no_file", "Send the file as multipart field 'file'.", 400)
         form = ImportRequestSerializer(data=request.data)
@@ -117,11 +115,7 @@ class InsightImportStatusView(APIView):
 
     @extend_schema(responses=ImportStatusSerializer)
     def get(self, request: Request, import_id: str) -> Response:
-        runs = InsightImport.objects.all()
-        client = selectors.request_client(request)
-        if client is not None:
-            runs = runs.filter(client=client)
-        run = runs.filter(pk=import_id).first()
+        run = for_tenant(request, InsightImport.objects.all()).filter(pk=import_id).first()
         if run is None:
             raise DomainError("not_found", "No such insight import.", 404)
         return Response(ImportStatusSerializer(run).data)

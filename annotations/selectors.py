@@ -22,9 +22,9 @@ from redis.exceptions import RedisError
 from rest_framework.request import Request
 
 from annotations.models import AnnotationVote, Insight, InsightSettings
-from images.library.selectors import request_client
 from images.models import Client
 from images.tenancy.auth import ClientPrincipal, is_operator
+from images.tenancy.selectors import request_client
 
 
 class Order:

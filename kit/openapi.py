@@ -25,7 +25,7 @@ ERROR_HEADERS = {
     "503": {"Retry-After": {"schema": SECONDS, "description": "Seconds to wait, when known."}},
 }
 
-# images.library.selectors.request_client reads it on every tenant's operation.
+# images.tenancy.selectors.request_client reads it on every tenant's operation.
 STAFF_CLIENT = OpenApiParameter(
     "client",
     str,

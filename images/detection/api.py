@@ -21,6 +21,7 @@ from images.library.api import READ, WRITE, UtcDateTimeFilter, upload_images
 from images.library.pipeline import queue_check
 from images.library.signing import signed_url
 from images.models import Detection, DetectionJob, DetectionRun, DetectorModel, Image
+from images.tenancy.selectors import for_tenant, tenant_of
 from kit.errors import DomainError
 from kit.openapi import error_responses
 
@@ -150,9 +151,7 @@ def _params(request: Request) -> tuple[dict[str, Any], DetectorModel]:
     serializer = DetectParamsSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
-    client = selectors.request_client(request)
-    if client is None:
-        raise DomainError("client_required", "Staff must name a client (?client=).", 400)
+    client = tenant_of(request)
     model = (
         detection.detector_model_get(name=data["model"], client=client)
         if data.get("model")
@@ -270,7 +269,7 @@ class DetectBatchView(APIView):
             else list({s.image.pk: s.image for s in upload_images(request)}.values())
         )
         job = detection.detection_job_create(
-            client=selectors.request_client(request), images=images, params=params
+            client=tenant_of(request), images=images, params=params
         )
         body = {"job_id": str(job.uuid), "status": job.status, "total": job.total}
         return Response(body, status=status.HTTP_202_ACCEPTED)
@@ -281,10 +280,7 @@ class DetectJobView(APIView):
 
     @extend_schema(responses=JobSerializer)
     def get(self, request: Request, job_id: str) -> Response:
-        jobs = DetectionJob.objects.all()
-        client = selectors.request_client(request)
-        if client is not None:
-            jobs = jobs.filter(client=client)
+        jobs = for_tenant(request, DetectionJob.objects.all())
         job = jobs.filter(uuid=job_id).first() if selectors.parse_uuid(job_id) else None
         if job is None:
             raise DomainError("not_found", "No such detection job.", 404)
@@ -353,9 +349,7 @@ class DetectHistoryView(generics.ListAPIView):
 
 
 def _tenant_runs(request: Request) -> QuerySet[DetectionRun]:
-    client = selectors.request_client(request)
-    runs = _run_queryset()
-    return runs.filter(client=client) if client is not None else runs
+    return for_tenant(request, _run_queryset())
 
 
 class DetectionImageView(APIView):
@@ -432,9 +426,7 @@ class DetectModelsView(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         serializer = ModelUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        client = selectors.request_client(request)
-        if client is None:
-            raise DomainError("client_required", "Staff must name a client (?client=).", 400)
+        client = tenant_of(request)
         data = serializer.validated_data
         if data["name"] in settings.DETECTION_MODELS:
             raise DomainError("name_taken", f"{data['name']!r} is a built-in model's name.", 400)
@@ -451,11 +443,8 @@ class DetectModelsView(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no database needed
             return DetectorModel.objects.none()
         detection.models_sync()
-        client = selectors.request_client(self.request)
-        models = DetectorModel.objects.all()
-        if client is not None:
-            models = models.filter(client__isnull=True) | models.filter(client=client)
-        return models.order_by("name")
+        builtin = DetectorModel.objects.filter(client__isnull=True)
+        return (builtin | for_tenant(self.request, DetectorModel.objects.all())).order_by("name")
 
 
 class DetectionsQuerySerializer(serializers.Serializer):

@@ -30,6 +30,7 @@ from images.library.serializers import (
 )
 from images.library.signing import signed_url
 from images.models import Image, ImageStatus, Scope
+from images.tenancy.selectors import request_client, tenant_of
 from kit import pagination
 from kit.errors import DomainError
 from kit.openapi import error_responses
@@ -98,7 +99,7 @@ class UsagePagination(pagination.PageNumberPagination):
 
     def get_paginated_response(self, data: Any) -> Response:
         response = super().get_paginated_response(data)
-        client = selectors.request_client(self.request)
+        client = request_client(self.request)
         response.data["usage"] = services.client_usage(client=client) if client else None
         return response
 
@@ -262,9 +263,7 @@ def upload_images(
 ) -> list[services.Stored]:
     """Store the request's files (in `fields`) for its tenant, or raise the matching DomainError;
     `library=False`: as detection inputs, outside the library (services.image_create_many)."""
-    client = selectors.request_client(request)
-    if client is None:
-        raise DomainError("client_required", "Staff uploads must name a client (?client=).", 400)
+    client = tenant_of(request)
     files = _uploaded_files(request, fields)
     return services.image_create_many(
         client=client,

@@ -3,38 +3,13 @@
 import uuid
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
-from django.core.validators import slug_re
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from rest_framework.request import Request
 
-from images.models import Client, Image, Tag
-from images.tenancy.auth import ClientPrincipal, is_operator
+from images.models import Image, Tag
+from images.tenancy.selectors import for_tenant
 from kit.errors import DomainError
-
-
-def request_client(request: Request) -> Client | None:
-    """The tenant a request acts for: the key's, or for staff the one named by `?client=`.
-
-    None means a staff user looking at every tenant.
-    """
-    user = request.user
-    if isinstance(user, ClientPrincipal):
-        return user.client
-    if is_operator(user):
-        chosen = request.query_params.get("client") or request.data.get("client")
-        if chosen:
-            chosen = str(chosen)
-            lookup = {"pk": chosen} if chosen.isascii() and chosen.isdigit() else {"slug": chosen}
-            client = (
-                Client.objects.filter(**lookup).first()
-                if "pk" in lookup or slug_re.fullmatch(chosen)
-                else None
-            )
-            if client is None:
-                raise DomainError("unknown_client", f"No client {chosen!r}.", 400)
-            return client
-    return None
 
 
 def image_queryset(request: Request, *, with_steps: bool = True) -> QuerySet[Image]:
@@ -47,12 +22,7 @@ def image_queryset(request: Request, *, with_steps: bool = True) -> QuerySet[Ima
         .select_related("client", "exif")
         .prefetch_related(*related)
     )
-    client = request_client(request)
-    if client is not None:
-        return images.filter(client=client)
-    if is_operator(request.user):
-        return images
-    return images.none()
+    return for_tenant(request, images)
 
 
 def image_find(request: Request, value: object) -> Image | None:

@@ -21,6 +21,7 @@ from images.plates.finding import REVIEW_REASONS
 from images.plates.selectors import awaiting_review, settings_for, task_results
 from images.plates.targets import operator_targets
 from images.plates.tasks import TaskOptions, plate_task_create
+from images.tenancy.selectors import for_tenant, tenant_of
 from kit.errors import DomainError
 from kit.openapi import error_responses
 from kit.outbound import OutboundUrlField
@@ -117,13 +118,6 @@ class TaskStatusSerializer(serializers.Serializer):
     delivered_at = serializers.DateTimeField(allow_null=True)
 
 
-def _client(request: Request):
-    client = selectors.request_client(request)
-    if client is None:
-        raise DomainError("client_required", "Staff must name a client (?client=).", 400)
-    return client
-
-
 class ProcessTaskView(APIView):
     """POST files (1 to 50): answers 202 with a task id at once, like plate_detect."""
 
@@ -140,7 +134,7 @@ class ProcessTaskView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        client = _client(request)
+        client = tenant_of(request)
         files = _uploaded_files(request)
         total = sum(f.size or 0 for f in files)
         if total > settings.ANONYMIZE_MAX_REQUEST_BYTES:
@@ -180,10 +174,7 @@ class ProcessTaskNoSlashView(ProcessTaskView):
 
 def task_get(request: Request, task_id: str) -> PlateTask:
     """The caller's task (staff: any tenant's), 404 when unknown, 410 once expired."""
-    tasks = PlateTask.objects.select_related("client")
-    client = selectors.request_client(request)
-    if client is not None:
-        tasks = tasks.filter(client=client)
+    tasks = for_tenant(request, PlateTask.objects.select_related("client"))
     task = tasks.filter(uuid=task_id).first() if selectors.parse_uuid(task_id) else None
     if task is None:
         raise DomainError("not_found", "No such task.", 404)
@@ -303,12 +294,12 @@ class AnonymizeSettingsView(APIView):
 
     @extend_schema(responses=AnonymizeSettingsSerializer)
     def get(self, request: Request) -> Response:
-        return Response(AnonymizeSettingsSerializer(settings_for(_client(request))).data)
+        return Response(AnonymizeSettingsSerializer(settings_for(tenant_of(request))).data)
 
     @extend_schema(request=AnonymizeSettingsSerializer, responses=AnonymizeSettingsSerializer)
     def patch(self, request: Request) -> Response:
         form = AnonymizeSettingsSerializer(
-            settings_for(_client(request)), data=request.data, partial=True
+            settings_for(tenant_of(request)), data=request.data, partial=True
         )
         form.is_valid(raise_exception=True)
         form.save()
@@ -330,7 +321,7 @@ class StubView(APIView):
         },
     )
     def put(self, request: Request) -> Response:
-        client = _client(request)
+        client = tenant_of(request)
         upload = request.FILES.get("file")
         if upload is None:
             raise DomainError("no_file", "Send the stub as multipart field 'file'.", 400)
@@ -347,7 +338,7 @@ class StubView(APIView):
 
     @extend_schema(responses={200: StubSerializer})
     def delete(self, request: Request) -> Response:
-        options = settings_for(_client(request))
+        options = settings_for(tenant_of(request))
         if options.stub_file:
             storage.delete_quietly([options.stub_file])
             options.stub_file = ""
