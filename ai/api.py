@@ -26,7 +26,7 @@ from kit.openapi import error_responses
 class ImageResultView(APIView):
     """One of an image's results, or a 404 with the `not_ready` code while its step has not run."""
 
-    required_scopes = [Scope.IMAGES_READ.value]
+    required_scopes = [Scope.IMAGES_READ]
     model: type[OcrResult | VisionResult]
     serializer_class: type[serializers.ModelSerializer]
     not_ready: tuple[str, str]
@@ -51,7 +51,7 @@ class ImageAiView(ImageResultView):
 
 
 class SummarizeView(APIView):
-    required_scopes = [Scope.AI_USE.value]
+    required_scopes = [Scope.AI_USE]
     # The FastAPI Imago's route reads `language` as a name too (ai/fastapi_imago.py).
     request_serializer: type[SummarizeRequestSerializer] = SummarizeRequestSerializer
 
@@ -78,7 +78,7 @@ class SummarizeView(APIView):
 
 
 class DraftTaskView(APIView):
-    required_scopes = [Scope.AI_USE.value]
+    required_scopes = [Scope.AI_USE]
 
     @extend_schema(
         request=DraftTaskRequestSerializer,

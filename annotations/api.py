@@ -36,7 +36,7 @@ from annotations.serializers import (
     language,
 )
 from images.models import Scope
-from images.tenancy.auth import ClientPrincipal, ClientRateThrottle, is_operator, required_scopes
+from images.tenancy.auth import ClientPrincipal, ClientRateThrottle, is_operator, scopes_check
 from kit.addresses import client_address
 from kit.errors import DomainError
 from kit.openapi import AutoSchema, error_responses
@@ -50,11 +50,7 @@ class InsightAccess(permissions.BasePermission):
     def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
         if isinstance(user, ClientPrincipal):
-            missing = [s for s in required_scopes(request, view) if not user.has_scope(s)]
-            if missing:
-                raise exceptions.PermissionDenied(
-                    f"This key lacks the scope {', '.join(missing)}.", code="missing_scope"
-                )
+            scopes_check(user, request, view)
         return True
 
 

@@ -15,13 +15,14 @@ from images.compat.fastapi_imago import urls as fastapi_imago
 from images.compat.fastapi_imago.root import site_root
 from images.library.api import ImageViewSet
 from images.library.signing import serve_signed
+from images.models import Scope
 from images.tenancy.api import ClientViewSet
 from imago_site import health
 from imago_site.metrics import MetricsView
 
 
 class ApiRoot(routers.APIRootView):
-    required_scopes: list[str] = []
+    required_scopes: list[Scope] = []
 
 
 class Router(routers.DefaultRouter):

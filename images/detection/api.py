@@ -17,10 +17,10 @@ from rest_framework.views import APIView
 from images.detection import objectvision
 from images.detection import services as detection
 from images.library import selectors
-from images.library.api import READ, WRITE, UtcDateTimeFilter, upload_images
+from images.library.api import UtcDateTimeFilter, upload_images
 from images.library.pipeline import queue_check
 from images.library.signing import signed_url
-from images.models import Detection, DetectionJob, DetectionRun, DetectorModel, Image
+from images.models import Detection, DetectionJob, DetectionRun, DetectorModel, Image, Scope
 from images.tenancy.selectors import for_tenant, tenant_of
 from kit.errors import DomainError
 from kit.openapi import error_responses
@@ -181,7 +181,7 @@ def _images_of(request: Request, ids: list[str], field: str) -> list[Image]:
 class DetectImageView(APIView):
     """Detect objects in one image (a new file or a stored image) and answer at once."""
 
-    required_scopes = [WRITE]
+    required_scopes = [Scope.IMAGES_WRITE]
 
     @extend_schema(
         request={"multipart/form-data": DetectParamsSerializer},
@@ -247,7 +247,7 @@ class JobSerializer(serializers.Serializer):
 class DetectBatchView(APIView):
     """Queue detection over up to 50 images; poll /detect/jobs/{job_id}."""
 
-    required_scopes = [WRITE]
+    required_scopes = [Scope.IMAGES_WRITE]
 
     @extend_schema(
         request={"multipart/form-data": DetectParamsSerializer},
@@ -276,7 +276,7 @@ class DetectBatchView(APIView):
 
 
 class DetectJobView(APIView):
-    required_scopes = [READ]
+    required_scopes = [Scope.IMAGES_READ]
 
     @extend_schema(responses=JobSerializer)
     def get(self, request: Request, job_id: str) -> Response:
@@ -325,7 +325,7 @@ class DetectHistoryView(generics.ListAPIView):
     """The runs, newest first: Imago's page, or ObjectVision's (`items`, `total`, `limit`,
     `offset`) for its users (JWT) and for any caller that sends `limit` or `offset`."""
 
-    required_scopes = [READ]
+    required_scopes = [Scope.IMAGES_READ]
     serializer_class = RunSerializer
     filterset_class = HistoryFilter
 
@@ -355,7 +355,7 @@ def _tenant_runs(request: Request) -> QuerySet[DetectionRun]:
 class DetectionImageView(APIView):
     """A detection's picture with its boxes and labels drawn, as JPEG."""
 
-    required_scopes = [READ]
+    required_scopes = [Scope.IMAGES_READ]
 
     @extend_schema(
         summary="Download a detection's picture with its boxes drawn (JPEG)",
@@ -402,7 +402,7 @@ class ModelSizeLimit(FileUploadHandler):
 class DetectModelsView(generics.ListAPIView):
     """The models a tenant can pick: built-in ones and its own (POST registers one)."""
 
-    required_scopes = {"GET": [READ], "POST": [WRITE]}
+    required_scopes = {"GET": [Scope.IMAGES_READ], "POST": [Scope.IMAGES_WRITE]}
     serializer_class = DetectionModelSerializer
     pagination_class = None
 
@@ -455,7 +455,7 @@ class DetectionsQuerySerializer(serializers.Serializer):
 
 
 class ImageDetectionsView(APIView):
-    required_scopes = [READ]
+    required_scopes = [Scope.IMAGES_READ]
 
     @extend_schema(parameters=[DetectionsQuerySerializer], responses=RunSerializer(many=True))
     def get(self, request: Request, pk: str) -> Response:

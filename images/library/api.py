@@ -35,8 +35,6 @@ from kit import pagination
 from kit.errors import DomainError
 from kit.openapi import error_responses
 
-READ, WRITE, DELETE = Scope.IMAGES_READ.value, Scope.IMAGES_WRITE.value, Scope.IMAGES_DELETE.value
-
 
 class UtcIsoDateTimeField(IsoDateTimeField):
     def to_python(self, value: str | None) -> datetime | None:
@@ -129,16 +127,9 @@ class ImageViewSet(
     viewsets.GenericViewSet,
 ):
     required_scopes = {
-        "list": [READ],
-        "retrieve": [READ],
-        "status": [READ],
-        "exif": [READ],
-        "download_url": [READ],
-        "thumbnail_url": [READ],
-        "tags": [READ],
-        "create": [WRITE],
-        "reprocess": [WRITE],
-        "destroy": [DELETE],
+        "GET": [Scope.IMAGES_READ],
+        "POST": [Scope.IMAGES_WRITE],
+        "DELETE": [Scope.IMAGES_DELETE],
     }
     filterset_class = ImageFilter
     pagination_class = UsagePagination

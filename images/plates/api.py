@@ -12,11 +12,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from images.library import selectors, services, storage
-from images.library.api import READ, WRITE, _uploaded_files
+from images.library.api import _uploaded_files
 from images.library.pipeline import pipeline_enqueue
 from images.library.signing import signed_url
 from images.library.validation import inspect_upload
-from images.models import AnonymizeSettings, CoverMode, ImageStep, PlateTask
+from images.models import AnonymizeSettings, CoverMode, ImageStep, PlateTask, Scope
 from images.plates.finding import REVIEW_REASONS
 from images.plates.selectors import awaiting_review, settings_for, task_results
 from images.plates.targets import operator_targets
@@ -121,7 +121,7 @@ class TaskStatusSerializer(serializers.Serializer):
 class ProcessTaskView(APIView):
     """POST files (1 to 50): answers 202 with a task id at once, like plate_detect."""
 
-    required_scopes = [WRITE]
+    required_scopes = [Scope.IMAGES_WRITE]
     plate_detect_route = True  # keyless when PLATE_DETECT_CLIENT is set (images.compat)
 
     @extend_schema(
@@ -184,7 +184,7 @@ def task_get(request: Request, task_id: str) -> PlateTask:
 
 
 class TaskStatusView(APIView):
-    required_scopes = [READ]
+    required_scopes = [Scope.IMAGES_READ]
     plate_detect_route = True
 
     @extend_schema(
@@ -217,7 +217,7 @@ class AnonymizeRequestSerializer(serializers.Serializer):
 class ImageAnonymizeView(APIView):
     """Cover the plates of a stored image (the `anonymize` step, on request)."""
 
-    required_scopes = {"POST": [WRITE], "GET": [READ]}
+    required_scopes = {"POST": [Scope.IMAGES_WRITE], "GET": [Scope.IMAGES_READ]}
 
     @extend_schema(
         request=AnonymizeRequestSerializer, responses={202: ImageAnonymizeQueuedSerializer}
@@ -290,7 +290,7 @@ class AnonymizeSettingsSerializer(serializers.ModelSerializer):
 class AnonymizeSettingsView(APIView):
     """The tenant's defaults: covering mode, faces, webhooks (and the HMAC secret, write-only)."""
 
-    required_scopes = {"GET": [READ], "PATCH": [WRITE]}
+    required_scopes = {"GET": [Scope.IMAGES_READ], "PATCH": [Scope.IMAGES_WRITE]}
 
     @extend_schema(responses=AnonymizeSettingsSerializer)
     def get(self, request: Request) -> Response:
@@ -309,7 +309,7 @@ class AnonymizeSettingsView(APIView):
 class StubView(APIView):
     """PUT the tenant's own stub image (PNG with alpha works best); DELETE restores ours."""
 
-    required_scopes = [WRITE]
+    required_scopes = [Scope.IMAGES_WRITE]
 
     @extend_schema(
         request={"multipart/form-data": StubUploadSerializer},

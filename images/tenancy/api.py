@@ -20,7 +20,7 @@ class ClientViewSet(
 ):
     """Tenants, for callers with the `admin` scope."""
 
-    required_scopes = [Scope.ADMIN.value]
+    required_scopes = [Scope.ADMIN]
     serializer_class = ClientSerializer
     queryset = Client.objects.prefetch_related("api_keys").order_by("id")
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]

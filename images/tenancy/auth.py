@@ -18,7 +18,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
-from images.models import ApiKey, Client, Plan
+from images.models import ApiKey, Client, Plan, Scope
 
 if TYPE_CHECKING:
     # DRF's views module reads the authentication classes (this module) at import time.
@@ -112,7 +112,7 @@ def is_operator(user: object) -> bool:
 
 
 class HasScopes(permissions.BasePermission):
-    """Checks the view's `required_scopes`: a list, or a dict by action or HTTP method."""
+    """Tenants' keys need the view's `required_scopes` (required_scopes()); staff need none."""
 
     def has_permission(self, request: Request, view: "APIView") -> bool:
         user = request.user
@@ -124,24 +124,42 @@ class HasScopes(permissions.BasePermission):
             return True
         if not isinstance(user, ClientPrincipal):
             raise exceptions.PermissionDenied("Only tenants' keys and staff may call the API.")
-        missing = [scope for scope in required_scopes(request, view) if not user.has_scope(scope)]
-        if missing:
-            raise exceptions.PermissionDenied(
-                f"This key lacks the scope {', '.join(missing)}.", code="missing_scope"
-            )
+        scopes_check(user, request, view)
         return True
 
 
-def required_scopes(request: Request, view: "APIView") -> list[str]:
+def scopes_check(user: ClientPrincipal, request: Request, view: "APIView") -> None:
+    """Refuse (403 missing_scope) a key that lacks a scope the view needs for this method."""
+    missing = [scope for scope in required_scopes(request, view) if not user.has_scope(scope)]
+    if missing:
+        raise exceptions.PermissionDenied(
+            f"This key lacks the scope {', '.join(missing)}.", code="missing_scope"
+        )
+
+
+def required_scopes(request: Request, view: "APIView") -> list[Scope]:
+    """The view's `required_scopes` for the request's method: a dict by HTTP method (HEAD reads
+    as GET), or one list for every method. What a view leaves out needs `admin`: a forgotten
+    declaration refuses rather than allows."""
     scopes = getattr(view, "required_scopes", None)
     if scopes is None:
-        # Refuse rather than allow when a view forgot to declare its scopes.
-        return ["admin"]
+        return [Scope.ADMIN]
     if isinstance(scopes, dict):
-        action = getattr(view, "action", None)
-        key = action if action in scopes else request.method
-        return list(scopes.get(key, ["admin"]))
+        if not _answers(view, request.method):
+            # A viewset's dict covers all its routes: POST names the upload's scope, not one
+            # for POST on the list's route, which has no such operation.
+            return [Scope.ADMIN]
+        method = "GET" if request.method == "HEAD" else request.method
+        return list(scopes.get(method, [Scope.ADMIN]))
     return list(scopes)
+
+
+def _answers(view: "APIView", method: str) -> bool:
+    """Whether this route has an operation for the method (a viewset's route, its own map)."""
+    action_map = getattr(view, "action_map", None)
+    if action_map is not None:
+        return method.lower() in action_map
+    return hasattr(view, method.lower())
 
 
 @dataclass(frozen=True)

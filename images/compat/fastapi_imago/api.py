@@ -22,25 +22,14 @@ from images.tenancy import api as tenancy_api
 from images.tenancy.auth import HasScopes
 from kit.errors import DomainError
 
-READ, WRITE, DELETE = Scope.IMAGES_READ.value, Scope.IMAGES_WRITE.value, Scope.IMAGES_DELETE.value
-
 
 class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """/images, /images/upload, /images/{id} and its sub-routes, /images/tags/all."""
 
     required_scopes = {
-        "list": [READ],
-        "retrieve": [READ],
-        "status": [READ],
-        "exif": [READ],
-        "ocr": [READ],
-        "ai": [READ],
-        "download_url": [READ],
-        "thumbnail_url": [READ],
-        "tags_all": [READ],
-        "upload": [WRITE],
-        "reprocess": [WRITE],
-        "destroy": [DELETE],
+        "GET": [Scope.IMAGES_READ],
+        "POST": [Scope.IMAGES_WRITE],
+        "DELETE": [Scope.IMAGES_DELETE],
     }
     filterset_class = images_api.ImageFilter
     pagination_class = images_api.UsagePagination

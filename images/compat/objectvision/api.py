@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from images.compat.objectvision import services
 from images.compat.objectvision.auth import MemberPrincipal
 from images.compat.objectvision.models import Member
+from images.models import Scope
 from kit.errors import DomainError
 from kit.openapi import error_responses
 from kit.throttles import AddressRateThrottle
@@ -146,7 +147,7 @@ def _member(request: Request) -> Member:
 
 
 class LogoutView(APIView):
-    required_scopes: list[str] = []
+    required_scopes: list[Scope] = []
 
     @extend_schema(
         tags=TAGS,
@@ -161,7 +162,7 @@ class LogoutView(APIView):
 
 
 class ProfileView(APIView):
-    required_scopes: list[str] = []
+    required_scopes: list[Scope] = []
 
     @extend_schema(
         tags=TAGS, summary="Read the logged-in user's profile", responses=MemberSerializer
@@ -179,7 +180,7 @@ def _own(request: Request, user_id: uuid.UUID) -> Member:
 
 
 class UserView(APIView):
-    required_scopes: list[str] = []
+    required_scopes: list[Scope] = []
 
     @extend_schema(
         tags=TAGS,

@@ -8,7 +8,7 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from images.library.api import READ
+from images.models import Scope
 from images.plates.api import task_get
 from kit.errors import DomainError
 
@@ -30,7 +30,7 @@ class FirstRenderer(BaseContentNegotiation):
 class TaskResultFileView(APIView):
     """A covered WebP of the caller's task (404 for another tenant's, 410 once expired)."""
 
-    required_scopes = [READ]
+    required_scopes = [Scope.IMAGES_READ]
     plate_detect_route = True
     content_negotiation_class = FirstRenderer
 
