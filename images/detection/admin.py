@@ -2,7 +2,6 @@
 table and drawn over its picture (images/admin.py puts the image page together)."""
 
 from django.contrib import admin
-from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -31,12 +30,6 @@ class DetectorModelAdmin(admin.ModelAdmin):
     @admin.display(description="classes")
     def classes(self, model: DetectorModel) -> int:
         return len(model.class_names)
-
-    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):  # type: ignore[override]
-        from images.detection.services import models_sync
-
-        models_sync()  # files fetched since the last migrate show up here
-        return super().changelist_view(request, extra_context)
 
 
 @admin.register(DetectionJob)

@@ -442,7 +442,6 @@ class DetectModelsView(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[DetectorModel]:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no database needed
             return DetectorModel.objects.none()
-        detection.models_sync()
         builtin = DetectorModel.objects.filter(client__isnull=True)
         return (builtin | for_tenant(self.request, DetectorModel.objects.all())).order_by("name")
 

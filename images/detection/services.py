@@ -62,7 +62,9 @@ class DetectionRefused(DomainError):
 
 
 def models_sync() -> list[DetectorModel]:
-    """Register the built-in models of settings.DETECTION_MODELS whose files are present."""
+    """Register the built-in models of settings.DETECTION_MODELS whose files are present: after
+    every `migrate` (images.apps), and when a request or a job names one not registered yet
+    (detector_model_get). Never on a read: listing the models writes nothing."""
     synced = []
     for name, entry in settings.DETECTION_MODELS.items():
         path = Path(settings.MODELS_DIR) / entry["file"]

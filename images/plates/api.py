@@ -1,9 +1,7 @@
 """plate_detect-compatible task API, per-image anonymisation, and per-tenant settings."""
 
-import uuid
-
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -11,12 +9,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from images.library import selectors, services, storage
+from images.library import selectors
 from images.library.api import _uploaded_files
-from images.library.pipeline import pipeline_enqueue
+from images.library.services import Upload
 from images.library.signing import signed_url
-from images.library.validation import inspect_upload
-from images.models import AnonymizeSettings, CoverMode, ImageStep, PlateTask, Scope
+from images.models import AnonymizeSettings, CoverMode, PlateTask, Scope
+from images.plates import services
 from images.plates.finding import REVIEW_REASONS
 from images.plates.selectors import awaiting_review, settings_for, task_results
 from images.plates.targets import operator_targets
@@ -161,7 +159,7 @@ class ProcessTaskView(APIView):
         )
         task = plate_task_create(
             client=client,
-            uploads=[services.Upload(f.name or "", f, f.size or 0) for f in files],
+            uploads=[Upload(f.name or "", f, f.size or 0) for f in files],
             options=options,
         )
         return Response({"task_id": str(task.uuid)}, status=status.HTTP_202_ACCEPTED)
@@ -226,13 +224,7 @@ class ImageAnonymizeView(APIView):
         image = selectors.image_get(request, pk)
         form = AnonymizeRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        with transaction.atomic():
-            ImageStep.objects.update_or_create(
-                image=image,
-                name="anonymize",
-                defaults={"result": {"requested": True, "mode": form.validated_data.get("mode")}},
-            )
-            pipeline_enqueue(image=image, steps=["anonymize"])
+        services.image_anonymize_request(image=image, mode=form.validated_data.get("mode"))
         return Response({"image_id": image.pk, "status": "pending"}, status=202)
 
     @extend_schema(responses=ImageAnonymizedSerializer)
@@ -298,12 +290,11 @@ class AnonymizeSettingsView(APIView):
 
     @extend_schema(request=AnonymizeSettingsSerializer, responses=AnonymizeSettingsSerializer)
     def patch(self, request: Request) -> Response:
-        form = AnonymizeSettingsSerializer(
-            settings_for(tenant_of(request)), data=request.data, partial=True
-        )
+        client = tenant_of(request)
+        form = AnonymizeSettingsSerializer(data=request.data, partial=True)
         form.is_valid(raise_exception=True)
-        form.save()
-        return Response(form.data)
+        row = services.anonymize_settings_update(client=client, changes=form.validated_data)
+        return Response(AnonymizeSettingsSerializer(row).data)
 
 
 class StubView(APIView):
@@ -325,22 +316,10 @@ class StubView(APIView):
         upload = request.FILES.get("file")
         if upload is None:
             raise DomainError("no_file", "Send the stub as multipart field 'file'.", 400)
-        info = inspect_upload(upload, upload.size or 0)
-        options = settings_for(client)
-        old = options.stub_file
-        options.stub_file = storage.save_file(
-            f"{client.storage_prefix}/stub/{uuid.uuid4().hex[:8]}.{info.extension}", upload
-        )
-        options.save(update_fields=["stub_file"])
-        if old:
-            storage.delete_quietly([old])
+        info = services.stub_replace(client=client, fp=upload, size=upload.size or 0)
         return Response({"stub": "custom", "width": info.width, "height": info.height})
 
     @extend_schema(responses={200: StubSerializer})
     def delete(self, request: Request) -> Response:
-        options = settings_for(tenant_of(request))
-        if options.stub_file:
-            storage.delete_quietly([options.stub_file])
-            options.stub_file = ""
-            options.save(update_fields=["stub_file"])
+        services.stub_reset(client=tenant_of(request))
         return Response({"stub": "default"})

@@ -1,5 +1,5 @@
-"""Reads of plate covering: the tenant's settings (created with their defaults on first use), and
-what a task's results say."""
+"""Reads of plate covering: the tenant's settings (its defaults until it changes them), and what
+a task's results say."""
 
 from collections.abc import Iterable
 from pathlib import Path
@@ -10,8 +10,11 @@ from images.models import AnonymizeSettings, Client, PlateTask, PlateTaskFile
 
 
 def settings_for(client: Client) -> AnonymizeSettings:
-    found, _ = AnonymizeSettings.objects.get_or_create(client=client)
-    return found
+    """The tenant's settings; unsaved defaults when it never changed them (a read writes
+    nothing: images.plates.services makes the row)."""
+    return AnonymizeSettings.objects.filter(client=client).first() or AnonymizeSettings(
+        client=client
+    )
 
 
 def review_of(result: PlateTaskFile) -> dict:

@@ -6,6 +6,8 @@ from pathlib import Path
 import PIL.Image
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from images.models import Detection, DetectionRun, Image
@@ -196,6 +198,14 @@ def test_the_registry_lists_builtin_models(owner):
     assert models["coco"]["task"] == "detect"
     assert models["plates"]["class_names"] == ["plate"]
     assert models["coco"]["builtin"] is True
+
+
+@pytest.mark.django_db
+def test_listing_the_models_writes_nothing(owner):
+    owner.api.get("/api/v1/detect/models")  # the key's first use of the minute is recorded
+    with CaptureQueriesContext(connection) as queries:
+        assert owner.api.get("/api/v1/detect/models").status_code == 200
+    assert [q["sql"] for q in queries if q["sql"].split()[0] in ("INSERT", "UPDATE")] == []
 
 
 @pytest.mark.django_db
