@@ -12,7 +12,7 @@ APT_PACKAGES := redis-server tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra c
 export OMP_THREAD_LIMIT := 1
 export REDIS_URL
 
-.PHONY: install install-yolo models system-deps redis run worker test test-sqlite test-postgres lint format bench clean
+.PHONY: install install-yolo models system-deps redis run worker test test-sqlite test-postgres test-yolo lint format bench clean
 
 install: system-deps $(VENV)/.installed models
 
@@ -26,7 +26,8 @@ $(VENV)/.installed: pyproject.toml
 models: $(VENV)/.installed
 	$(MANAGE) fetch_models
 
-# The optional ultralytics backend (~6 GB with torch): the tests use it as the decoder's reference.
+# The optional ultralytics backend (~6 GB with torch): `register_model` exports .pt files with it,
+# `make test-yolo` and `make bench` compare the ONNX engine with it.
 install-yolo: $(VENV)/.yolo
 
 $(VENV)/.yolo: $(VENV)/.installed
@@ -93,7 +94,7 @@ worker: install redis
 	$(MANAGE) rqworker --with-scheduler high default low
 
 # The suite on SQLite, then again on PostgreSQL when one is reachable (as in CI).
-test: install install-yolo
+test: install
 	$(VENV)/bin/ruff check --quiet .
 	@$(MAKE) --no-print-directory redis REDIS_URL=$(TEST_REDIS_URL)
 	@$(MAKE) --no-print-directory test-sqlite
@@ -115,6 +116,13 @@ test-sqlite:
 test-postgres:
 	@echo "== tests on PostgreSQL"
 	@REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL=$(PG_TEST_URL) $(call pytest,--ignore=tests/engine)
+
+# The tests that run ultralytics (marker yolo): live comparisons with the recorded reference, the
+# .pt export. `make test-yolo RECORD_REFERENCE=1` records ultralytics' findings again.
+test-yolo: install install-yolo
+	@$(MAKE) --no-print-directory redis REDIS_URL=$(TEST_REDIS_URL)
+	@echo "== tests against ultralytics"
+	@REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL= $(call pytest,-m yolo)
 
 lint: install
 	$(VENV)/bin/ruff check .

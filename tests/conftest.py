@@ -1,5 +1,6 @@
 """Shared fixtures: personas (two tenants, an operator), real Redis, real RQ burst workers."""
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,11 @@ from rest_framework.test import APIClient
 from images.models import ALL_SCOPES
 from imago_site.workers import SimpleWorker
 from tests.helpers import Tenant, make_tenant
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("yolo") and importlib.util.find_spec("ultralytics") is None:
+        pytest.skip("needs the [yolo] extra (torch): make test-yolo installs it")
 
 
 @pytest.fixture(autouse=True)
