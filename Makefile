@@ -4,15 +4,18 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 REDIS_URL ?= redis://127.0.0.1:6379/0
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/imago
+# Test processes per pass (pytest-xdist), one per CPU; 0 runs the tests in pytest's own process.
+# Process gwN uses TEST_REDIS_URL's database + N, and a database of its own on PG_TEST_URL.
+TEST_WORKERS ?= $(shell nproc)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 APT_PACKAGES := redis-server tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra chromium chromium-driver
 export OMP_THREAD_LIMIT := 1
 export REDIS_URL
 
-.PHONY: install install-yolo models system-deps redis run worker test test-sqlite test-postgres test-yolo lint format bench clean
+.PHONY: install install-yolo models system-deps redis run worker test test-fast test-sqlite test-postgres test-yolo lint format bench clean
 
 install: system-deps $(VENV)/.installed models
 
@@ -106,7 +109,13 @@ test: install
 	fi
 
 # pytest exits 5 when it collected no test: that is not a failure of the code under test.
-pytest = $(PY) -m pytest $(1) $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+pytest = $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(1) $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+# The inner loop: SQLite only, without the slowest tests (marker slow).
+test-fast: install
+	@$(MAKE) --no-print-directory redis REDIS_URL=$(TEST_REDIS_URL)
+	@echo "== tests on SQLite, without the slow ones"
+	@REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL= $(call pytest,-m "not slow and not yolo")
 
 test-sqlite:
 	@echo "== tests on SQLite"
