@@ -20,7 +20,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path: Path) -> None:
-    """Files under a fresh folder, an empty test Redis, immediate retries."""
+    """Files under a fresh folder, an empty test Redis, immediate retries, quick password hashes."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STORAGES = {
         **settings.STORAGES,
@@ -35,6 +35,11 @@ def _isolated(settings, tmp_path: Path) -> None:
     settings.WHITENOISE_USE_FINDERS = True
     settings.STATIC_ROOT = tmp_path / "static"
     settings.STATIC_ROOT.mkdir()
+    # First, it makes the new hashes and checks every argon2 one.
+    settings.PASSWORD_HASHERS = [
+        "tests.helpers.QuickArgon2PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]
     settings.PIPELINE_RETRY_INTERVALS = [0]
     settings.WEBHOOK_RETRY_INTERVALS = [0]
     settings.WEBHOOK_RETRY_MAX = 2
