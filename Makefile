@@ -121,10 +121,10 @@ test-sqlite:
 	@echo "== tests on SQLite"
 	@REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL= $(call pytest,)
 
-# The engine tests touch no database: the SQLite pass runs them.
+# The tests that use the database: the others, and the engine's, answer the same on SQLite.
 test-postgres:
 	@echo "== tests on PostgreSQL"
-	@REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL=$(PG_TEST_URL) $(call pytest,--ignore=tests/engine)
+	@REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL=$(PG_TEST_URL) $(call pytest,--database-tests-only --ignore=tests/engine)
 
 # The tests that run ultralytics (marker yolo): live comparisons with the recorded reference, the
 # .pt export. `make test-yolo RECORD_REFERENCE=1` records ultralytics' findings again.

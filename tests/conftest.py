@@ -13,6 +13,30 @@ from imago_site.workers import SimpleWorker
 from tests.helpers import Tenant, make_tenant
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database-tests-only",
+        action="store_true",
+        help="Only the tests that use the database (make test's PostgreSQL pass: the others "
+        "answered the same on SQLite).",
+    )
+
+
+def uses_database(item: pytest.Item) -> bool:
+    return item.get_closest_marker("django_db") is not None or "django_db_setup" in getattr(
+        item, "fixturenames", ()
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # pytest-django then groups them: rolled back, transactional, none
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("database_tests_only"):
+        config.hook.pytest_deselected(items=[i for i in items if not uses_database(i)])
+        items[:] = [i for i in items if uses_database(i)]
+    # The slow tests first in each group: no test process ends the run alone on a long one.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("yolo") and importlib.util.find_spec("ultralytics") is None:
         pytest.skip("needs the [yolo] extra (torch): make test-yolo installs it")

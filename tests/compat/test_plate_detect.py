@@ -104,6 +104,7 @@ def _run_cleanup_as_cron_does() -> None:
     _wait_for(lambda: job.get_status(refresh=True) == "finished", "the cleanup job")
 
 
+@pytest.mark.slow
 def test_a_plate_detect_client_runs_its_whole_flow_without_a_key(
     transactional_db, collected, tmp_path, receiver
 ):

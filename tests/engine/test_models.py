@@ -66,6 +66,7 @@ def test_the_model_registry_reads_names_task_and_size_from_the_files():
     assert (plates.task, plates.class_names) == ("segment", ("plate",))
 
 
+@pytest.mark.slow
 def test_platedet_finds_the_marked_plate_in_at_least_90_percent_of_us_photos():
     detector = get_detector(spec("plates"))
     data = photos("us")
@@ -85,6 +86,7 @@ def test_plate_masks_become_polygons_inside_their_boxes():
     assert all(x1 - 1 <= x <= x2 + 1 and y1 - 1 <= y <= y2 + 1 for x, y in plate.polygon)
 
 
+@pytest.mark.slow
 def test_the_coco_model_finds_a_vehicle_in_most_us_plate_photos():
     detector = get_detector(spec("coco"))
     data = photos("us", every=4)
