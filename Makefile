@@ -4,15 +4,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 REDIS_URL ?= redis://127.0.0.1:6379/0
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/imago
+# Test processes per pass (pytest-xdist), one per CPU; 0 runs the tests in pytest's own process.
+# Process gwN uses TEST_REDIS_URL's database + N (at most 15 processes: Redis has 16 databases
+# unless told otherwise), and a database of its own on PG_TEST_URL.
+TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 15 ? n : 15 )))
 HOST ?= 127.0.0.1
 PORT ?= 8000
 APT_PACKAGES := redis-server tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra chromium chromium-driver
 export OMP_THREAD_LIMIT := 1
 export REDIS_URL
 
-.PHONY: install install-yolo models system-deps redis run worker test test-sqlite test-postgres lint format bench clean
+.PHONY: install install-yolo models system-deps redis run worker test test-fast test-sqlite test-postgres test-yolo lint format bench clean
 
 install: system-deps $(VENV)/.installed models
 
@@ -26,7 +30,8 @@ $(VENV)/.installed: pyproject.toml
 models: $(VENV)/.installed
 	$(MANAGE) fetch_models
 
-# The optional ultralytics backend (~6 GB with torch): the tests use it as the decoder's reference.
+# The optional ultralytics backend (~6 GB with torch): `register_model` exports .pt files with it,
+# `make test-yolo` and `make bench` compare the ONNX engine with it.
 install-yolo: $(VENV)/.yolo
 
 $(VENV)/.yolo: $(VENV)/.installed
@@ -94,7 +99,7 @@ worker: install redis
 	$(MANAGE) rqworker --with-scheduler high default low
 
 # The suite on SQLite, then again on PostgreSQL when one is reachable (as in CI).
-test: install install-yolo
+test: install
 	$(VENV)/bin/ruff check --quiet .
 	@$(MAKE) --no-print-directory redis REDIS_URL=$(TEST_REDIS_URL)
 	@$(MAKE) --no-print-directory test-sqlite
@@ -106,16 +111,29 @@ test: install install-yolo
 	fi
 
 # pytest exits 5 when it collected no test: that is not a failure of the code under test.
-pytest = $(PY) -m pytest $(1) $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+pytest = $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(1) $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+# The inner loop: SQLite only, without the slowest tests (marker slow).
+test-fast: install
+	@$(MAKE) --no-print-directory redis REDIS_URL=$(TEST_REDIS_URL)
+	@echo "== tests on SQLite, without the slow ones"
+	@REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL= $(call pytest,-m "not slow and not yolo")
 
 test-sqlite:
 	@echo "== tests on SQLite"
 	@REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL= $(call pytest,)
 
-# The engine tests touch no database: the SQLite pass runs them.
+# The tests that use the database: the others, and the engine's, answer the same on SQLite.
 test-postgres:
 	@echo "== tests on PostgreSQL"
-	@REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL=$(PG_TEST_URL) $(call pytest,--ignore=tests/engine)
+	@REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL=$(PG_TEST_URL) $(call pytest,--database-tests-only --ignore=tests/engine)
+
+# The tests that run ultralytics (marker yolo): live comparisons with the recorded reference, the
+# .pt export. `make test-yolo RECORD_REFERENCE=1` records ultralytics' findings again.
+test-yolo: install install-yolo
+	@$(MAKE) --no-print-directory redis REDIS_URL=$(TEST_REDIS_URL)
+	@echo "== tests against ultralytics"
+	@REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL= $(call pytest,-m yolo)
 
 lint: install
 	$(VENV)/bin/ruff check .

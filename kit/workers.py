@@ -15,6 +15,7 @@ import rq
 import structlog
 from django.db import transaction
 from django_rq.queues import DjangoRQ
+from redis.client import PubSubWorkerThread
 from redis.exceptions import RedisError
 from rq.exceptions import DuplicateJobError
 from rq.job import Job, JobStatus
@@ -56,11 +57,29 @@ class JobContextMixin:
             return super().execute_job(job, queue)  # type: ignore[misc]
 
 
-class Worker(JobContextMixin, rq.Worker):
+class PromptExitMixin:
+    """Flags the worker's command listener to stop before unsubscribing it, so that it exits on
+    Redis's answer to the unsubscription.
+
+    RQ unsubscribes, then calls the listener thread's stop(), which redis-py (8.2) makes wait
+    for the thread. A thread that read the answer before stop() cleared its flag listens again,
+    and waits for a subscription up to RQ's sleep_time: every exit, a burst worker's or a warm
+    shutdown's, could stall a minute.
+    """
+
+    pubsub_thread: PubSubWorkerThread | None
+
+    def unsubscribe(self) -> None:
+        if self.pubsub_thread:
+            self.pubsub_thread.stop(timeout=0)  # clears the flag; RQ's stop() waits for it
+        super().unsubscribe()  # type: ignore[misc]
+
+
+class Worker(PromptExitMixin, JobContextMixin, rq.Worker):
     """The forking worker of `manage.py rqworker`."""
 
 
-class SimpleWorker(JobContextMixin, rq.SimpleWorker):
+class SimpleWorker(PromptExitMixin, JobContextMixin, rq.SimpleWorker):
     """The same, running jobs in its own process (tests, debugging)."""
 
 

@@ -1,5 +1,6 @@
 """Shared fixtures: personas (two tenants, an operator), real Redis, real RQ burst workers."""
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,9 +13,38 @@ from kit.workers import SimpleWorker
 from tests.helpers import Tenant, make_tenant
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database-tests-only",
+        action="store_true",
+        help="Only the tests that use the database (make test's PostgreSQL pass: the others "
+        "answered the same on SQLite).",
+    )
+
+
+def uses_database(item: pytest.Item) -> bool:
+    return item.get_closest_marker("django_db") is not None or "django_db_setup" in getattr(
+        item, "fixturenames", ()
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # pytest-django then groups them: rolled back, transactional, none
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("database_tests_only"):
+        config.hook.pytest_deselected(items=[i for i in items if not uses_database(i)])
+        items[:] = [i for i in items if uses_database(i)]
+    # The slow tests first in each group: no test process ends the run alone on a long one.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("yolo") and importlib.util.find_spec("ultralytics") is None:
+        pytest.skip("needs the [yolo] extra (torch): make test-yolo installs it")
+
+
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path: Path) -> None:
-    """Files under a fresh folder, an empty test Redis, immediate retries."""
+    """Files under a fresh folder, an empty test Redis, immediate retries, quick password hashes."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STORAGES = {
         **settings.STORAGES,
@@ -29,6 +59,11 @@ def _isolated(settings, tmp_path: Path) -> None:
     settings.WHITENOISE_USE_FINDERS = True
     settings.STATIC_ROOT = tmp_path / "static"
     settings.STATIC_ROOT.mkdir()
+    # First, it makes the new hashes and checks every argon2 one.
+    settings.PASSWORD_HASHERS = [
+        "tests.helpers.QuickArgon2PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]
     settings.PIPELINE_RETRY_INTERVALS = [0]
     settings.WEBHOOK_RETRY_INTERVALS = [0]
     settings.WEBHOOK_RETRY_MAX = 2

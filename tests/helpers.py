@@ -10,12 +10,21 @@ from pathlib import Path
 import PIL.Image
 import pytest
 from django.conf import settings
+from django.contrib.auth.hashers import Argon2PasswordHasher
 from rest_framework.test import APIClient
 
 from images.models import DEFAULT_SCOPES, Client
 from images.tenancy import services
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+class QuickArgon2PasswordHasher(Argon2PasswordHasher):
+    """Argon2 at its cheapest, for the suite's hundreds of passwords (Django's costs ~0.2 s)."""
+
+    time_cost = 1
+    memory_cost = 64  # KiB
+    parallelism = 1
 
 
 def shared_data(*parts: str) -> Path:

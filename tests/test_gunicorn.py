@@ -67,6 +67,7 @@ def gunicorn(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         process.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_metrics_add_up_every_gunicorn_worker_and_its_logs_are_json(gunicorn):
     base, log = gunicorn
     for _ in range(REQUESTS):

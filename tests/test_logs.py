@@ -130,6 +130,7 @@ def test_manage_rqworker_uses_our_worker_class():
     assert isinstance(django_rq.get_worker("default"), Worker)
 
 
+@pytest.mark.slow
 def test_a_forking_rqworker_logs_job_ids_as_json(owner, run_jobs, settings):
     """`manage.py rqworker`, as make run and compose start it: the work horse's lines too."""
     created = upload(owner.api, ("a.jpg", image_bytes()), HTTP_X_REQUEST_ID="req-fork")

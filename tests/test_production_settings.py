@@ -43,11 +43,13 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_check_deploy_passes_with_production_values(production_env):
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_check_deploy_fails_with_the_laptop_defaults(production_env):
     laptop = {"PATH": production_env["PATH"], "SECRET_KEY": "short"}
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=laptop)

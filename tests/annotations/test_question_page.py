@@ -205,6 +205,7 @@ def test_the_page_is_self_contained_html_that_calls_the_api(client, db):
     assert client.post("/questions/").status_code == 405
 
 
+@pytest.mark.slow
 def test_staff_answer_with_keys_and_buttons_and_the_page_never_reloads(
     browser, live_server, owner, django_user_model
 ):
@@ -256,6 +257,7 @@ def test_staff_answer_with_keys_and_buttons_and_the_page_never_reloads(
     assert browser.execute_script("return window.__sameVisit") == "yes"
 
 
+@pytest.mark.slow
 def test_anonymous_visitors_vote_on_public_questions_in_their_language(
     browser, live_server, owner, other
 ):
@@ -288,6 +290,7 @@ def test_anonymous_visitors_vote_on_public_questions_in_their_language(
     assert browser.execute_script("return window.__sameVisit") == "yes"
 
 
+@pytest.mark.slow
 def test_the_page_says_when_there_is_nothing_to_ask(browser, live_server, db):
     browser.get(f"{live_server.url}/questions/")
     wait_for(browser, lambda d: state(d) == "empty", "no empty state")
@@ -295,6 +298,7 @@ def test_the_page_says_when_there_is_nothing_to_ask(browser, live_server, db):
     assert not browser.find_element(By.ID, "question").is_displayed()
 
 
+@pytest.mark.slow
 def test_an_object_question_shows_its_box_and_a_lost_picture_says_so(browser, live_server, owner):
     make_public(owner)
     car = object_on(street(owner), "car", CAR_BOX)

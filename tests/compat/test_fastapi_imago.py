@@ -16,6 +16,8 @@ from tests.ai.support import ENGLISH, FakeServer, Reply, text_image_bytes
 from tests.helpers import make_tenant, shared_data
 from tests.live import live_server, live_worker
 
+pytestmark = pytest.mark.slow  # a live server and worker
+
 ADMIN_API_KEY = "legacy-master-key-5f0c1e9a7b3d"
 # ISO 8601 without an offset, to the second (!).
 NAIVE_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$")

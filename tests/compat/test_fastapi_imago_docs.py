@@ -7,6 +7,8 @@ from tests.annotations.test_question_page import browser  # noqa: F401 (a fixtur
 from tests.live import live_server
 from tests.ui.test_browser import visit
 
+pytestmark = pytest.mark.slow  # Chromium against a live server
+
 
 @pytest.fixture
 def server(transactional_db, collected, tmp_path):

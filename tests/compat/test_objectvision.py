@@ -20,6 +20,8 @@ import requests
 from tests.helpers import shared_data
 from tests.live import live_server, live_worker
 
+pytestmark = pytest.mark.slow  # a live server and worker
+
 PHOTOS = [
     "0b86cecf-67d1-4fc0-87c9-b36b0ee228bb.jpg",
     "12c6cb72-3ea3-49e7-b381-e0cdfc5e8960.jpg",

@@ -257,6 +257,7 @@ def insight_of(api: str, tenant: Tenant, barcode: str) -> str:
     return insight["id"]
 
 
+@pytest.mark.slow
 def test_robotoffs_official_client_works_from_another_origin(
     transactional_db, collected, tmp_path, official_client
 ):
@@ -382,6 +383,7 @@ def run_page(driver: WebDriver, url: str) -> dict[str, Any]:
     return json.loads(results)
 
 
+@pytest.mark.slow
 def test_the_official_client_in_chromium_reads_answers_only_from_a_listed_origin(
     transactional_db,
     collected,

@@ -12,6 +12,8 @@ from images.models import Client
 from images.plates.covering import anonymize_picture
 from tests.helpers import shared_data
 
+pytestmark = pytest.mark.slow  # every shared plate photo, covered
+
 
 def _decode(data: bytes) -> np.ndarray:
     with PIL.Image.open(io.BytesIO(data)) as picture:

@@ -80,6 +80,7 @@ def test_the_cut_heads_decode_like_the_exports_own_tail(name):
     np.testing.assert_allclose(ours.extra, theirs.extra, atol=1e-2, rtol=1e-2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["coco", "plates"])
 def test_rectangular_and_square_inputs_agree_on_what_is_clear(name):
     """What one finds with confidence >= 0.5 the other finds too, in the same place, nearly

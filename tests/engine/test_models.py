@@ -1,5 +1,6 @@
 """The real models on the shared plate photos: recall, COCO cars, and parity with ultralytics."""
 
+import os
 from functools import cache
 from pathlib import Path
 
@@ -10,13 +11,20 @@ import pytest
 from django.conf import settings
 
 from images.detection.engine import (
+    Found,
     ModelSpec,
     OnnxDetector,
     get_detector,
     read_onnx_metadata,
     ultralytics_model,
 )
+from images.management.commands.fetch_models import sha256_of
+from tests.engine import reference
+from tests.engine.reference import Expected, outline
 from tests.helpers import shared_data
+
+# ultralytics' findings are recorded for every 11th US photo (tests/engine/reference/).
+REFERENCE_REGION, REFERENCE_EVERY = "us", 11
 
 
 @cache
@@ -28,15 +36,18 @@ def spec(name: str) -> ModelSpec:
     return ModelSpec(name, path, meta["task"], meta["input_size"], tuple(meta["class_names"]))
 
 
+def oriented(path: Path) -> PIL.Image.Image:
+    with PIL.Image.open(path) as opened:
+        return PIL.ImageOps.exif_transpose(opened).convert("RGB")
+
+
 def photos(region: str, every: int = 1) -> list[tuple[PIL.Image.Image, tuple[float, ...]]]:
     """(oriented photo, marked plate box as x1, y1, x2, y2) for every n-th photo of a region."""
     folder = shared_data("plates", region)
     result = []
     for path in sorted(folder.glob("*.jpg"))[::every]:
         x, y, w, h = map(float, path.with_suffix(".txt").read_text().split()[1:5])
-        with PIL.Image.open(path) as opened:
-            picture = PIL.ImageOps.exif_transpose(opened).convert("RGB")
-        result.append((picture, (x, y, x + w, y + h)))
+        result.append((oriented(path), (x, y, x + w, y + h)))
     return result
 
 
@@ -55,6 +66,7 @@ def test_the_model_registry_reads_names_task_and_size_from_the_files():
     assert (plates.task, plates.class_names) == ("segment", ("plate",))
 
 
+@pytest.mark.slow
 def test_platedet_finds_the_marked_plate_in_at_least_90_percent_of_us_photos():
     detector = get_detector(spec("plates"))
     data = photos("us")
@@ -74,6 +86,7 @@ def test_plate_masks_become_polygons_inside_their_boxes():
     assert all(x1 - 1 <= x <= x2 + 1 and y1 - 1 <= y <= y2 + 1 for x, y in plate.polygon)
 
 
+@pytest.mark.slow
 def test_the_coco_model_finds_a_vehicle_in_most_us_plate_photos():
     detector = get_detector(spec("coco"))
     data = photos("us", every=4)
@@ -85,23 +98,74 @@ def test_the_coco_model_finds_a_vehicle_in_most_us_plate_photos():
     assert found / len(data) >= 0.7, f"{found}/{len(data)}"
 
 
+def assert_matches(found: list[Found], expected: list[Expected]) -> None:
+    """Our findings are ultralytics': as many, each where one of theirs is, of its class and
+    score, with a mask outline of about the same area and bounds (the outlines are traced
+    differently)."""
+    assert len(found) == len(expected)
+    for item in found:
+        same = max(
+            (row for row in expected if row.class_id == item.class_id),
+            key=lambda row: iou(item.box, row.box),
+        )
+        assert iou(item.box, same.box) >= 0.9
+        assert item.confidence == pytest.approx(same.score, abs=2e-3)
+        if same.mask is not None:
+            assert item.polygon is not None
+            mask = outline(item.polygon)
+            assert mask.area == pytest.approx(same.mask.area, rel=0.15)
+            assert iou(mask.box, same.mask.box) >= 0.8
+
+
 @pytest.mark.parametrize("name", ["plates", "coco"])
-def test_our_decoder_matches_ultralytics(name):
-    """ultralytics runs the same ONNX file and is the reference for our decoding.
+def test_our_decoder_finds_what_ultralytics_found(name):
+    """ultralytics, running the same ONNX files, is the reference for our decoding: what it found
+    is recorded in tests/engine/reference/.
 
     It feeds a static export the square letterbox, so ours runs square too here; the
     rectangular path is compared with this one in test_level_cut.py.
     """
-    pytest.importorskip("ultralytics", reason="the [yolo] extra is not installed")
-    ours = OnnxDetector(spec(name), rect=False)
-    reference = ultralytics_model(spec(name).path, task=spec(name).task)
-    compared = 0
-    for picture, _ in photos("us", every=11):
-        mine = ours.predict(picture)
-        result = reference.predict(np.asarray(picture)[:, :, ::-1], conf=0.25, verbose=False)[0]
-        theirs = result.boxes.xyxy.cpu().numpy().tolist()
-        assert len(mine) == len(theirs)
-        for found in mine:
-            assert max(iou(found.box, tuple(box)) for box in theirs) >= 0.9
-            compared += 1
-    assert compared >= 10
+    recorded = reference.load(name)
+    model = spec(name).path
+    assert (recorded.model, recorded.sha256) == (model.name, sha256_of(model)), (
+        "the recording is another model's: `make test-yolo RECORD_REFERENCE=1` records it again"
+    )
+    detector = OnnxDetector(spec(name), rect=False)
+    folder = shared_data("plates", REFERENCE_REGION)
+    for photo, expected in recorded.photos.items():
+        assert_matches(detector.predict(oriented(folder / photo)), expected)
+    assert sum(len(rows) for rows in recorded.photos.values()) >= 10
+
+
+@pytest.mark.yolo
+@pytest.mark.parametrize("name", ["plates", "coco"])
+def test_the_recording_is_what_ultralytics_finds(name):
+    """Live: ultralytics on the same photos finds what the recording holds, and what we find.
+
+    With RECORD_REFERENCE set, what it finds is recorded instead.
+    """
+    model = ultralytics_model(spec(name).path, task=spec(name).task)
+    detector = OnnxDetector(spec(name), rect=False)
+    live = {}
+    folder = shared_data("plates", REFERENCE_REGION)
+    for path in sorted(folder.glob("*.jpg"))[::REFERENCE_EVERY]:
+        picture = oriented(path)
+        result = model.predict(
+            np.asarray(picture)[:, :, ::-1], conf=reference.CONFIDENCE, verbose=False
+        )
+        live[path.name] = reference.from_ultralytics(result[0])
+        assert_matches(detector.predict(picture), live[path.name])
+    fresh = reference.recording(spec(name).path, live)
+    if os.environ.get("RECORD_REFERENCE"):
+        reference.save(name, fresh)
+    recorded = reference.load(name)
+    assert (recorded.model, recorded.sha256) == (fresh.model, fresh.sha256)
+    assert recorded.photos.keys() == fresh.photos.keys()
+    for photo, rows in fresh.photos.items():
+        for mine, theirs in zip(recorded.photos[photo], rows, strict=True):
+            assert mine.class_id == theirs.class_id
+            assert mine.box == pytest.approx(theirs.box, abs=0.5)
+            assert mine.score == pytest.approx(theirs.score, abs=1e-3)
+            assert (mine.mask is None) == (theirs.mask is None)
+            if mine.mask and theirs.mask:
+                assert mine.mask.area == pytest.approx(theirs.mask.area, rel=0.01)

@@ -99,6 +99,7 @@ def test_a_detection_model_has_no_branch():
     assert proto_branch(spec("coco").path) is None
 
 
+@pytest.mark.slow
 def test_platedet_cut_in_two_finds_the_same_plates_and_outlines_as_the_whole_model():
     plates = spec("plates")
     cut = OnnxDetector(plates, threads=1)

@@ -1,6 +1,7 @@
 import io
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import PIL.Image
@@ -10,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from images.detection.engine import ultralytics_model
 from images.models import Detection, DetectionRun, Image
 from tests.helpers import image_bytes, make_tenant, shared_data, upload, upload_file
 
@@ -274,11 +276,25 @@ def test_detection_deletes_with_its_image(owner, car_photo):
     assert APIClient().get(run["annotated_url"]).status_code == 404
 
 
+@pytest.mark.yolo
 def test_loading_ultralytics_keeps_pillows_own_open():
-    pytest.importorskip("ultralytics", reason="the [yolo] extra is not installed")
-    from images.detection.engine import ultralytics_model
-
     with pytest.raises(Exception):  # noqa: B017 (any load error is fine: the point is PIL after)
         ultralytics_model(Path("/nonexistent.onnx"))
+    with pytest.raises(PIL.UnidentifiedImageError):
+        PIL.Image.open(io.BytesIO(b"%PDF-1.4 not an image"))
+
+
+def test_pillows_own_open_is_put_back_after_ultralytics_replaced_it(monkeypatch):
+    """What importing ultralytics does to Pillow, without torch: a stand-in module, and
+    PIL.Image.open replaced as its import replaces it."""
+
+    def replaced(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'pi_heif'")
+
+    stand_in = types.ModuleType("ultralytics")
+    stand_in.YOLO = lambda path, task=None: (path, task)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "ultralytics", stand_in)
+    monkeypatch.setattr(PIL.Image, "open", replaced)
+    assert ultralytics_model(Path("m.onnx"), task="detect") == ("m.onnx", "detect")
     with pytest.raises(PIL.UnidentifiedImageError):
         PIL.Image.open(io.BytesIO(b"%PDF-1.4 not an image"))

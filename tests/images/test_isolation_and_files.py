@@ -1,7 +1,8 @@
-import time
+from datetime import timedelta
 
 import pytest
 from django.core import signing
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from images.library import signing as file_signing
@@ -92,11 +93,10 @@ def test_a_signed_download_link_serves_the_original(owner):
 
 
 @pytest.mark.django_db
-def test_a_signed_link_expires(owner, settings):
+def test_a_signed_link_expires(owner, settings, time_machine):
     created = upload(owner.api, ("a.jpg", image_bytes())).json()["images"][0]
-    settings.SIGNED_URL_TTL = 1
     link = owner.api.get(f"/api/v1/images/{created['id']}/download-url/").json()["url"]
-    time.sleep(2.1)
+    time_machine.move_to(timezone.now() + timedelta(seconds=settings.SIGNED_URL_TTL + 1))
     response = APIClient().get(link)
     assert response.status_code == 410
     assert response.json()["code"] == "link_expired"

@@ -74,6 +74,7 @@ def test_thumbnails_are_made_and_served_by_signed_url(owner, run_jobs):
         assert thumb.size == (1024, 768)
 
 
+@pytest.mark.slow
 def test_landscape_orientations_give_alike_thumbnails(owner, run_jobs):
     folder = shared_data("exif", "orientation")
     for n in range(1, 9):
@@ -194,6 +195,7 @@ def test_the_reprocess_command_queues_on_the_low_queue(owner, run_jobs, capsys):
     assert Image.objects.get().status == "done"
 
 
+@pytest.mark.slow
 def test_a_real_worker_process_runs_the_pipeline(owner, run_jobs, settings):
     """`manage.py rqworker --burst` in its own process, forking per job, as in production."""
     created = upload(owner.api, ("a.jpg", image_bytes(size=(640, 480)))).json()["images"][0]

@@ -44,6 +44,8 @@ from images import jobs
 from images.models import ALL_SCOPES, DetectionJob, Image, PlateTask
 from tests.helpers import image_bytes, make_tenant, upload, upload_file
 
+pytestmark = pytest.mark.slow  # schema fuzzing of every operation
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

@@ -14,7 +14,8 @@ from images.library import pipeline
 from images.models import Image, ImageStep
 from tests.helpers import Tenant, image_bytes, make_tenant, media_files
 
-pytestmark = [pytest.mark.timeout(300), pytest.mark.django_db(transaction=True)]
+# slow: hundreds of uploads over loopback
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300), pytest.mark.django_db(transaction=True)]
 
 TENANTS = 20
 IMAGES_PER_TENANT = 10

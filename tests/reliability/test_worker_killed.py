@@ -17,7 +17,8 @@ from tests.helpers import image_bytes, upload
 from tests.reliability import gate
 from tests.reliability.conftest import WorkerProcess, subprocess_env
 
-pytestmark = [pytest.mark.timeout(90), pytest.mark.django_db(transaction=True)]
+# slow: worker processes killed and started again
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90), pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from annotations.importer import insights_import
 from annotations.models import Insight
 from images.models import DetectionJob, Image, ImageStep, Thumbnail
@@ -99,6 +101,7 @@ def test_a_line_of_exactly_the_cap_is_read(owner, settings):
     assert (counts.created, counts.unchanged, counts.bad) == (1, 1, 0)
 
 
+@pytest.mark.slow
 def test_reading_a_300_mib_gzip_line_stays_within_a_few_mib(tmp_path):
     bomb = tmp_path / "bomb.jsonl.gz"
     bomb.write_bytes(gzip_bomb_jsonl(300 * MIB))
@@ -121,6 +124,7 @@ def test_reading_a_300_mib_gzip_line_stays_within_a_few_mib(tmp_path):
     assert found["grown_kib"] < 16 * 1024, found
 
 
+@pytest.mark.slow
 def test_a_questions_file_with_a_huge_value_stops_there_within_bounds(tmp_path):
     huge = question(value="x" * (64 * MIB))
     data = questions_json([question(), huge, question()])
@@ -256,6 +260,7 @@ def work():
 """
 
 
+@pytest.mark.slow
 def test_the_worst_accepted_image_keeps_every_step_within_the_budget(monkeypatch):
     monkeypatch.setenv("IMAGE_MEMORY_BUDGET_MB", str(TEST_BUDGET_MB))
     found = peak_of_child(WORST_ACCEPTED)

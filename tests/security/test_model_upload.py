@@ -4,7 +4,6 @@ The attacker owns a tenant key and sends model files; the server must neither un
 read other files of its disk through them, and a refusal leaves nothing behind.
 """
 
-import importlib.util
 import io
 import os
 import pickle
@@ -279,9 +278,20 @@ def test_register_model_applies_the_same_checks(owner, tmp_path, settings):
 
 
 @pytest.mark.django_db
+def test_register_model_refuses_a_pt_that_does_not_export(owner, tmp_path, settings):
+    """The child process fails (on a file that is no model, or without the [yolo] extra, which
+    it names): nothing is registered."""
+    path = tmp_path / "broken.pt"
+    path.write_bytes(b"not a pickle")
+    with pytest.raises(CommandError, match="could not be exported"):
+        call_command("register_model", str(path), "--client", str(owner.client.pk))
+    assert not DetectorModel.objects.filter(name="broken").exists()
+    assert not list((Path(settings.MODELS_DIR) / "tenants").glob("*/*"))
+
+
+@pytest.mark.yolo
+@pytest.mark.django_db
 def test_register_model_exports_a_pt_in_a_child_process(owner, tmp_path):
-    if importlib.util.find_spec("ultralytics") is None:
-        pytest.skip("the [yolo] extra is not installed (make install-yolo)")
     path = tmp_path / "untrained.pt"
     # An untrained network built from its YAML: a real .pt without downloading any weights,
     # made in another process so that this one never imports torch.

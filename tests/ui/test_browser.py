@@ -26,6 +26,8 @@ from tests.annotations.test_question_page import (
 from tests.factories import DetectionFactory, OcrResultFactory, VisionResultFactory
 from tests.live import SCREENSHOTS, collect_static, live_server, requested_urls
 
+pytestmark = pytest.mark.slow  # Chromium against a live server
+
 # The admin's header colour (--header-bg in admin/css/base.css): the stylesheet was applied.
 ADMIN_HEADER = "rgba(65, 118, 144, 1)"
 

@@ -2,6 +2,7 @@
 removes a wrong box, draws a missing one, saves, and the covered result is re-rendered."""
 
 import numpy as np
+import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
@@ -10,6 +11,8 @@ from tests.annotations.test_question_page import log_in, wait_for
 from tests.images.test_anonymize_review import _covered_row, _region, _stored
 from tests.ui import test_browser as browser_pages
 from tests.ui.test_browser import SCREENSHOTS, styled, visit
+
+pytestmark = pytest.mark.slow  # Chromium against a live server
 
 # The live server of the browser tests (DEBUG off, collected static files): its fixtures.
 collected, server = browser_pages.collected, browser_pages.server
