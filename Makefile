@@ -8,8 +8,9 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/imago
 # Test processes per pass (pytest-xdist), one per CPU; 0 runs the tests in pytest's own process.
 # Process gwN uses TEST_REDIS_URL's database + N (at most 15 processes: Redis has 16 databases
-# unless told otherwise), and a database of its own on PG_TEST_URL.
-TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 15 ? n : 15 )))
+# unless told otherwise), and a database of its own on PG_TEST_URL. nproc would count
+# OMP_THREAD_LIMIT, which is 1 here for Tesseract.
+TEST_WORKERS ?= $(shell n=$$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc); echo $$(( n < 15 ? n : 15 )))
 HOST ?= 127.0.0.1
 PORT ?= 8000
 APT_PACKAGES := redis-server tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra chromium chromium-driver

@@ -147,6 +147,10 @@ def wants_page(request: Request) -> bool:
 
 
 def history_page(request: Request, runs: QuerySet[DetectionRun]) -> dict[str, Any]:
+    if {"page", "page_size"} & set(request.query_params):
+        raise DomainError(
+            "mixed_paging", "Page either by page/page_size or by limit/offset, not both.", 400
+        )
     limit = _bounded(request, "limit", HISTORY_DEFAULT_LIMIT, 1, HISTORY_MAX_LIMIT)
     offset = _bounded(request, "offset", 0, 0, selectors.MAX_ID)
     items = runs.select_related("job", "image")[offset : offset + limit]

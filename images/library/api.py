@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import django_filters
+from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -56,6 +57,29 @@ class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
 
 
+class StrictBooleanField(forms.NullBooleanField):
+    """true/false (or 1/0) only: Django's field reads anything else as "not given", so a typo
+    would list every image instead of being refused."""
+
+    widget = forms.TextInput  # NullBooleanField's select widget reads the query value first
+
+    def to_python(self, value: object) -> bool | None:
+        if value is None:
+            return None
+        if str(value).lower() in {"true", "1"}:
+            return True
+        if str(value).lower() in {"false", "0"}:
+            return False
+        raise ValidationError("Must be true or false.", code="invalid")
+
+    def validate(self, value: bool | None) -> None:
+        """None is "not given" (the filter is left out), not a value to refuse."""
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
 class ImageFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ImageStatus.choices)
     tag = django_filters.CharFilter(field_name="tags__name")
@@ -63,7 +87,7 @@ class ImageFilter(django_filters.FilterSet):
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
     taken_after = UtcDateTimeFilter(field_name="exif__taken_at", lookup_expr="gte")
     taken_before = UtcDateTimeFilter(field_name="exif__taken_at", lookup_expr="lt")
-    has_gps = django_filters.BooleanFilter(method="filter_has_gps")
+    has_gps = StrictBooleanFilter(method="filter_has_gps")
     q = django_filters.CharFilter(
         method="filter_q", label="Words in the OCR text, the AI description or the tags."
     )

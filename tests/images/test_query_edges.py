@@ -45,3 +45,22 @@ def test_a_digit_that_is_no_number_is_not_found(owner):
     response = owner.api.post("/api/v1/detect/image", {"image_id": "²"})
     assert response.status_code == 404
     assert response.json()["field"] == "image_id"
+
+
+@pytest.mark.parametrize("value", ["0.58", "maybe", "", "2"])
+def test_a_has_gps_that_is_no_boolean_is_refused_not_ignored(owner, value):
+    response = owner.api.get("/api/v1/images/", {"has_gps": value})
+    assert response.status_code == 400
+    assert "has_gps" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("value", ["true", "false", "True", "0", "1"])
+def test_has_gps_reads_the_usual_spellings_of_a_boolean(owner, value):
+    assert owner.api.get("/api/v1/images/", {"has_gps": value}).status_code == 200
+
+
+@pytest.mark.parametrize("imago_page", [{"page": "2"}, {"page": "-1"}, {"page_size": "5"}])
+def test_detection_history_refuses_imagos_page_beside_objectvisions(owner, imago_page):
+    response = owner.api.get("/api/v1/detect/history", {"limit": "10", **imago_page})
+    assert response.status_code == 400
+    assert response.json()["code"] == "mixed_paging"

@@ -340,10 +340,6 @@ negative.config.generation.update(modes=[schemathesis.GenerationMode.NEGATIVE])
 ACCEPTED_BUT_SHOULD_NOT_BE = {
     "POST /api/v1/clients/": "a form whose rate_limit violates the schema is created (cause "
     "not found yet: the same body through Django's test client is refused)",
-    "GET /api/v1/images/": "has_gps that is not a boolean (0.58) is ignored by django-filter's "
-    "BooleanFilter instead of refused",
-    "GET /api/v1/detect/history": "with ObjectVision's limit/offset, Imago's own page parameter "
-    "is ignored, whatever its value",
 }
 
 
