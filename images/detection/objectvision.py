@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
@@ -147,10 +148,14 @@ def wants_page(request: Request) -> bool:
 
 
 def history_page(request: Request, runs: QuerySet[DetectionRun]) -> dict[str, Any]:
-    if {"page", "page_size"} & set(request.query_params):
-        raise DomainError(
-            "mixed_paging", "Page either by page/page_size or by limit/offset, not both.", 400
-        )
+    # limit/offset choose this page; Imago's page parameters beside them are still checked as
+    # Imago's own pages check them (kit.pagination), not ignored whatever they say.
+    page = request.query_params.get("page")
+    if page is not None and page != "last" and not _whole_from_one(page):
+        raise NotFound("Invalid page.")
+    size = request.query_params.get("page_size")
+    if size is not None and not _whole_from_one(size):
+        raise DomainError("invalid_page_size", "page_size must be a whole number from 1.", 400)
     limit = _bounded(request, "limit", HISTORY_DEFAULT_LIMIT, 1, HISTORY_MAX_LIMIT)
     offset = _bounded(request, "offset", 0, 0, selectors.MAX_ID)
     items = runs.select_related("job", "image")[offset : offset + limit]
@@ -160,6 +165,10 @@ def history_page(request: Request, runs: QuerySet[DetectionRun]) -> dict[str, An
         "limit": limit,
         "offset": offset,
     }
+
+
+def _whole_from_one(value: str) -> bool:
+    return value.isascii() and value.isdigit() and bool(value.strip("0"))
 
 
 def _bounded(request: Request, name: str, default: int, low: int, high: int) -> int:

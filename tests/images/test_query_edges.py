@@ -59,8 +59,22 @@ def test_has_gps_reads_the_usual_spellings_of_a_boolean(owner, value):
     assert owner.api.get("/api/v1/images/", {"has_gps": value}).status_code == 200
 
 
-@pytest.mark.parametrize("imago_page", [{"page": "2"}, {"page": "-1"}, {"page_size": "5"}])
-def test_detection_history_refuses_imagos_page_beside_objectvisions(owner, imago_page):
+@pytest.mark.parametrize(
+    ("imago_page", "code"),
+    [
+        ({"page": "-1"}, "not_found"),
+        ({"page": "x"}, "not_found"),
+        ({"page_size": "0"}, "invalid_page_size"),
+    ],
+)
+def test_detection_history_checks_imagos_page_beside_objectvisions(owner, imago_page, code):
+    """As Imago's own pages answer them: an unknown page is not found, a bad size refused."""
     response = owner.api.get("/api/v1/detect/history", {"limit": "10", **imago_page})
-    assert response.status_code == 400
-    assert response.json()["code"] == "mixed_paging"
+    assert response.status_code == (404 if code == "not_found" else 400)
+    assert response.json()["code"] == code
+
+
+def test_detection_history_pages_by_limit_and_offset_beside_a_valid_page(owner):
+    response = owner.api.get("/api/v1/detect/history", {"limit": "10", "page": "2"})
+    assert response.status_code == 200
+    assert response.json()["limit"] == 10
